@@ -1,0 +1,235 @@
+//! Semantic validation and compilation: from the written specs to the
+//! pre-rendered [`Policy`] and [`Routes`] used per request. Every problem is
+//! collected, not just the first, so an operator fixes a policy in one pass.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::error::{index, join, ConfigError, Problem};
+use super::spec::{PolicySpec, RouteSpec, RoutedSpec};
+use super::{deserialize, Config};
+use crate::origin_matcher::{OriginEntry, OriginMatcher};
+use crate::policy::Policy;
+use crate::routes::{Glob, Routes, Rule};
+use crate::tokens::{self, TokenList};
+
+/// Longest policy name: it becomes part of every metric name.
+const MAX_POLICY_NAME: usize = 64;
+/// Largest `max_age`: 24 hours (Firefox's cap; Chromium caps at 2 hours).
+const MAX_AGE_LIMIT: i64 = 86_400;
+/// Methods allowed when a policy does not say.
+const DEFAULT_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
+
+/// Compiles the routed form.
+pub(super) fn routed(value: &Value) -> Result<Config, Vec<ConfigError>> {
+    let spec: RoutedSpec = deserialize(value, "").map_err(|e| vec![e])?;
+    let mut errors = Vec::new();
+    if spec.policies.is_empty() {
+        errors.push(ConfigError::new("policies", None, Problem::NoPolicies));
+    }
+    let mut policies = Vec::with_capacity(spec.policies.len());
+    let mut by_name = HashMap::new();
+    for (name, raw) in &spec.policies {
+        let path = join("policies", name);
+        by_name.insert(name.as_str(), by_name.len());
+        if !is_policy_name(name) {
+            errors.push(ConfigError::at_str(path.clone(), name, Problem::PolicyName));
+        }
+        match deserialize::<PolicySpec>(raw, &path)
+            .map_err(|e| vec![e])
+            .and_then(|s| policy(name, &s, &path))
+        {
+            Ok(policy) => policies.push(policy),
+            Err(mut found) => errors.append(&mut found),
+        }
+    }
+    let mut rules = Vec::with_capacity(spec.routes.len());
+    for (i, raw) in spec.routes.iter().enumerate() {
+        let path = index("routes", i);
+        match deserialize::<RouteSpec>(raw, &path) {
+            Ok(route) => match rule(&route, &path, &by_name) {
+                Ok(rule) => rules.push(rule),
+                Err(mut found) => errors.append(&mut found),
+            },
+            Err(e) => errors.push(e),
+        }
+    }
+    let default = match &spec.default {
+        None => None,
+        Some(name) => match by_name.get(name.as_str()) {
+            Some(&i) => Some(i),
+            None => {
+                errors.push(ConfigError::at_str("default", name, Problem::UnknownPolicy));
+                None
+            }
+        },
+    };
+    if errors.is_empty() {
+        Ok(Config {
+            policies,
+            routes: Routes { rules, default },
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// Compiles one route rule.
+fn rule(route: &RouteSpec, path: &str, by_name: &HashMap<&str, usize>) -> Result<Rule, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let policy = match &route.policy {
+        None => None,
+        Some(name) => {
+            let found = by_name.get(name.as_str()).copied();
+            if found.is_none() {
+                errors.push(ConfigError::at_str(join(path, "policy"), name, Problem::UnknownPolicy));
+            }
+            found
+        }
+    };
+    let m = &route.matcher;
+    let mut glob = |key: &str, text: &Option<String>, lowercase: bool| -> Option<Glob> {
+        let text = text.as_ref()?;
+        let at = join(&join(path, "match"), key);
+        if key == "path" && !text.starts_with('/') {
+            errors.push(ConfigError::at_str(at, text, Problem::RelativePath));
+            return None;
+        }
+        let text = if lowercase {
+            text.to_ascii_lowercase()
+        } else {
+            text.clone()
+        };
+        Glob::new(&text)
+            .map_err(|e| errors.push(ConfigError::at_str(at, &text, Problem::Glob(e))))
+            .ok()
+    };
+    let host = glob("host", &m.host, true);
+    let path_glob = glob("path", &m.path, false);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Rule {
+        route_name: m.route_name.clone(),
+        host,
+        path: path_glob,
+        policy,
+    })
+}
+
+/// Reports whether a policy name can be part of a metric name.
+fn is_policy_name(name: &str) -> bool {
+    (1..=MAX_POLICY_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Validates and compiles one policy found at `path`.
+pub(super) fn policy(name: &str, spec: &PolicySpec, path: &str) -> Result<Policy, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let credentials = spec.allow_credentials;
+
+    let origins_path = join(path, "allow_origins");
+    if spec.allow_origins.is_empty() {
+        errors.push(ConfigError::new(
+            origins_path.clone(),
+            Some(&Value::Array(Vec::new())),
+            Problem::NoOrigins,
+        ));
+    }
+    let mut entries = Vec::with_capacity(spec.allow_origins.len());
+    for (i, entry) in spec.allow_origins.iter().enumerate() {
+        let at = index(&origins_path, i);
+        match OriginEntry::parse(entry) {
+            Ok(OriginEntry::Any) if spec.allow_origins.len() > 1 => {
+                errors.push(ConfigError::at_str(at, entry, Problem::WildcardWithOthers));
+            }
+            Ok(OriginEntry::Any) if credentials => {
+                errors.push(ConfigError::at_str(at, entry, Problem::WildcardWithCredentials));
+            }
+            Ok(parsed) => entries.push(parsed),
+            Err(e) => errors.push(ConfigError::at_str(at, entry, Problem::Origin(e))),
+        }
+    }
+
+    let default_methods: Vec<String> = DEFAULT_METHODS.iter().map(|m| (*m).to_owned()).collect();
+    let methods_spec = spec.allow_methods.as_ref().unwrap_or(&default_methods);
+    let methods_path = join(path, "allow_methods");
+    for (i, method) in methods_spec.iter().enumerate() {
+        let at = index(&methods_path, i);
+        if method == "*" {
+            if credentials {
+                errors.push(ConfigError::at_str(at, method, Problem::WildcardWithCredentials));
+            }
+        } else if !tokens::is_token(method.as_bytes()) {
+            errors.push(ConfigError::at_str(at, method, Problem::NotAToken));
+        } else if tokens::FORBIDDEN_METHODS.iter().any(|f| f.eq_ignore_ascii_case(method)) {
+            errors.push(ConfigError::at_str(at, method, Problem::ForbiddenMethod));
+        } else if let Some(canonical) = tokens::NORMALIZED_METHODS
+            .iter()
+            .find(|m| m.eq_ignore_ascii_case(method) && *m != method)
+        {
+            errors.push(ConfigError::at_str(at, method, Problem::MethodCase(canonical)));
+        }
+    }
+
+    check_header_names(&spec.allow_headers, &join(path, "allow_headers"), false, &mut errors);
+    check_header_names(
+        &spec.expose_headers,
+        &join(path, "expose_headers"),
+        credentials,
+        &mut errors,
+    );
+
+    if let Some(max_age) = spec.max_age {
+        if !(0..=MAX_AGE_LIMIT).contains(&max_age) {
+            errors.push(ConfigError::new(
+                join(path, "max_age"),
+                Some(&Value::from(max_age)),
+                Problem::MaxAge,
+            ));
+        }
+    }
+    let preflight_status = spec.preflight_status.unwrap_or(204);
+    if preflight_status != 200 && preflight_status != 204 {
+        errors.push(ConfigError::new(
+            join(path, "preflight_status"),
+            Some(&Value::from(preflight_status)),
+            Problem::PreflightStatus,
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let expose = TokenList::new(&spec.expose_headers, true);
+    Ok(Policy {
+        name: name.to_owned(),
+        origins: OriginMatcher::new(entries),
+        methods: TokenList::new(methods_spec, false),
+        headers: TokenList::new(&spec.allow_headers, true),
+        expose_headers: (!expose.rendered.is_empty()).then_some(expose.rendered),
+        max_age: spec.max_age.map(|s| s.to_string()),
+        credentials,
+        private_network: spec.allow_private_network,
+        preflight_status: if preflight_status == 200 { 200 } else { 204 },
+        mode: spec.mode,
+        reject_disallowed: spec.reject_disallowed,
+    })
+}
+
+/// Checks a list of header names; `*` is refused when `credentials` is set.
+fn check_header_names(names: &[String], path: &str, credentials: bool, errors: &mut Vec<ConfigError>) {
+    for (i, name) in names.iter().enumerate() {
+        let at = index(path, i);
+        if name == "*" {
+            if credentials {
+                errors.push(ConfigError::at_str(at, name, Problem::WildcardWithCredentials));
+            }
+        } else if !tokens::is_token(name.as_bytes()) {
+            errors.push(ConfigError::at_str(at, name, Problem::NotAToken));
+        }
+    }
+}

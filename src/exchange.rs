@@ -1,0 +1,152 @@
+//! One request/response exchange through the filter, without Envoy: the
+//! request headers the filter reads, and a simulation of what it does to a
+//! whole exchange. The host adapter reads requests with the same function, so
+//! the simulation (used by tests, the case tables and `cors-policy explain`)
+//! is the filter's behaviour, not a model of it.
+
+use crate::config::Config;
+use crate::policy::{Action, Decision, Request};
+use crate::response::HeaderWriter;
+use crate::routes::RouteInput;
+
+/// A header list as Envoy hands it over: lowercase names, byte values.
+pub type HeaderList = [(String, Vec<u8>)];
+
+/// The request facts the filter reads, borrowed from the header list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestHead<'a> {
+    /// The CORS-relevant headers.
+    pub request: Request<'a>,
+    /// `:path`, for route rules.
+    pub path: &'a [u8],
+}
+
+/// Picks the headers the filter needs out of the request header list.
+pub fn read_request(headers: &HeaderList) -> RequestHead<'_> {
+    let mut head = RequestHead::default();
+    for (name, value) in headers {
+        let req = &mut head.request;
+        match name.as_str() {
+            ":method" => req.method = value,
+            ":authority" => req.authority = value,
+            ":path" => head.path = value,
+            "origin" => req.origin.push(value),
+            "access-control-request-method" => req.request_method.push(value),
+            "access-control-request-headers" => req.request_headers.push(value),
+            "access-control-request-private-network" => req.request_private_network.push(value),
+            _ => {}
+        }
+    }
+    head
+}
+
+/// What happened to one simulated exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The policy that applied, if any.
+    pub policy: Option<String>,
+    /// The decision, for humans (`Debug` of [`Decision`]).
+    pub decision: String,
+    /// The counter the decision increments (`preflight_allowed`, ...), if any.
+    pub counter: Option<&'static str>,
+    /// Whether the request reached the upstream.
+    pub reached_upstream: bool,
+    /// The status the client sees.
+    pub status: u32,
+    /// The response headers the client sees, in order.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Outcome {
+    /// Every value of a response header (name compared case-insensitively).
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// The counter a decision increments.
+pub fn counter_name(decision: &Decision<'_>) -> Option<&'static str> {
+    match decision {
+        Decision::PreflightAllowed { .. } => Some("preflight_allowed"),
+        Decision::PreflightDenied(_) => Some("preflight_denied"),
+        Decision::ActualAllowed(_) => Some("actual_allowed"),
+        Decision::ActualDenied(_) => Some("actual_denied"),
+        Decision::NotCors | Decision::SameOrigin => None,
+    }
+}
+
+/// Runs one exchange through the filter's logic: `request` in, and if it is
+/// forwarded, `upstream_status` with `upstream_headers` back.
+pub fn simulate(
+    config: &Config,
+    request: &HeaderList,
+    route_name: Option<&[u8]>,
+    upstream_status: u32,
+    upstream_headers: &HeaderList,
+) -> Outcome {
+    let head = read_request(request);
+    let selected = config.routes.select(&RouteInput {
+        route_name,
+        authority: head.request.authority,
+        path: head.path,
+    });
+    let forwarded = |headers: Vec<(String, Vec<u8>)>| (true, upstream_status, headers);
+    let Some(policy) = selected.and_then(|i| config.policy(i)) else {
+        return Outcome {
+            policy: None,
+            decision: "no policy".to_owned(),
+            counter: None,
+            reached_upstream: true,
+            status: upstream_status,
+            headers: upstream_headers.to_vec(),
+        };
+    };
+    let decision = policy.decide(&head.request);
+    let (reached_upstream, status, headers) = match policy.act(&decision) {
+        Action::Untouched => forwarded(upstream_headers.to_vec()),
+        Action::Reply(reply) => (
+            false,
+            reply.status,
+            reply
+                .headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), v.as_bytes().to_vec()))
+                .collect(),
+        ),
+        Action::Forward(plan) => {
+            let mut out = VecHeaders(upstream_headers.to_vec());
+            plan.apply(policy, upstream_headers, &mut out);
+            forwarded(out.0)
+        }
+    };
+    Outcome {
+        policy: Some(policy.name.clone()),
+        decision: format!("{decision:?}"),
+        counter: counter_name(&decision),
+        reached_upstream,
+        status,
+        headers,
+    }
+}
+
+/// A header map over a `Vec`, for simulations and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VecHeaders(pub Vec<(String, Vec<u8>)>);
+
+impl HeaderWriter for VecHeaders {
+    fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+
+    fn set(&mut self, name: &str, value: &[u8]) {
+        self.remove(name);
+        self.add(name, value);
+    }
+
+    fn add(&mut self, name: &str, value: &[u8]) {
+        self.0.push((name.to_owned(), value.to_vec()));
+    }
+}

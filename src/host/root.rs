@@ -1,0 +1,103 @@
+//! The root context: parses, validates and compiles the policy in
+//! `on_configure`, and hands the compiled result to every HTTP context.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use log::{error, info};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType};
+
+use super::http::CorsHttp;
+use super::metrics::PolicyMetrics;
+use crate::config::Config;
+
+/// How often the root re-reads Envoy's log level, so that
+/// `/logging?wasm=debug` turns on the refusal reasons without a reload.
+const LOG_LEVEL_REFRESH: Duration = Duration::from_secs(5);
+
+/// A compiled configuration and its counters.
+pub struct Runtime {
+    /// The compiled configuration.
+    pub config: Config,
+    /// Counters, indexed like `config.policies`.
+    pub metrics: Vec<PolicyMetrics>,
+}
+
+/// The plugin's root context.
+#[derive(Default)]
+pub struct CorsRoot {
+    runtime: Option<Rc<Runtime>>,
+}
+
+impl Context for CorsRoot {}
+
+impl RootContext for CorsRoot {
+    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        refresh_log_level();
+        true
+    }
+
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        refresh_log_level();
+        let text = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, plugin_configuration_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let config = match Config::parse(&text) {
+            Ok(config) => config,
+            Err(problems) => {
+                for problem in &problems {
+                    error!("cors: policy refused: {problem}");
+                }
+                error!(
+                    "cors: policy refused with {} problem(s); keeping the previous configuration",
+                    problems.len()
+                );
+                return false;
+            }
+        };
+        let metrics = match config.policies.iter().map(|p| PolicyMetrics::define(&p.name)).collect() {
+            Ok(metrics) => metrics,
+            Err(status) => {
+                error!("cors: policy refused: cannot define counters: {status:?}");
+                return false;
+            }
+        };
+        info!(
+            "cors: policy loaded: {} polic{}, {} route rule(s), default {}",
+            config.policies.len(),
+            if config.policies.len() == 1 { "y" } else { "ies" },
+            config.routes.rules.len(),
+            config
+                .routes
+                .default
+                .and_then(|i| config.policy(i))
+                .map_or("none (untouched)", |p| p.name.as_str()),
+        );
+        self.runtime = Some(Rc::new(Runtime { config, metrics }));
+        let _ = hostcalls::set_tick_period(LOG_LEVEL_REFRESH);
+        true
+    }
+
+    fn on_tick(&mut self) {
+        refresh_log_level();
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(CorsHttp::new(self.runtime.clone())))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// Filters log lines inside the VM at Envoy's current level, so a disabled
+/// debug line costs neither formatting nor a host call.
+fn refresh_log_level() {
+    if let Ok(level) = hostcalls::get_log_level() {
+        proxy_wasm::set_log_level(level);
+    }
+}

@@ -1,0 +1,228 @@
+//! Refused configurations: each problem is reported with its JSON path, the
+//! offending value and a reason, and every problem is reported at once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test helpers
+
+use envoy_cors::config::Config;
+
+fn refusals(json: &str) -> Vec<String> {
+    match Config::parse(json.as_bytes()) {
+        Ok(_) => panic!("accepted: {json}"),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn assert_refused(json: &str, expected: &str) {
+    let found = refusals(json);
+    assert!(
+        found.iter().any(|line| line.contains(expected)),
+        "expected a line containing {expected:?}, got {found:#?}"
+    );
+}
+
+#[test]
+fn accepts_the_example_policy_from_the_readme() {
+    let config = Config::parse(include_bytes!("../envoy/policy.json")).unwrap();
+    assert!(!config.policies.is_empty());
+}
+
+#[test]
+fn accepts_a_single_policy_and_names_it_default() {
+    let config = Config::parse(br#"{"allow_origins": ["https://app.example.com"]}"#).unwrap();
+    assert_eq!(config.policies[0].name, "default");
+    assert_eq!(config.routes.default, Some(0));
+}
+
+#[test]
+fn wildcard_that_does_not_cover_whole_labels_is_refused_with_its_path() {
+    assert_refused(
+        r#"{"policies": {"strict": {"allow_origins": ["https://a.example.com", "https://b.example.com", "https://*example.com"]}}}"#,
+        r#"policies.strict.allow_origins[2]: "https://*example.com": a wildcard must cover whole DNS labels"#,
+    );
+}
+
+#[test]
+fn invalid_json_is_refused() {
+    assert_refused("{", "$: invalid JSON");
+    assert_refused("", "no policy configured");
+    assert_refused("[1]", "$: expected a JSON object");
+}
+
+#[test]
+fn misspelled_fields_are_refused_not_ignored() {
+    assert_refused(
+        r#"{"allow_origins": ["https://a.example.com"], "allowed_methods": ["GET"]}"#,
+        "unknown field `allowed_methods`",
+    );
+    assert_refused(
+        r#"{"policies": {"p": {"allow_origins": ["https://a.example.com"], "max_agee": 5}}}"#,
+        "policies.p.max_agee: unknown field `max_agee`",
+    );
+    assert_refused(
+        r#"{"policies": {"p": {"allow_origins": ["https://a.example.com"]}}, "routes": [{"match": {"paht": "/x"}, "policy": "p"}]}"#,
+        "routes[0].match.paht: unknown field `paht`",
+    );
+    assert_refused(r#"{"policies": {}, "defaults": "p"}"#, "unknown field `defaults`");
+}
+
+#[test]
+fn wrong_types_name_the_exact_path() {
+    assert_refused(
+        r#"{"policies": {"p": {"allow_origins": ["https://a.example.com", 7]}}}"#,
+        "policies.p.allow_origins[1]: invalid type",
+    );
+    assert_refused(
+        r#"{"allow_origins": "https://a.example.com"}"#,
+        "allow_origins: invalid type",
+    );
+}
+
+#[test]
+fn empty_origin_list_is_refused() {
+    assert_refused(
+        r#"{"allow_origins": []}"#,
+        "allow_origins: []: allow_origins must list at least one origin",
+    );
+    assert_refused(r#"{"allow_methods": ["GET"]}"#, "missing field `allow_origins`");
+}
+
+#[test]
+fn wildcard_origin_cannot_be_mixed_or_credentialed() {
+    assert_refused(
+        r#"{"allow_origins": ["*", "https://a.example.com"]}"#,
+        r#"allow_origins[0]: "*": "*" allows every origin"#,
+    );
+    assert_refused(
+        r#"{"allow_origins": ["*"], "allow_credentials": true}"#,
+        r#"allow_origins[0]: "*": "*" cannot be combined with allow_credentials"#,
+    );
+    assert_refused(
+        r#"{"allow_origins": ["https://a.example.com"], "allow_methods": ["*"], "allow_credentials": true}"#,
+        "allow_methods[0]",
+    );
+    assert_refused(
+        r#"{"allow_origins": ["https://a.example.com"], "expose_headers": ["*"], "allow_credentials": true}"#,
+        "expose_headers[0]",
+    );
+}
+
+#[test]
+fn wildcard_request_headers_with_credentials_are_accepted() {
+    // Browsers take `*` literally with credentials; the filter echoes instead.
+    Config::parse(
+        br#"{"allow_origins": ["https://a.example.com"], "allow_headers": ["*"], "allow_credentials": true}"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn origins_browsers_never_send_are_refused() {
+    for (origin, reason) in [
+        ("null", "opaque origin"),
+        ("https://a.example.com/", "trailing slash"),
+        ("https://a.example.com/app", "no path"),
+        ("https://a.example.com?x=1", "no query"),
+        ("https://a.example.com#top", "no fragment"),
+        ("https://user@a.example.com", "no user information"),
+        ("https://a.example.com:443", "default port"),
+        ("http://a.example.com:80", "default port"),
+        ("https://A.example.com", "lowercase"),
+        ("*://a.example.com", "scheme cannot be a wildcard"),
+        ("https://*.com", "at least two literal DNS labels"),
+        ("https://example.*", "at least two literal DNS labels"),
+        ("https://*example.com", "whole DNS labels"),
+    ] {
+        let json = format!(r#"{{"allow_origins": ["https://ok.example.com", {origin:?}]}}"#);
+        assert_refused(&json, &format!("allow_origins[1]: {origin:?}: "));
+        assert_refused(&json, reason);
+    }
+}
+
+#[test]
+fn bad_tokens_and_forbidden_methods_are_refused() {
+    for (method, reason) in [
+        ("CONNECT", "forbidden method"),
+        ("trace", "forbidden method"),
+        ("TRACK", "forbidden method"),
+        ("GE T", "not a valid HTTP token"),
+        ("get", "browsers always send this method as \"GET\""),
+    ] {
+        let json = format!(r#"{{"allow_origins": ["https://a.example.com"], "allow_methods": ["PUT", {method:?}]}}"#);
+        assert_refused(&json, &format!("allow_methods[1]: {method:?}: {reason}"));
+    }
+    assert_refused(
+        r#"{"allow_origins": ["https://a.example.com"], "allow_headers": ["x-ok", "x bad"]}"#,
+        r#"allow_headers[1]: "x bad": not a valid HTTP token"#,
+    );
+    assert_refused(
+        r#"{"allow_origins": ["https://a.example.com"], "expose_headers": ["x:bad"]}"#,
+        "expose_headers[0]",
+    );
+}
+
+#[test]
+fn numbers_out_of_range_are_refused() {
+    assert_refused(
+        r#"{"allow_origins": ["https://a.example.com"], "max_age": 86401}"#,
+        "max_age: 86401: max_age must be between 0 and 86400",
+    );
+    assert_refused(
+        r#"{"allow_origins": ["https://a.example.com"], "max_age": -1}"#,
+        "max_age: -1",
+    );
+    assert_refused(
+        r#"{"allow_origins": ["https://a.example.com"], "preflight_status": 201}"#,
+        "preflight_status: 201: preflight_status must be 200 or 204",
+    );
+    assert_refused(
+        r#"{"allow_origins": ["https://a.example.com"], "mode": "audit"}"#,
+        "mode: unknown variant `audit`",
+    );
+}
+
+#[test]
+fn rules_naming_undefined_policies_are_refused() {
+    assert_refused(
+        r#"{"policies": {"p": {"allow_origins": ["https://a.example.com"]}}, "routes": [{"match": {}, "policy": "q"}]}"#,
+        r#"routes[0].policy: "q": no policy of that name"#,
+    );
+    assert_refused(
+        r#"{"policies": {"p": {"allow_origins": ["https://a.example.com"]}}, "default": "nope"}"#,
+        r#"default: "nope": no policy of that name"#,
+    );
+    assert_refused(
+        r#"{"policies": {"p": {"allow_origins": ["https://a.example.com"]}}, "routes": [{"match": {}}]}"#,
+        "missing field `policy`",
+    );
+    assert_refused(
+        r#"{"policies": {}}"#,
+        "policies: \"policies\" must define at least one policy",
+    );
+}
+
+#[test]
+fn bad_route_globs_and_policy_names_are_refused() {
+    assert_refused(
+        r#"{"policies": {"p": {"allow_origins": ["https://a.example.com"]}}, "routes": [{"match": {"path": "api/**"}, "policy": "p"}]}"#,
+        r#"routes[0].match.path: "api/**": a path glob must start with '/'"#,
+    );
+    assert_refused(
+        r#"{"policies": {"p": {"allow_origins": ["https://a.example.com"]}}, "routes": [{"match": {"path": "/a**"}, "policy": "p"}]}"#,
+        "routes[0].match.path: \"/a**\": invalid glob",
+    );
+    assert_refused(
+        r#"{"policies": {"a.b": {"allow_origins": ["https://a.example.com"]}}}"#,
+        "policies.a.b: \"a.b\": policy names",
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let found = refusals(
+        r#"{"policies": {
+            "a": {"allow_origins": ["null"], "max_age": 99999},
+            "b": {"allow_origins": ["https://ok.example.com"], "bogus": 1}
+        }, "routes": [{"match": {}, "policy": "zzz"}], "default": "yyy"}"#,
+    );
+    assert_eq!(found.len(), 5, "{found:#?}");
+}
