@@ -5,6 +5,7 @@
 //! is the filter's behaviour, not a model of it.
 
 use crate::config::Config;
+use crate::filter::{counter_index, COUNTER_NAMES};
 use crate::policy::{Action, Decision, Request};
 use crate::response::HeaderWriter;
 use crate::routes::RouteInput;
@@ -24,10 +25,16 @@ pub struct RequestHead<'a> {
 /// Picks the headers the filter needs out of the request header list.
 pub fn read_request(headers: &HeaderList) -> RequestHead<'_> {
     let mut head = RequestHead::default();
+    let mut forwarded_proto: Option<&[u8]> = None;
     for (name, value) in headers {
         let req = &mut head.request;
         match name.as_str() {
             ":method" => req.method = value,
+            ":scheme" => req.scheme = value,
+            // The leftmost entry is the scheme the client used.
+            "x-forwarded-proto" if forwarded_proto.is_none() => {
+                forwarded_proto = crate::tokens::split_list(value).next();
+            }
             ":authority" => req.authority = value,
             ":path" => head.path = value,
             "origin" => req.origin.push(value),
@@ -36,6 +43,9 @@ pub fn read_request(headers: &HeaderList) -> RequestHead<'_> {
             "access-control-request-private-network" => req.request_private_network.push(value),
             _ => {}
         }
+    }
+    if let Some(proto) = forwarded_proto {
+        head.request.scheme = proto;
     }
     head
 }
@@ -69,13 +79,7 @@ impl Outcome {
 
 /// The counter a decision increments.
 pub fn counter_name(decision: &Decision<'_>) -> Option<&'static str> {
-    match decision {
-        Decision::PreflightAllowed { .. } => Some("preflight_allowed"),
-        Decision::PreflightDenied(_) => Some("preflight_denied"),
-        Decision::ActualAllowed(_) => Some("actual_allowed"),
-        Decision::ActualDenied(_) => Some("actual_denied"),
-        Decision::NotCors | Decision::SameOrigin => None,
-    }
+    counter_index(decision).and_then(|i| COUNTER_NAMES.get(i).copied())
 }
 
 /// Runs one exchange through the filter's logic: `request` in, and if it is

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod exchange;
+pub mod filter;
 pub mod origin;
 pub mod origin_matcher;
 pub mod policy;

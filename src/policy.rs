@@ -72,6 +72,9 @@ pub struct Request<'a> {
     pub method: &'a [u8],
     /// `:authority`, to recognise same-origin requests.
     pub authority: &'a [u8],
+    /// The scheme the client used: `x-forwarded-proto` when a proxy in front
+    /// set it, else `:scheme`; to recognise same-origin requests.
+    pub scheme: &'a [u8],
     /// `Origin`.
     pub origin: Header<'a>,
     /// `Access-Control-Request-Method`.
@@ -205,7 +208,7 @@ impl Policy {
         }
         match allow_origin {
             Ok(allow) => Decision::ActualAllowed(allow),
-            Err(_) if origin.is_ok_and(|o| is_same_origin(&o, req.authority)) => Decision::SameOrigin,
+            Err(_) if origin.is_ok_and(|o| is_same_origin(&o, req.scheme, req.authority)) => Decision::SameOrigin,
             Err(refusal) => Decision::ActualDenied(refusal),
         }
     }
@@ -341,10 +344,12 @@ impl Policy {
     }
 }
 
-/// Reports whether the origin names the same host and port as `:authority`
-/// (a browser sends `Origin` on its own same-origin POSTs). The scheme is not
-/// compared: behind a TLS-terminating load balancer Envoy may see `http`.
-fn is_same_origin(origin: &Origin<'_>, authority: &[u8]) -> bool {
+/// Reports whether the origin is the request's own (a browser sends `Origin`
+/// on its own same-origin POSTs): same scheme, host and port.
+fn is_same_origin(origin: &Origin<'_>, scheme: &[u8], authority: &[u8]) -> bool {
+    if !scheme.eq_ignore_ascii_case(origin.scheme().as_bytes()) {
+        return false;
+    }
     let Ok(authority) = std::str::from_utf8(authority) else {
         return false;
     };

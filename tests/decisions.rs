@@ -424,3 +424,18 @@ fn repeated_or_non_utf8_origin_matches_nothing() {
     let out = run(&req, &[]);
     assert!(cors_headers(&out).is_empty());
 }
+
+#[test]
+fn same_origin_needs_the_same_scheme_as_the_client_used() {
+    let mut req = request("POST", "/guarded/x", &[("origin", "http://api.example.com")]);
+    assert_eq!(
+        run(&req, &[]).status,
+        403,
+        "http page posting to the https API is cross-origin"
+    );
+    req.push(("x-forwarded-proto".into(), b"http".to_vec()));
+    assert!(
+        run(&req, &[]).reached_upstream,
+        "behind a proxy the client's scheme comes from x-forwarded-proto"
+    );
+}

@@ -1,6 +1,7 @@
-//! The HTTP context: bytes in from Envoy, a decision from the core, headers
-//! written back. Header values are read as bytes (never as `String`, whose
-//! getters panic on invalid UTF-8 and would take the VM down).
+//! The HTTP context: the proxy-wasm implementation of the filter's [`Host`]
+//! port, and the callbacks that drive [`Stream`]. Header values are read as
+//! bytes (never as `String`: those getters panic on invalid UTF-8 and would
+//! take the VM down).
 
 use std::rc::Rc;
 
@@ -9,43 +10,19 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
-use super::root::Runtime;
-use crate::exchange::{read_request, RequestHead};
-use crate::policy::{self, Decision, Header, Request};
-use crate::response::{AllowOrigin, HeaderWriter, ResponsePlan};
-use crate::routes::RouteInput;
-
-/// What the request phase left for the response phase.
-enum State {
-    /// No policy applies, or report mode: leave the response alone.
-    Untouched,
-    /// We answered locally; our own reply must not be decorated again.
-    Replied,
-    /// Decorate the upstream's (or Envoy's) response.
-    Forwarded {
-        policy: usize,
-        allow_origin: Option<OwnedAllowOrigin>,
-        vary_origin: bool,
-    },
-}
-
-/// [`AllowOrigin`] kept across callbacks.
-enum OwnedAllowOrigin {
-    Any,
-    Echo(String),
-}
+use crate::filter::{origin_for_log, Host, Runtime, Stream, Verdict};
+use crate::policy::{Decision, Policy, Request};
+use crate::response::HeaderWriter;
 
 /// One HTTP stream.
 pub struct CorsHttp {
-    runtime: Option<Rc<Runtime>>,
-    state: State,
+    stream: Stream,
 }
 
 impl CorsHttp {
     pub fn new(runtime: Option<Rc<Runtime>>) -> Self {
         Self {
-            runtime,
-            state: State::Untouched,
+            stream: Stream::new(runtime),
         }
     }
 }
@@ -54,108 +31,64 @@ impl Context for CorsHttp {}
 
 impl HttpContext for CorsHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some(runtime) = self.runtime.clone() else {
-            return Action::Continue;
-        };
-        let Ok(headers) = hostcalls::get_map_bytes(MapType::HttpRequestHeaders) else {
-            return Action::Continue;
-        };
-        let RequestHead { request, path } = read_request(&headers);
-        let route_name = if runtime.config.routes.uses_route_name() {
-            hostcalls::get_property(vec!["xds", "route_name"]).ok().flatten()
-        } else {
-            None
-        };
-        let selected = runtime.config.routes.select(&RouteInput {
-            route_name: route_name.as_deref(),
-            authority: request.authority,
-            path,
-        });
-        let Some((index, policy)) = selected.and_then(|i| runtime.config.policy(i).map(|p| (i, p))) else {
-            return Action::Continue;
-        };
-
-        let decision = policy.decide(&request);
-        if let Some(metrics) = runtime.metrics.get(index) {
-            metrics.count(&decision);
-        }
-        log_refusal(policy, &decision, &request);
-
-        match policy.act(&decision) {
-            policy::Action::Untouched => Action::Continue,
-            policy::Action::Reply(reply) => {
-                self.state = State::Replied;
-                match hostcalls::send_http_response(reply.status, reply.headers, None) {
-                    Ok(()) => Action::Pause,
-                    Err(_) => Action::Continue,
-                }
-            }
-            policy::Action::Forward(plan) => {
-                self.state = State::Forwarded {
-                    policy: index,
-                    allow_origin: plan.allow_origin.map(|allow| match allow {
-                        AllowOrigin::Any => OwnedAllowOrigin::Any,
-                        AllowOrigin::Echo(origin) => OwnedAllowOrigin::Echo(origin.to_owned()),
-                    }),
-                    vary_origin: plan.vary_origin,
-                };
-                Action::Continue
-            }
+        match self.stream.on_request_headers(&mut Envoy) {
+            Verdict::Continue => Action::Continue,
+            Verdict::Stop => Action::Pause,
         }
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let State::Forwarded {
-            policy,
-            allow_origin,
-            vary_origin,
-        } = &self.state
-        else {
-            return Action::Continue;
-        };
-        let Some(policy) = self.runtime.as_ref().and_then(|r| r.config.policy(*policy)) else {
-            return Action::Continue;
-        };
-        let plan = ResponsePlan {
-            allow_origin: allow_origin.as_ref().map(|allow| match allow {
-                OwnedAllowOrigin::Any => AllowOrigin::Any,
-                OwnedAllowOrigin::Echo(origin) => AllowOrigin::Echo(origin),
-            }),
-            vary_origin: *vary_origin,
-        };
-        let Ok(upstream) = hostcalls::get_map_bytes(MapType::HttpResponseHeaders) else {
-            return Action::Continue;
-        };
-        plan.apply(policy, &upstream, &mut EnvoyResponseHeaders);
+        self.stream.on_response_headers(&mut Envoy);
         Action::Continue
     }
 }
 
-/// Logs why a CORS request was refused, at debug level.
-fn log_refusal(policy: &policy::Policy, decision: &Decision<'_>, request: &Request<'_>) {
-    if !log::log_enabled!(log::Level::Debug) {
-        return;
+/// Envoy, through the proxy-wasm host calls of the current stream.
+struct Envoy;
+
+impl Host for Envoy {
+    fn request_headers(&mut self) -> Option<Vec<(String, Vec<u8>)>> {
+        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).ok()
     }
-    let (kind, refusal) = match decision {
-        Decision::PreflightDenied(r) => ("preflight", r),
-        Decision::ActualDenied(r) => ("request", r),
-        _ => return,
-    };
-    let origin = match request.origin {
-        Header::One(value) => String::from_utf8_lossy(value),
-        _ => "".into(),
-    };
-    debug!(
-        "cors: policy {}{}: refused {kind} from origin {origin:?}: {refusal}",
-        policy.name,
-        if policy.is_report_only() { " (report only)" } else { "" },
-    );
+
+    fn route_name(&mut self) -> Option<Vec<u8>> {
+        // Envoy 1.40 answers `xds.route_name`; the bare `route_name` is empty.
+        hostcalls::get_property(vec!["xds", "route_name"]).ok().flatten()
+    }
+
+    fn send_reply(&mut self, status: u32, headers: Vec<(&str, &str)>) -> bool {
+        hostcalls::send_http_response(status, headers, None).is_ok()
+    }
+
+    fn response_headers(&mut self) -> Option<Vec<(String, Vec<u8>)>> {
+        hostcalls::get_map_bytes(MapType::HttpResponseHeaders).ok()
+    }
+
+    fn increment(&mut self, counter: u32) {
+        // A failed increment must never fail the request.
+        let _ = hostcalls::increment_metric(counter, 1);
+    }
+
+    fn debug_enabled(&self) -> bool {
+        log::log_enabled!(log::Level::Debug)
+    }
+
+    fn log_refusal(&mut self, policy: &Policy, decision: &Decision<'_>, request: &Request<'_>) {
+        let (kind, refusal) = match decision {
+            Decision::PreflightDenied(r) => ("preflight", r),
+            Decision::ActualDenied(r) => ("request", r),
+            _ => return,
+        };
+        debug!(
+            "cors: policy {}{}: refused {kind} from origin {:?}: {refusal}",
+            policy.name,
+            if policy.is_report_only() { " (report only)" } else { "" },
+            origin_for_log(request),
+        );
+    }
 }
 
-/// The response header map of the current stream.
-struct EnvoyResponseHeaders;
-
-impl HeaderWriter for EnvoyResponseHeaders {
+impl HeaderWriter for Envoy {
     fn remove(&mut self, name: &str) {
         let _ = hostcalls::remove_map_value(MapType::HttpResponseHeaders, name);
     }

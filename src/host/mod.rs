@@ -4,7 +4,6 @@
 //! writes what the decision says.
 
 mod http;
-mod metrics;
 mod root;
 
 use proxy_wasm::traits::RootContext;

@@ -7,23 +7,15 @@ use std::time::Duration;
 use log::{error, info};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType};
+use proxy_wasm::types::{BufferType, ContextType, MetricType};
 
 use super::http::CorsHttp;
-use super::metrics::PolicyMetrics;
 use crate::config::Config;
+use crate::filter::{PolicyCounters, Runtime};
 
 /// How often the root re-reads Envoy's log level, so that
 /// `/logging?wasm=debug` turns on the refusal reasons without a reload.
 const LOG_LEVEL_REFRESH: Duration = Duration::from_secs(5);
-
-/// A compiled configuration and its counters.
-pub struct Runtime {
-    /// The compiled configuration.
-    pub config: Config,
-    /// Counters, indexed like `config.policies`.
-    pub metrics: Vec<PolicyMetrics>,
-}
 
 /// The plugin's root context.
 #[derive(Default)]
@@ -58,8 +50,13 @@ impl RootContext for CorsRoot {
                 return false;
             }
         };
-        let metrics = match config.policies.iter().map(|p| PolicyMetrics::define(&p.name)).collect() {
-            Ok(metrics) => metrics,
+        let counters = config
+            .policies
+            .iter()
+            .map(|p| PolicyCounters::define(&p.name, |name| hostcalls::define_metric(MetricType::Counter, name)))
+            .collect();
+        let counters = match counters {
+            Ok(counters) => counters,
             Err(status) => {
                 error!("cors: policy refused: cannot define counters: {status:?}");
                 return false;
@@ -76,7 +73,7 @@ impl RootContext for CorsRoot {
                 .and_then(|i| config.policy(i))
                 .map_or("none (untouched)", |p| p.name.as_str()),
         );
-        self.runtime = Some(Rc::new(Runtime { config, metrics }));
+        self.runtime = Some(Rc::new(Runtime { config, counters }));
         let _ = hostcalls::set_tick_period(LOG_LEVEL_REFRESH);
         true
     }

@@ -1,0 +1,221 @@
+//! The per-stream filter logic, written against the [`Host`] port so that it
+//! runs natively in tests (with a mock that counts host calls) and in Envoy
+//! (with the proxy-wasm adapter in `host`). Per request it makes one host
+//! call to read the request headers, one more for the route name only when a
+//! rule needs it, one to count a CORS decision, and on the response one read
+//! plus one write per header it changes.
+
+use std::rc::Rc;
+
+use crate::config::Config;
+use crate::exchange::{read_request, RequestHead};
+use crate::policy::{Action, Decision, Header, Policy, Request};
+use crate::response::{AllowOrigin, HeaderWriter, ResponsePlan};
+use crate::routes::RouteInput;
+
+/// The counter names of a policy: `cors.<policy>.<name>`.
+pub const COUNTER_NAMES: [&str; 4] = [
+    "preflight_allowed",
+    "preflight_denied",
+    "actual_allowed",
+    "actual_denied",
+];
+
+/// Which of [`COUNTER_NAMES`] a decision increments; none for non-CORS and
+/// same-origin requests.
+pub fn counter_index(decision: &Decision<'_>) -> Option<usize> {
+    match decision {
+        Decision::PreflightAllowed { .. } => Some(0),
+        Decision::PreflightDenied(_) => Some(1),
+        Decision::ActualAllowed(_) => Some(2),
+        Decision::ActualDenied(_) => Some(3),
+        Decision::NotCors | Decision::SameOrigin => None,
+    }
+}
+
+/// The counters of one policy, as host metric ids in [`COUNTER_NAMES`] order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PolicyCounters([u32; 4]);
+
+impl PolicyCounters {
+    /// Defines the counters of `policy` with `define(full_name)`.
+    pub fn define<E>(policy: &str, mut define: impl FnMut(&str) -> Result<u32, E>) -> Result<Self, E> {
+        let mut ids = [0; 4];
+        for (id, name) in ids.iter_mut().zip(COUNTER_NAMES) {
+            *id = define(&format!("cors.{policy}.{name}"))?;
+        }
+        Ok(Self(ids))
+    }
+
+    /// The counter id a decision increments.
+    pub fn for_decision(&self, decision: &Decision<'_>) -> Option<u32> {
+        counter_index(decision).and_then(|i| self.0.get(i).copied())
+    }
+}
+
+/// A compiled configuration with its counters, shared by every stream.
+#[derive(Debug)]
+pub struct Runtime {
+    /// The compiled configuration.
+    pub config: Config,
+    /// Counters, indexed like `config.policies`.
+    pub counters: Vec<PolicyCounters>,
+}
+
+/// What the filter needs from the proxy. Each method is one host call.
+pub trait Host: HeaderWriter {
+    /// All request headers (pseudo-headers included), names lowercase.
+    fn request_headers(&mut self) -> Option<Vec<(String, Vec<u8>)>>;
+    /// Envoy's route name.
+    fn route_name(&mut self) -> Option<Vec<u8>>;
+    /// Sends a local reply; true when the host took it.
+    fn send_reply(&mut self, status: u32, headers: Vec<(&str, &str)>) -> bool;
+    /// All response headers, names lowercase.
+    fn response_headers(&mut self) -> Option<Vec<(String, Vec<u8>)>>;
+    /// Adds one to a counter.
+    fn increment(&mut self, counter: u32);
+    /// Logs a refusal (called only when the host logs at debug level).
+    fn log_refusal(&mut self, policy: &Policy, decision: &Decision<'_>, request: &Request<'_>);
+    /// Reports whether debug logging is on.
+    fn debug_enabled(&self) -> bool;
+}
+
+/// What the stream should do after the request headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let the request go on.
+    Continue,
+    /// Stop: a local reply was sent.
+    Stop,
+}
+
+/// What the request phase left for the response phase.
+#[derive(Debug, Default)]
+enum State {
+    /// No policy applies, or report mode: leave the response alone.
+    #[default]
+    Untouched,
+    /// We answered locally; our own reply passes through the response
+    /// callback too and must not be decorated again.
+    Replied,
+    /// Decorate the response (the upstream's, or an Envoy local reply).
+    Forwarded {
+        policy: usize,
+        allow_origin: Option<OwnedAllowOrigin>,
+        vary_origin: bool,
+    },
+}
+
+/// [`AllowOrigin`] kept from the request to the response callback.
+#[derive(Debug)]
+enum OwnedAllowOrigin {
+    Any,
+    Echo(String),
+}
+
+/// The filter state of one HTTP stream.
+#[derive(Debug, Default)]
+pub struct Stream {
+    runtime: Option<Rc<Runtime>>,
+    state: State,
+}
+
+impl Stream {
+    /// A stream using `runtime` (none before the first good configure).
+    pub fn new(runtime: Option<Rc<Runtime>>) -> Self {
+        Self {
+            runtime,
+            state: State::Untouched,
+        }
+    }
+
+    /// Handles the request headers.
+    pub fn on_request_headers<H: Host>(&mut self, host: &mut H) -> Verdict {
+        let Some(runtime) = self.runtime.clone() else {
+            return Verdict::Continue;
+        };
+        let Some(headers) = host.request_headers() else {
+            return Verdict::Continue;
+        };
+        let RequestHead { request, path } = read_request(&headers);
+        let route_name = if runtime.config.routes.uses_route_name() {
+            host.route_name()
+        } else {
+            None
+        };
+        let selected = runtime.config.routes.select(&RouteInput {
+            route_name: route_name.as_deref(),
+            authority: request.authority,
+            path,
+        });
+        let Some((index, policy)) = selected.and_then(|i| runtime.config.policy(i).map(|p| (i, p))) else {
+            return Verdict::Continue;
+        };
+
+        let decision = policy.decide(&request);
+        if let Some(counter) = runtime.counters.get(index).and_then(|c| c.for_decision(&decision)) {
+            host.increment(counter);
+        }
+        if matches!(decision, Decision::PreflightDenied(_) | Decision::ActualDenied(_)) && host.debug_enabled() {
+            host.log_refusal(policy, &decision, &request);
+        }
+
+        match policy.act(&decision) {
+            Action::Untouched => Verdict::Continue,
+            Action::Reply(reply) => {
+                self.state = State::Replied;
+                if host.send_reply(reply.status, reply.headers) {
+                    Verdict::Stop
+                } else {
+                    Verdict::Continue
+                }
+            }
+            Action::Forward(plan) => {
+                self.state = State::Forwarded {
+                    policy: index,
+                    allow_origin: plan.allow_origin.map(|allow| match allow {
+                        AllowOrigin::Any => OwnedAllowOrigin::Any,
+                        AllowOrigin::Echo(origin) => OwnedAllowOrigin::Echo(origin.to_owned()),
+                    }),
+                    vary_origin: plan.vary_origin,
+                };
+                Verdict::Continue
+            }
+        }
+    }
+
+    /// Handles the response headers (of the upstream or of an Envoy local reply).
+    pub fn on_response_headers<H: Host>(&mut self, host: &mut H) {
+        let State::Forwarded {
+            policy,
+            allow_origin,
+            vary_origin,
+        } = &self.state
+        else {
+            return;
+        };
+        let Some(policy) = self.runtime.as_ref().and_then(|r| r.config.policy(*policy)) else {
+            return;
+        };
+        let plan = ResponsePlan {
+            allow_origin: allow_origin.as_ref().map(|allow| match allow {
+                OwnedAllowOrigin::Any => AllowOrigin::Any,
+                OwnedAllowOrigin::Echo(origin) => AllowOrigin::Echo(origin),
+            }),
+            vary_origin: *vary_origin,
+        };
+        let Some(upstream) = host.response_headers() else {
+            return;
+        };
+        plan.apply(policy, &upstream, host);
+    }
+}
+
+/// The `Origin` of a request for a log line (lossy, never failing).
+pub fn origin_for_log(request: &Request<'_>) -> String {
+    match request.origin {
+        Header::One(value) => String::from_utf8_lossy(value).into_owned(),
+        Header::Repeated => "(repeated)".to_owned(),
+        Header::Absent => String::new(),
+    }
+}

@@ -1,0 +1,229 @@
+//! Regression check on the per-request cost: the number of host calls the
+//! filter makes for each kind of request, and the heap allocations one CORS
+//! decision makes. A change that adds a host call or an allocation on these
+//! paths fails here, whatever the wall clock says.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::rc::Rc;
+
+use envoy_cors::config::Config;
+use envoy_cors::exchange::read_request;
+use envoy_cors::filter::{Host, PolicyCounters, Runtime, Stream, Verdict};
+use envoy_cors::policy::{Decision, Policy, Request};
+use envoy_cors::response::HeaderWriter;
+
+/// Counts allocations made by the current thread.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: defers to the system allocator; only counts.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+const POLICY: &str = r#"{
+  "policies": {
+    "strict": { "allow_origins": ["https://app.example.com", "https://*.example.org"],
+                "allow_methods": ["GET", "PUT"], "allow_headers": ["content-type"],
+                "expose_headers": ["x-request-id"], "max_age": 600, "allow_credentials": true }
+  },
+  "routes": [{ "match": { "path": "/off/**" }, "policy": null }],
+  "default": "strict"
+}"#;
+
+/// A host that records every call the filter makes.
+#[derive(Default)]
+struct MockHost {
+    request: Vec<(String, Vec<u8>)>,
+    response: Vec<(String, Vec<u8>)>,
+    calls: Vec<&'static str>,
+}
+
+impl HeaderWriter for MockHost {
+    fn remove(&mut self, _name: &str) {
+        self.calls.push("remove_header");
+    }
+    fn set(&mut self, _name: &str, _value: &[u8]) {
+        self.calls.push("set_header");
+    }
+    fn add(&mut self, _name: &str, _value: &[u8]) {
+        self.calls.push("add_header");
+    }
+}
+
+impl Host for MockHost {
+    fn request_headers(&mut self) -> Option<Vec<(String, Vec<u8>)>> {
+        self.calls.push("get_request_headers");
+        Some(self.request.clone())
+    }
+    fn route_name(&mut self) -> Option<Vec<u8>> {
+        self.calls.push("get_route_name");
+        None
+    }
+    fn send_reply(&mut self, _status: u32, _headers: Vec<(&str, &str)>) -> bool {
+        self.calls.push("send_reply");
+        true
+    }
+    fn response_headers(&mut self) -> Option<Vec<(String, Vec<u8>)>> {
+        self.calls.push("get_response_headers");
+        Some(self.response.clone())
+    }
+    fn increment(&mut self, _counter: u32) {
+        self.calls.push("increment");
+    }
+    fn log_refusal(&mut self, _: &Policy, _: &Decision<'_>, _: &Request<'_>) {
+        self.calls.push("log");
+    }
+    fn debug_enabled(&self) -> bool {
+        false
+    }
+}
+
+fn runtime() -> Rc<Runtime> {
+    let config = Config::parse(POLICY.as_bytes()).unwrap();
+    let counters = config.policies.iter().map(|_| PolicyCounters::default()).collect();
+    Rc::new(Runtime { config, counters })
+}
+
+fn headers(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    list.iter()
+        .map(|(n, v)| ((*n).to_owned(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+fn calls_for(request: &[(&str, &str)]) -> Vec<&'static str> {
+    let mut host = MockHost {
+        request: headers(request),
+        response: headers(&[
+            (":status", "200"),
+            ("content-type", "text/plain"),
+            ("content-length", "2"),
+        ]),
+        ..MockHost::default()
+    };
+    let mut stream = Stream::new(Some(runtime()));
+    if stream.on_request_headers(&mut host) == Verdict::Continue {
+        stream.on_response_headers(&mut host);
+    } else {
+        // Envoy runs the response callback on our own local reply too.
+        stream.on_response_headers(&mut host);
+    }
+    host.calls
+}
+
+fn base(method: &'static str, path: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        (":method", method),
+        (":path", path),
+        (":authority", "api.example.com"),
+        (":scheme", "https"),
+    ]
+}
+
+#[test]
+fn allowed_actual_request_costs_seven_host_calls() {
+    let mut req = base("GET", "/items");
+    req.push(("origin", "https://app.example.com"));
+    assert_eq!(
+        calls_for(&req),
+        vec![
+            "get_request_headers",
+            "increment",
+            "get_response_headers",
+            "add_header",
+            "add_header",
+            "add_header",
+            "add_header"
+        ]
+    );
+}
+
+#[test]
+fn refused_actual_request_costs_four_host_calls() {
+    let mut req = base("GET", "/items");
+    req.push(("origin", "https://evil.example"));
+    assert_eq!(
+        calls_for(&req),
+        vec!["get_request_headers", "increment", "get_response_headers", "add_header"]
+    );
+}
+
+#[test]
+fn preflight_costs_three_host_calls_and_is_not_decorated_twice() {
+    let mut req = base("OPTIONS", "/items");
+    req.push(("origin", "https://app.example.com"));
+    req.push(("access-control-request-method", "PUT"));
+    assert_eq!(calls_for(&req), vec!["get_request_headers", "increment", "send_reply"]);
+}
+
+#[test]
+fn request_without_origin_costs_three_host_calls() {
+    assert_eq!(
+        calls_for(&base("GET", "/items")),
+        vec!["get_request_headers", "get_response_headers", "add_header"]
+    );
+}
+
+#[test]
+fn uncovered_route_costs_one_host_call() {
+    let mut req = base("GET", "/off/x");
+    req.push(("origin", "https://app.example.com"));
+    assert_eq!(calls_for(&req), vec!["get_request_headers"]);
+}
+
+#[test]
+fn a_cors_decision_allocates_nothing() {
+    let config = Config::parse(POLICY.as_bytes()).unwrap();
+    let policy = &config.policies[0];
+    let cases = [
+        headers(&[
+            (":method", "GET"),
+            (":authority", "api.example.com"),
+            ("origin", "https://app.example.com"),
+        ]),
+        headers(&[
+            (":method", "GET"),
+            (":authority", "api.example.com"),
+            ("origin", "https://a.b.example.org"),
+        ]),
+        headers(&[
+            (":method", "GET"),
+            (":authority", "api.example.com"),
+            ("origin", "https://evil.example"),
+        ]),
+        headers(&[
+            (":method", "OPTIONS"),
+            (":authority", "api.example.com"),
+            ("origin", "https://app.example.com"),
+            ("access-control-request-method", "PUT"),
+            ("access-control-request-headers", "content-type"),
+        ]),
+    ];
+    for case in &cases {
+        let before = allocations();
+        let head = read_request(case);
+        let decision = policy.decide(&head.request);
+        std::hint::black_box(&decision);
+        assert_eq!(allocations() - before, 0, "{case:?} -> {decision:?}");
+    }
+}
