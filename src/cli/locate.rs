@@ -1,0 +1,184 @@
+//! Finding the policies in a file: a policy on its own (JSON, or YAML for
+//! convenience), every `envoy.filters.http.wasm` filter of an Envoy bootstrap,
+//! LDS or ECDS file, an Istio `WasmPlugin` (`spec.pluginConfig`) or an Envoy
+//! Gateway `EnvoyExtensionPolicy` (`spec.wasm[].config`). YAML files may hold
+//! several documents.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// The type URL suffix of the wasm HTTP filter's configuration.
+const WASM_FILTER_TYPE: &str = "envoy.extensions.filters.http.wasm.v3.Wasm";
+/// Top-level keys that mark an Envoy bootstrap or xDS file rather than a policy.
+const ENVOY_KEYS: [&str; 5] = ["static_resources", "dynamic_resources", "resources", "admin", "node"];
+
+/// One policy found in a file.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Where in the file the policy is (empty for a file that is the policy).
+    pub location: String,
+    /// The configuration string the plugin receives.
+    pub text: String,
+}
+
+/// Why a file yields no policy to check.
+#[derive(Debug)]
+pub enum LocateError {
+    /// The file cannot be read (exit status 2).
+    Io(String),
+    /// The file is not JSON or YAML, or holds no policy (a problem: exit status 1).
+    Content(String),
+}
+
+/// Reads `path` and returns every policy in it, in file order.
+pub fn policies_in(path: &Path) -> Result<Vec<Found>, LocateError> {
+    let bytes = std::fs::read(path).map_err(|e| LocateError::Io(format!("{}: {e}", path.display())))?;
+    let text = String::from_utf8(bytes).map_err(|_| LocateError::Content("not UTF-8 text".into()))?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.is_empty() {
+        // A JSON file is handed to the parser as is, exactly as the plugin
+        // would receive it, so its syntax errors are the plugin's own.
+        return match serde_json::from_str::<Value>(&text) {
+            Ok(doc) if looks_like_envoy(&doc) => require_some(in_document(&doc, ""), true),
+            _ => Ok(vec![Found {
+                location: String::new(),
+                text,
+            }]),
+        };
+    }
+    let docs = yaml_documents(&text)?;
+    let many = docs.len() > 1;
+    let mut found = Vec::new();
+    let mut envoy_like = false;
+    for (i, doc) in docs.iter().enumerate() {
+        let prefix = if many {
+            format!("document {}", i + 1)
+        } else {
+            String::new()
+        };
+        envoy_like |= looks_like_envoy(doc);
+        found.extend(in_document(doc, &prefix));
+    }
+    require_some(found, envoy_like)
+}
+
+/// Fails a file that holds no policy at all.
+fn require_some(found: Vec<Found>, envoy_like: bool) -> Result<Vec<Found>, LocateError> {
+    match (found.is_empty(), envoy_like) {
+        (false, _) => Ok(found),
+        (true, true) => Err(LocateError::Content(format!(
+            "no {WASM_FILTER_TYPE} filter ({}) found",
+            "envoy.filters.http.wasm"
+        ))),
+        (true, false) => Err(LocateError::Content(
+            "no policy found: expected a policy, an Envoy config, a WasmPlugin or an EnvoyExtensionPolicy".into(),
+        )),
+    }
+}
+
+/// Parses every non-empty YAML document as JSON values.
+fn yaml_documents(text: &str) -> Result<Vec<Value>, LocateError> {
+    let mut docs = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let yaml = <serde_yaml::Value as serde::Deserialize>::deserialize(doc)
+            .map_err(|e| LocateError::Content(format!("invalid YAML: {e}")))?;
+        let json = serde_json::to_value(&yaml)
+            .map_err(|e| LocateError::Content(format!("YAML that has no JSON equivalent: {e}")))?;
+        if !json.is_null() {
+            docs.push(json);
+        }
+    }
+    Ok(docs)
+}
+
+/// Reports whether a document is an Envoy bootstrap or xDS resource file.
+fn looks_like_envoy(doc: &Value) -> bool {
+    doc.as_object()
+        .is_some_and(|map| ENVOY_KEYS.iter().any(|key| map.contains_key(*key)))
+}
+
+/// The policies of one document; `prefix` names the document in a multi-document file.
+fn in_document(doc: &Value, prefix: &str) -> Vec<Found> {
+    let at = |path: &str| match (prefix.is_empty(), path.is_empty()) {
+        (true, _) => path.to_owned(),
+        (false, true) => prefix.to_owned(),
+        (false, false) => format!("{prefix}: {path}"),
+    };
+    let kind = doc.get("kind").and_then(Value::as_str);
+    let is_kubernetes = doc.get("apiVersion").is_some() && kind.is_some();
+    match kind {
+        Some("WasmPlugin") if is_kubernetes => {
+            vec![structured(doc.pointer("/spec/pluginConfig"), at("spec.pluginConfig"))]
+        }
+        Some("EnvoyExtensionPolicy") if is_kubernetes => doc
+            .pointer("/spec/wasm")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, wasm)| structured(wasm.get("config"), at(&format!("spec.wasm[{i}].config"))))
+            .collect(),
+        _ if is_kubernetes => Vec::new(),
+        _ if looks_like_envoy(doc) => {
+            let mut found = Vec::new();
+            walk_envoy(doc, String::new(), &mut |path, text| {
+                found.push(Found {
+                    location: at(&path),
+                    text,
+                });
+            });
+            found
+        }
+        _ => vec![structured(Some(doc), at(""))],
+    }
+}
+
+/// A policy given as a JSON/YAML value; its configuration string is that value as JSON.
+fn structured(value: Option<&Value>, location: String) -> Found {
+    Found {
+        location,
+        text: value.map(Value::to_string).unwrap_or_default(),
+    }
+}
+
+/// Calls `found` with the location and configuration string of every wasm
+/// HTTP filter configuration under `value`.
+fn walk_envoy(value: &Value, path: String, found: &mut dyn FnMut(String, String)) {
+    match value {
+        Value::Object(map) => {
+            let is_wasm = map
+                .get("@type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.ends_with(WASM_FILTER_TYPE));
+            if is_wasm {
+                let configuration = map.get("config").and_then(|c| c.get("configuration"));
+                let (location, text) = match configuration.and_then(|c| c.get("value")) {
+                    Some(Value::String(s)) => (join(&path, "config.configuration.value"), s.clone()),
+                    // Envoy hands the plugin an empty string when there is no configuration.
+                    _ => (join(&path, "config.configuration"), String::new()),
+                };
+                found(location, text);
+                return;
+            }
+            for (key, child) in map {
+                walk_envoy(child, join(&path, key), found);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                walk_envoy(child, format!("{path}[{i}]"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Joins a JSON path and a key.
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
