@@ -2,7 +2,7 @@
 WASM := target/wasm32-wasip1/release/envoy_cors.wasm
 PYTHON := .venv/bin/python
 
-.PHONY: setup build demo test unit e2e fmt lint clean
+.PHONY: setup build demo test unit e2e fuzz fmt lint bench bench-callgrind floor clean
 
 setup:
 	scripts/setup.sh
@@ -13,7 +13,8 @@ build:
 demo: setup
 	scripts/demo.sh
 
-test: setup build unit e2e
+# Every test: lint, native, end-to-end in Envoy (incl. browser), bounded fuzzing.
+test: setup build lint unit e2e fuzz
 
 unit:
 	cargo test
@@ -21,12 +22,28 @@ unit:
 e2e:
 	$(PYTHON) -m pytest -q tests/e2e
 
+fuzz:
+	fuzz/run-ci.sh
+
 fmt:
 	cargo fmt --check
 
 lint: fmt
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --target wasm32-wasip1 -- -D warnings
+
+# The empty proxy-wasm filter the benchmarks use as the floor.
+floor:
+	cargo build --release --target wasm32-wasip1 --manifest-path bench/empty-filter/Cargo.toml
+
+# Figures, not tests: req/s and latency (docs/benchmarks.md, .svg), and
+# instructions per request under callgrind (docs/callgrind.md).
+bench: setup build floor
+	cargo bench --bench decision
+	$(PYTHON) bench/run.py
+
+bench-callgrind: setup build floor
+	$(PYTHON) bench/callgrind.py
 
 clean:
 	cargo clean

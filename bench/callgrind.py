@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Instructions per request, counted by valgrind's callgrind in a real Envoy.
+
+Wall-clock and CPU-time figures swing by tens of percent on a shared virtual
+machine; instruction counts do not. This runs the Envoy under test (the same
+listeners as bench/run.py: none, floor, native, ours, and a second build of
+ours with --wasm-b for an A/B comparison) under callgrind, warms each listener
+up, then for every (scenario, listener) zeroes the counters, sends N requests
+over one keep-alive HTTP/1.1 connection, dumps, and divides. What is counted
+is all of Envoy's user-space work for those requests (codec, router, filters,
+the wasm VM), not the kernel's.
+
+Usage: bench/callgrind.py [--requests 100] [--wasm-b other.wasm] [--out docs]
+Slow (Envoy starts in about two minutes under valgrind); loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import yaml  # noqa: E402
+
+import run as bench  # noqa: E402
+from tests.support.envoy_runner import Envoy, envoy_binary  # noqa: E402
+
+BROWSER_HEADERS = {
+    "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+    "accept": "application/json, text/plain, */*",
+    "accept-language": "en-US,en;q=0.9",
+    "accept-encoding": "gzip, deflate, br, zstd",
+    "referer": "https://app.example.com/dashboard",
+    "sec-fetch-dest": "empty",
+    "sec-fetch-mode": "cors",
+    "sec-fetch-site": "same-site",
+    "cookie": "session=0123456789abcdef0123456789abcdef; theme=dark",
+}
+
+
+def scenarios() -> dict[str, tuple[str, dict, list[str]]]:
+    """bench/run.py's scenarios, each sent with a browser's usual headers."""
+    out = {}
+    for name, (method, headers, listeners) in bench.SCENARIOS.items():
+        out[name] = (method, {**BROWSER_HEADERS, **headers}, listeners)
+    return out
+
+
+def config(upstream_port: int, wasm_b: Path | None) -> dict:
+    cfg = bench.config_under_test(upstream_port)
+    listeners = cfg["static_resources"]["listeners"]
+    for listener in listeners:
+        listener["address"]["socket_address"]["port_value"] = 0
+    if wasm_b is not None:
+        listeners.append(bench.listener("ours_b", [bench.wasm_filter("cors_b", wasm_b, json.dumps(bench.SMALL_POLICY))]))
+        listeners.append(bench.listener("ours_b_large", [bench.wasm_filter("cors_b_large", wasm_b, json.dumps(bench.large_policy()))]))
+    return cfg
+
+
+def send(port: int, method: str, headers: dict, count: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    for _ in range(count):
+        conn.request(method, "/items", headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+    conn.close()
+
+
+def dumped_instructions(out_dir: Path, before: set[Path]) -> int:
+    """Total Ir of the dump files written since `before` was listed."""
+    total = 0
+    for path in sorted(set(out_dir.glob("cg.out*")) - before):
+        text = path.read_text(errors="replace")
+        found = re.search(r"^(?:summary|totals):\s+(\d+)", text, re.M)
+        if found:
+            total += int(found.group(1))
+    return total
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--passes", type=int, default=2)
+    ap.add_argument("--wasm-b", type=Path, help="a second build of the filter to compare (listener ours_b)")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="cors-callgrind-"))
+    with Envoy(bench.upstream_config(), component_log_level=None, log_level="warn") as upstream:
+        up_port = bench.listener_ports(upstream)["upstream"]
+        cfg = config(up_port, args.wasm_b)
+        (work / "envoy.yaml").write_text(yaml.safe_dump(cfg))
+        admin_path = work / "admin"
+        proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--dump-instr=no",
+             f"--callgrind-out-file={work}/cg.out", envoy_binary(), "-c", str(work / "envoy.yaml"),
+             "--concurrency", "1", "--use-dynamic-base-id", "-l", "warn", "--admin-address-path", str(admin_path)],
+            stdout=open(work / "envoy.log", "w"), stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+        try:
+            probe = Envoy(cfg)
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    sys.exit(f"envoy under valgrind exited:\n{(work / 'envoy.log').read_text()[-3000:]}")
+                if admin_path.exists() and admin_path.read_text().strip():
+                    probe.admin_url = "http://" + admin_path.read_text().strip()
+                    try:
+                        if probe.admin("/ready", timeout=5)[1].strip() == "LIVE":
+                            break
+                    except OSError:
+                        pass
+                time.sleep(2)
+            ports = bench.listener_ports(probe)
+            print(f"envoy ready under callgrind; listeners: {ports}", flush=True)
+            cells = []
+            for scenario, (method, headers, listeners) in scenarios().items():
+                names = list(listeners)
+                if args.wasm_b is not None:
+                    names.append("ours_b_large" if scenario.startswith("large") else "ours_b")
+                cells += [(scenario, name, method, headers) for name in names]
+            # V8 runs new wasm code in its baseline tier and compiles hot
+            # functions again in the background: warm every cell up first so
+            # no compilation lands inside a measurement.
+            for scenario, name, method, headers in cells:
+                send(ports[name], method, headers, args.warmup)
+            samples: dict[tuple[str, str], list[float]] = {}
+            for pass_no in range(args.passes):
+                for scenario, name, method, headers in (cells if pass_no % 2 == 0 else list(reversed(cells))):
+                    send(ports[name], method, headers, 5)
+                    before = set(work.glob("cg.out*"))
+                    subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
+                    send(ports[name], method, headers, args.requests)
+                    subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
+                    time.sleep(0.5)
+                    per_request = dumped_instructions(work, before) / args.requests
+                    samples.setdefault((scenario, name), []).append(per_request)
+                    print(f"pass {pass_no + 1} {scenario:24} {name:13} {per_request:12,.0f} instructions/request", flush=True)
+            results: dict[str, dict[str, float]] = {}
+            for (scenario, name), values in samples.items():
+                results.setdefault(scenario, {})[name] = min(values)
+        finally:
+            proc.terminate()
+            proc.wait(300)
+    write_report(args, results)
+    return 0
+
+
+def write_report(args, results: dict[str, dict[str, float]]) -> None:
+    lines = [
+        "# Instructions per request (callgrind)",
+        "",
+        "Generated by `make bench-callgrind` (`bench/callgrind.py`); do not edit by hand.",
+        "",
+        f"- Machine: {bench.machine()}",
+        f"- Envoy under valgrind's callgrind, one worker; {args.requests} requests per cell over one keep-alive HTTP/1.1",
+        "  connection after a warm-up, each with a browser's usual request headers (user-agent, accept, cookie, sec-fetch-*, ...).",
+        f"- Every cell is warmed up first ({args.warmup} requests, so V8 has compiled the hot wasm functions with its optimizing tier),",
+        f"  then measured in {args.passes} passes in alternating order; the table keeps each cell's lowest count (background work only adds).",
+        "- Counts are Envoy's user-space instructions for those requests, divided by their number.",
+        "",
+        "| scenario | listener | instructions/request | over none | over floor |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for scenario, by_listener in results.items():
+        none = by_listener.get("none", 0)
+        floor = by_listener.get("floor", 0)
+        for name, value in by_listener.items():
+            lines.append(f"| {scenario} | {name} | {value:,.0f} | {value - none:+,.0f} | {value - floor:+,.0f} |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "callgrind.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out / 'callgrind.md'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
