@@ -2,13 +2,10 @@
 //! pre-rendered [`Policy`] and [`Routes`] used per request. Every problem is
 //! collected, not just the first, so an operator fixes a policy in one pass.
 
-use std::collections::HashMap;
-
-use serde_json::Value;
-
 use super::error::{index, join, ConfigError, Problem};
-use super::spec::{PolicySpec, RouteSpec, RoutedSpec};
-use super::{deserialize, Config};
+use super::spec::{PolicySpec, RouteSpec};
+use super::{shape, Config};
+use crate::json::Value;
 use crate::origin_matcher::{OriginEntry, OriginMatcher};
 use crate::policy::Policy;
 use crate::routes::{Glob, Routes, Rule};
@@ -22,22 +19,22 @@ const MAX_AGE_LIMIT: i64 = 86_400;
 const DEFAULT_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
 
 /// Compiles the routed form.
-pub(super) fn routed(value: &Value) -> Result<Config, Vec<ConfigError>> {
-    let spec: RoutedSpec = deserialize(value, "").map_err(|e| vec![e])?;
+pub(super) fn routed(root: &Value) -> Result<Config, Vec<ConfigError>> {
+    let spec = shape::routed(root).map_err(|e| vec![*e])?;
     let mut errors = Vec::new();
     if spec.policies.is_empty() {
         errors.push(ConfigError::new("policies", None, Problem::NoPolicies));
     }
+    // Policies are sorted by name, so a policy's index is its name's rank.
+    let names: Vec<&str> = spec.policies.iter().map(|(name, _)| *name).collect();
     let mut policies = Vec::with_capacity(spec.policies.len());
-    let mut by_name = HashMap::new();
-    for (name, raw) in &spec.policies {
+    for &(name, raw) in &spec.policies {
         let path = join("policies", name);
-        by_name.insert(name.as_str(), by_name.len());
         if !is_policy_name(name) {
             errors.push(ConfigError::at_str(path.clone(), name, Problem::PolicyName));
         }
-        match deserialize::<PolicySpec>(raw, &path)
-            .map_err(|e| vec![e])
+        match shape::policy(raw, &path)
+            .map_err(|e| vec![*e])
             .and_then(|s| policy(name, &s, &path))
         {
             Ok(policy) => policies.push(policy),
@@ -47,19 +44,19 @@ pub(super) fn routed(value: &Value) -> Result<Config, Vec<ConfigError>> {
     let mut rules = Vec::with_capacity(spec.routes.len());
     for (i, raw) in spec.routes.iter().enumerate() {
         let path = index("routes", i);
-        match deserialize::<RouteSpec>(raw, &path) {
-            Ok(route) => match rule(&route, &path, &by_name) {
+        match shape::route(raw, &path) {
+            Ok(route) => match rule(&route, &path, &names) {
                 Ok(rule) => rules.push(rule),
                 Err(mut found) => errors.append(&mut found),
             },
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(*e),
         }
     }
     let default = match &spec.default {
         None => None,
-        Some(name) => match by_name.get(name.as_str()) {
-            Some(&i) => Some(i),
-            None => {
+        Some(name) => match names.binary_search(&name.as_str()) {
+            Ok(i) => Some(i),
+            Err(_) => {
                 errors.push(ConfigError::at_str("default", name, Problem::UnknownPolicy));
                 None
             }
@@ -75,13 +72,13 @@ pub(super) fn routed(value: &Value) -> Result<Config, Vec<ConfigError>> {
     }
 }
 
-/// Compiles one route rule.
-fn rule(route: &RouteSpec, path: &str, by_name: &HashMap<&str, usize>) -> Result<Rule, Vec<ConfigError>> {
+/// Compiles one route rule; `names` are the policy names, sorted.
+fn rule(route: &RouteSpec, path: &str, names: &[&str]) -> Result<Rule, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let policy = match &route.policy {
         None => None,
         Some(name) => {
-            let found = by_name.get(name.as_str()).copied();
+            let found = names.binary_search(&name.as_str()).ok();
             if found.is_none() {
                 errors.push(ConfigError::at_str(join(path, "policy"), name, Problem::UnknownPolicy));
             }
@@ -135,22 +132,22 @@ pub(super) fn policy(name: &str, spec: &PolicySpec, path: &str) -> Result<Policy
     if spec.allow_origins.is_empty() {
         errors.push(ConfigError::new(
             origins_path.clone(),
-            Some(&Value::Array(Vec::new())),
+            Some("[]".to_owned()),
             Problem::NoOrigins,
         ));
     }
     let mut entries = Vec::with_capacity(spec.allow_origins.len());
     for (i, entry) in spec.allow_origins.iter().enumerate() {
-        let at = index(&origins_path, i);
+        let at = || index(&origins_path, i); // built only for an error
         match OriginEntry::parse(entry) {
             Ok(OriginEntry::Any) if spec.allow_origins.len() > 1 => {
-                errors.push(ConfigError::at_str(at, entry, Problem::WildcardWithOthers));
+                errors.push(ConfigError::at_str(at(), entry, Problem::WildcardWithOthers));
             }
             Ok(OriginEntry::Any) if credentials => {
-                errors.push(ConfigError::at_str(at, entry, Problem::WildcardWithCredentials));
+                errors.push(ConfigError::at_str(at(), entry, Problem::WildcardWithCredentials));
             }
             Ok(parsed) => entries.push(parsed),
-            Err(e) => errors.push(ConfigError::at_str(at, entry, Problem::Origin(e))),
+            Err(e) => errors.push(ConfigError::at_str(at(), entry, Problem::Origin(e))),
         }
     }
 
@@ -158,20 +155,20 @@ pub(super) fn policy(name: &str, spec: &PolicySpec, path: &str) -> Result<Policy
     let methods_spec = spec.allow_methods.as_ref().unwrap_or(&default_methods);
     let methods_path = join(path, "allow_methods");
     for (i, method) in methods_spec.iter().enumerate() {
-        let at = index(&methods_path, i);
+        let at = || index(&methods_path, i);
         if method == "*" {
             if credentials {
-                errors.push(ConfigError::at_str(at, method, Problem::WildcardWithCredentials));
+                errors.push(ConfigError::at_str(at(), method, Problem::WildcardWithCredentials));
             }
         } else if !tokens::is_token(method.as_bytes()) {
-            errors.push(ConfigError::at_str(at, method, Problem::NotAToken));
+            errors.push(ConfigError::at_str(at(), method, Problem::NotAToken));
         } else if tokens::FORBIDDEN_METHODS.iter().any(|f| f.eq_ignore_ascii_case(method)) {
-            errors.push(ConfigError::at_str(at, method, Problem::ForbiddenMethod));
+            errors.push(ConfigError::at_str(at(), method, Problem::ForbiddenMethod));
         } else if let Some(canonical) = tokens::NORMALIZED_METHODS
             .iter()
             .find(|m| m.eq_ignore_ascii_case(method) && *m != method)
         {
-            errors.push(ConfigError::at_str(at, method, Problem::MethodCase(canonical)));
+            errors.push(ConfigError::at_str(at(), method, Problem::MethodCase(canonical)));
         }
     }
 
@@ -185,18 +182,14 @@ pub(super) fn policy(name: &str, spec: &PolicySpec, path: &str) -> Result<Policy
 
     if let Some(max_age) = spec.max_age {
         if !(0..=MAX_AGE_LIMIT).contains(&max_age) {
-            errors.push(ConfigError::new(
-                join(path, "max_age"),
-                Some(&Value::from(max_age)),
-                Problem::MaxAge,
-            ));
+            errors.push(ConfigError::at_int(join(path, "max_age"), max_age, Problem::MaxAge));
         }
     }
     let preflight_status = spec.preflight_status.unwrap_or(204);
     if preflight_status != 200 && preflight_status != 204 {
-        errors.push(ConfigError::new(
+        errors.push(ConfigError::at_int(
             join(path, "preflight_status"),
-            Some(&Value::from(preflight_status)),
+            preflight_status,
             Problem::PreflightStatus,
         ));
     }
@@ -223,13 +216,13 @@ pub(super) fn policy(name: &str, spec: &PolicySpec, path: &str) -> Result<Policy
 /// Checks a list of header names; `*` is refused when `credentials` is set.
 fn check_header_names(names: &[String], path: &str, credentials: bool, errors: &mut Vec<ConfigError>) {
     for (i, name) in names.iter().enumerate() {
-        let at = index(path, i);
+        let at = || index(path, i);
         if name == "*" {
             if credentials {
-                errors.push(ConfigError::at_str(at, name, Problem::WildcardWithCredentials));
+                errors.push(ConfigError::at_str(at(), name, Problem::WildcardWithCredentials));
             }
         } else if !tokens::is_token(name.as_bytes()) {
-            errors.push(ConfigError::at_str(at, name, Problem::NotAToken));
+            errors.push(ConfigError::at_str(at(), name, Problem::NotAToken));
         }
     }
 }

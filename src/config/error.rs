@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::json;
 use crate::origin_matcher::PatternError;
 
 /// What is wrong with one value of the policy.
@@ -12,6 +13,8 @@ pub enum Problem {
     Empty,
     /// The text is not JSON.
     InvalidJson(String),
+    /// A key written twice in one object.
+    DuplicateKey,
     /// A shape error: unknown field, wrong type, missing field.
     Schema(String),
     /// `allow_origins` is empty.
@@ -49,6 +52,9 @@ impl fmt::Display for Problem {
         match self {
             Self::Empty => f.write_str("no policy configured: the plugin configuration is empty"),
             Self::InvalidJson(e) => write!(f, "invalid JSON: {e}"),
+            Self::DuplicateKey => f.write_str(
+                "duplicate key: JSON readers disagree on which value wins, so each key may appear only once",
+            ),
             Self::Schema(e) => f.write_str(e),
             Self::NoOrigins => f.write_str("allow_origins must list at least one origin"),
             Self::WildcardWithOthers => f.write_str("\"*\" allows every origin and cannot be mixed with other entries"),
@@ -84,19 +90,24 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    /// An error about the value at `path`.
-    pub fn new(path: impl Into<String>, value: Option<&serde_json::Value>, problem: Problem) -> Self {
+    /// An error about the value at `path`; `value` is shown as JSON text.
+    pub fn new(path: impl Into<String>, value: Option<String>, problem: Problem) -> Self {
         let path = path.into();
         Self {
             path: if path.is_empty() { "$".to_owned() } else { path },
-            value: value.map(|v| v.to_string()),
+            value,
             problem,
         }
     }
 
     /// An error about a string value at `path`.
     pub fn at_str(path: impl Into<String>, value: &str, problem: Problem) -> Self {
-        Self::new(path, Some(&serde_json::Value::from(value)), problem)
+        Self::new(path, Some(json::quote(value)), problem)
+    }
+
+    /// An error about an integer value at `path`.
+    pub fn at_int(path: impl Into<String>, value: i64, problem: Problem) -> Self {
+        Self::new(path, Some(value.to_string()), problem)
     }
 }
 

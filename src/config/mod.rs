@@ -4,14 +4,15 @@
 
 mod compile;
 mod error;
+mod shape;
 mod spec;
-
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+#[cfg(test)]
+mod tests;
 
 pub use error::{ConfigError, Problem};
 pub use spec::{MatchSpec, Mode, PolicySpec, RouteSpec, RoutedSpec};
 
+use crate::json::{self, ErrorKind, Value};
 use crate::policy::Policy;
 use crate::routes::Routes;
 
@@ -33,12 +34,16 @@ impl Config {
         if text.iter().all(u8::is_ascii_whitespace) {
             return Err(vec![ConfigError::new("", None, Problem::Empty)]);
         }
-        let value: Value = serde_json::from_slice(text)
-            .map_err(|e| vec![ConfigError::new("", None, Problem::InvalidJson(e.to_string()))])?;
+        let value = json::parse(text).map_err(|e| {
+            vec![match e.kind {
+                ErrorKind::DuplicateKey(_) => ConfigError::new(e.path, None, Problem::DuplicateKey),
+                _ => ConfigError::new("", None, Problem::InvalidJson(e.to_string())),
+            }]
+        })?;
         match &value {
-            Value::Object(map) if map.contains_key("policies") => compile::routed(&value),
+            Value::Object(_) if value.get("policies").is_some() => compile::routed(&value),
             Value::Object(_) => {
-                let spec = deserialize::<PolicySpec>(&value, "").map_err(|e| vec![e])?;
+                let spec = shape::policy(&value, "").map_err(|e| vec![*e])?;
                 let policy = compile::policy(SINGLE_POLICY_NAME, &spec, "")?;
                 Ok(Self {
                     policies: vec![policy],
@@ -60,18 +65,4 @@ impl Config {
     pub fn policy(&self, index: usize) -> Option<&Policy> {
         self.policies.get(index)
     }
-}
-
-/// Deserializes `value` (found at `path`), naming the exact path of a shape error.
-fn deserialize<T: DeserializeOwned>(value: &Value, path: &str) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let inner = e.path().to_string();
-        let full = match (path.is_empty(), inner.as_str()) {
-            (_, ".") => path.to_owned(),
-            (true, _) => inner,
-            (false, _) if inner.starts_with('[') => format!("{path}{inner}"),
-            (false, _) => format!("{path}.{inner}"),
-        };
-        ConfigError::new(full, None, Problem::Schema(e.into_inner().to_string()))
-    })
 }

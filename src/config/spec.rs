@@ -1,6 +1,9 @@
-//! The policy as an operator writes it: the JSON shapes, deserialized strictly
-//! (unknown fields are errors, so a misspelling is never silently ignored).
-//! Semantic checks and compilation live in `compile`.
+//! The policy as an operator writes it: the JSON shapes, strict (unknown
+//! fields are errors, so a misspelling is never silently ignored). The filter
+//! reads them with `shape` (no `serde_json` in the `.wasm`); the `serde` and
+//! `schemars` derives here are what `cors-policy schema` generates the JSON
+//! Schema from, and a test keeps the two readings in step. Semantic checks and
+//! compilation live in `compile`.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +22,7 @@ pub enum Mode {
 }
 
 /// One CORS policy, as written in the configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PolicySpec {
@@ -60,7 +63,7 @@ pub struct PolicySpec {
 }
 
 /// The keys a route rule can match on; every key given must match.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MatchSpec {
@@ -77,7 +80,7 @@ pub struct MatchSpec {
 }
 
 /// A route rule: requests that match use the named policy, or none (`null`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
@@ -91,23 +94,20 @@ pub struct RouteSpec {
 }
 
 /// The routed form: named policies, ordered rules and a default.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RoutedSpec {
     /// Policies by name.
     #[cfg_attr(
         not(target_arch = "wasm32"),
-        schemars(
-            with = "BTreeMap<String, PolicySpec>",
-            extend("minProperties" = 1, "propertyNames" = {"pattern": "^[A-Za-z0-9_-]{1,64}$"})
-        )
+        schemars(extend("minProperties" = 1, "propertyNames" = {"pattern": "^[A-Za-z0-9_-]{1,64}$"}))
     )]
-    pub policies: BTreeMap<String, serde_json::Value>,
+    pub policies: BTreeMap<String, PolicySpec>,
     /// Rules tried in order; the first match wins.
     #[serde(default)]
-    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Vec<RouteSpec>"))]
-    pub routes: Vec<serde_json::Value>,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = [])))]
+    pub routes: Vec<RouteSpec>,
     /// The policy for requests no rule matches; absent means untouched.
     #[serde(default)]
     pub default: Option<String>,
