@@ -39,7 +39,7 @@ floor:
 # Figures, not tests: req/s and latency (docs/benchmarks.md, .svg), and
 # instructions per request under callgrind (docs/callgrind.md).
 bench: setup build floor
-	cargo bench --bench decision
+	cargo bench --bench decision --no-default-features
 	$(PYTHON) bench/run.py
 
 bench-callgrind: setup build floor

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 /// What the filter does with its decision.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Answer preflights, add and strip headers, refuse when told to.
@@ -23,15 +23,15 @@ pub enum Mode {
 
 /// One CORS policy, as written in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PolicySpec {
     /// Exact origins, `"*"`, or patterns such as `https://*.example.com`.
-    #[cfg_attr(not(target_arch = "wasm32"), schemars(length(min = 1)))]
+    #[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), schemars(length(min = 1)))]
     pub allow_origins: Vec<String>,
     /// Methods a preflight may ask for; `["GET", "HEAD", "POST"]` when absent.
     #[serde(default)]
-    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = ["GET", "HEAD", "POST"])))]
+    #[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), schemars(extend("default" = ["GET", "HEAD", "POST"])))]
     pub allow_methods: Option<Vec<String>>,
     /// Request headers a preflight may ask for; `"*"` for any but `Authorization`.
     #[serde(default)]
@@ -41,7 +41,10 @@ pub struct PolicySpec {
     pub expose_headers: Vec<String>,
     /// Seconds a browser may cache a preflight (0..=86400); no header when absent.
     #[serde(default)]
-    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 0, max = 86400)))]
+    #[cfg_attr(
+        all(feature = "cli", not(target_arch = "wasm32")),
+        schemars(range(min = 0, max = 86400))
+    )]
     pub max_age: Option<i64>,
     /// Allow cookies and HTTP authentication on cross-origin requests.
     #[serde(default)]
@@ -51,11 +54,11 @@ pub struct PolicySpec {
     pub allow_private_network: bool,
     /// Status of an allowed preflight: 200 or 204 (default).
     #[serde(default)]
-    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("enum" = [200, 204, null], "default" = 204)))]
+    #[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), schemars(extend("enum" = [200, 204, null], "default" = 204)))]
     pub preflight_status: Option<i64>,
     /// `enforce` (default) or `report`.
     #[serde(default)]
-    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = "enforce")))]
+    #[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), schemars(extend("default" = "enforce")))]
     pub mode: Mode,
     /// Answer cross-origin requests from disallowed origins with a local 403.
     #[serde(default)]
@@ -64,7 +67,7 @@ pub struct PolicySpec {
 
 /// The keys a route rule can match on; every key given must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MatchSpec {
     /// Envoy's route name, exact.
@@ -75,13 +78,13 @@ pub struct MatchSpec {
     pub host: Option<String>,
     /// Glob over the path without the query: `*` within a segment, `**` across.
     #[serde(default)]
-    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("pattern" = "^/")))]
+    #[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), schemars(extend("pattern" = "^/")))]
     pub path: Option<String>,
 }
 
 /// A route rule: requests that match use the named policy, or none (`null`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
     /// What the request must match.
@@ -89,24 +92,24 @@ pub struct RouteSpec {
     pub matcher: MatchSpec,
     /// The policy's name, or `null` to leave matching requests untouched.
     #[serde(deserialize_with = "nullable")]
-    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "serde_json::Value", extend("type" = ["string", "null"])))]
+    #[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), schemars(with = "serde_json::Value", extend("type" = ["string", "null"])))]
     pub policy: Option<String>,
 }
 
 /// The routed form: named policies, ordered rules and a default.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(schemars::JsonSchema))]
+#[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RoutedSpec {
     /// Policies by name.
     #[cfg_attr(
-        not(target_arch = "wasm32"),
+        all(feature = "cli", not(target_arch = "wasm32")),
         schemars(extend("minProperties" = 1, "propertyNames" = {"pattern": "^[A-Za-z0-9_-]{1,64}$"}))
     )]
     pub policies: BTreeMap<String, PolicySpec>,
     /// Rules tried in order; the first match wins.
     #[serde(default)]
-    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("default" = [])))]
+    #[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), schemars(extend("default" = [])))]
     pub routes: Vec<RouteSpec>,
     /// The policy for requests no rule matches; absent means untouched.
     #[serde(default)]

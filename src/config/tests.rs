@@ -131,7 +131,7 @@ fn invalid_rules_get_serde_s_message_from_the_reader() {
 }
 
 /// The JSON Schema is generated natively only (`schemars` is not a wasm dependency).
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 mod schema {
     use std::collections::BTreeSet;
 
