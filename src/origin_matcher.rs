@@ -1,7 +1,7 @@
 //! Allowed-origin entries from the policy, compiled once into an
 //! [`OriginMatcher`] that answers "is this request's origin allowed?" in
-//! constant time: a hash set for exact origins, and patterns bucketed by the
-//! last two labels of their host.
+//! constant time: a hash set for exact origins, and patterns indexed by their
+//! literal host suffix, looked up once per distinct suffix length.
 //!
 //! Patterns are matched by hand over an already-parsed [`Origin`] rather than
 //! with a general glob: a glob's `*` would swallow `/`, `:` and empty labels
@@ -9,6 +9,7 @@
 //! the wanted behaviour, use the `glob` crate (see `routes`).
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::fmt;
 
 use crate::origin::{self, Origin, OriginError};
@@ -203,31 +204,68 @@ impl OriginPattern {
             }
     }
 
-    /// The bucket key: the last two labels of the literal part of the host.
-    fn bucket(&self) -> &str {
+    /// The index key: the literal host, or the literal suffix after the
+    /// wildcard (with its leading dot, e.g. `.example.com`).
+    fn key(&self) -> &str {
         match &self.host {
-            HostPattern::Literal(host) => last_two_labels(host),
-            HostPattern::Wildcard { suffix, .. } => last_two_labels(suffix),
+            HostPattern::Literal(host) => host,
+            HostPattern::Wildcard { suffix, .. } => suffix,
+        }
+    }
+
+    /// How many labels the wildcard suffix has (`None` for a literal host).
+    fn suffix_labels(&self) -> Option<usize> {
+        match &self.host {
+            HostPattern::Literal(_) => None,
+            HostPattern::Wildcard { suffix, .. } => Some(suffix.matches('.').count()),
         }
     }
 }
 
-/// The last two dot-separated labels of a host (or the whole host).
-fn last_two_labels(host: &str) -> &str {
-    let mut dots = host.rmatch_indices('.').map(|(i, _)| i);
-    let _last = dots.next();
-    match dots.next() {
-        Some(i) => host.get(i + 1..).unwrap_or(host),
-        None => host,
+/// The last `labels` labels of a host with the dot before them
+/// (`a.b.example.com`, 2 → `.example.com`); `None` if the host is not longer.
+fn dotted_suffix(host: &str, labels: usize) -> Option<&str> {
+    let (dot, _) = host.rmatch_indices('.').nth(labels.checked_sub(1)?)?;
+    host.get(dot..)
+}
+
+/// A small, fast hasher for short keys (FxHash's mixing step). The origin
+/// sets hold only configured values, so there is no flooding to defend
+/// against, and it spares the plugin SipHash and a random seed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(SEED);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
+
+type FxBuild = BuildHasherDefault<FxHasher>;
 
 /// The compiled `allow_origins` of one policy.
 #[derive(Debug, Default)]
 pub struct OriginMatcher {
     any: bool,
-    exact: HashSet<String>,
-    patterns: HashMap<String, Vec<OriginPattern>>,
+    exact: HashSet<String, FxBuild>,
+    /// Patterns by [`OriginPattern::key`].
+    patterns: HashMap<String, Vec<OriginPattern>, FxBuild>,
+    /// The distinct label counts of the wildcard suffixes: a request's host
+    /// is looked up once per count, whatever the number of patterns.
+    suffix_labels: Vec<usize>,
 }
 
 impl OriginMatcher {
@@ -240,11 +278,14 @@ impl OriginMatcher {
                 OriginEntry::Exact(origin) => {
                     matcher.exact.insert(origin);
                 }
-                OriginEntry::Pattern(pattern) => matcher
-                    .patterns
-                    .entry(pattern.bucket().to_owned())
-                    .or_default()
-                    .push(pattern),
+                OriginEntry::Pattern(pattern) => {
+                    if let Some(n) = pattern.suffix_labels() {
+                        if !matcher.suffix_labels.contains(&n) {
+                            matcher.suffix_labels.push(n);
+                        }
+                    }
+                    matcher.patterns.entry(pattern.key().to_owned()).or_default().push(pattern);
+                }
             }
         }
         matcher
@@ -257,12 +298,19 @@ impl OriginMatcher {
 
     /// Reports whether this parsed origin is allowed.
     pub fn allows(&self, origin: &Origin<'_>) -> bool {
-        self.any
-            || self.exact.contains(origin.as_str())
+        if self.any || self.exact.contains(origin.as_str()) {
+            return true;
+        }
+        if self.patterns.is_empty() {
+            return false;
+        }
+        let host = origin.host();
+        let matches = |key: &str| self.patterns.get(key).is_some_and(|ps| ps.iter().any(|p| p.matches(origin)));
+        matches(host)
             || self
-                .patterns
-                .get(last_two_labels(origin.host()))
-                .is_some_and(|bucket| bucket.iter().any(|p| p.matches(origin)))
+                .suffix_labels
+                .iter()
+                .any(|&n| dotted_suffix(host, n).is_some_and(|suffix| matches(suffix)))
     }
 }
 
