@@ -1,16 +1,17 @@
 //! The per-stream filter logic, written against the [`Host`] port so that it
 //! runs natively in tests (with a mock that counts host calls) and in Envoy
-//! (with the proxy-wasm adapter in `host`). Per request it reads only the
-//! request headers it needs, one host call each (see
-//! [`FetchedRequest`]), makes one call to count a CORS decision, and on the
-//! response one read plus one write per header it changes.
+//! (with the proxy-wasm adapter in `host`). Per request it makes one host
+//! call to read the request headers, one more for the route name only when a
+//! rule needs it, one to count a CORS decision, and on the response one read
+//! plus one write per header it changes.
 
 use std::rc::Rc;
 
 use crate::config::Config;
-use crate::exchange::{select_and_fetch, FetchedRequest, RequestSource};
+use crate::exchange::{read_request, RequestHead};
 use crate::policy::{Action, Decision, Header, Policy, Request};
 use crate::response::{AllowOrigin, HeaderWriter, ResponsePlan};
+use crate::routes::RouteInput;
 
 /// The counter names of a policy: `cors.<policy>.<name>`.
 pub const COUNTER_NAMES: [&str; 4] = [
@@ -62,7 +63,11 @@ pub struct Runtime {
 }
 
 /// What the filter needs from the proxy. Each method is one host call.
-pub trait Host: RequestSource + HeaderWriter {
+pub trait Host: HeaderWriter {
+    /// All request headers (pseudo-headers included), names lowercase.
+    fn request_headers(&mut self) -> Option<Vec<(String, Vec<u8>)>>;
+    /// Envoy's route name.
+    fn route_name(&mut self) -> Option<Vec<u8>>;
     /// Sends a local reply; true when the host took it.
     fn send_reply(&mut self, status: u32, headers: Vec<(&str, &str)>) -> bool;
     /// All response headers, names lowercase.
@@ -129,11 +134,24 @@ impl Stream {
         let Some(runtime) = self.runtime.clone() else {
             return Verdict::Continue;
         };
-        let mut fetched = FetchedRequest::default();
-        let Some((index, policy)) = select_and_fetch(&runtime.config, host, &mut fetched) else {
+        let Some(headers) = host.request_headers() else {
             return Verdict::Continue;
         };
-        let request = fetched.request();
+        let RequestHead { request, path } = read_request(&headers);
+        let route_name = if runtime.config.routes.uses_route_name() {
+            host.route_name()
+        } else {
+            None
+        };
+        let selected = runtime.config.routes.select(&RouteInput {
+            route_name: route_name.as_deref(),
+            authority: request.authority,
+            path,
+        });
+        let Some((index, policy)) = selected.and_then(|i| runtime.config.policy(i).map(|p| (i, p))) else {
+            return Verdict::Continue;
+        };
+
         let decision = policy.decide(&request);
         if let Some(counter) = runtime.counters.get(index).and_then(|c| c.for_decision(&decision)) {
             host.increment(counter);

@@ -177,16 +177,6 @@ impl Policy {
         !self.origins.allows_any()
     }
 
-    /// Reports whether this `Origin` value is allowed (before any other check).
-    pub fn allows_origin(&self, value: &[u8]) -> bool {
-        self.origins.allows_any() || Origin::parse(value).is_ok_and(|o| self.origins.allows(&o))
-    }
-
-    /// Reports whether the policy answers Private Network Access preflights.
-    pub fn answers_private_network(&self) -> bool {
-        self.private_network
-    }
-
     /// True in report mode: decide and count, but change nothing.
     pub fn is_report_only(&self) -> bool {
         self.mode == Mode::Report

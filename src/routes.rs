@@ -79,16 +79,6 @@ impl Routes {
         self.rules.iter().any(|r| r.route_name.is_some())
     }
 
-    /// Reports whether any rule looks at the path.
-    pub fn uses_path(&self) -> bool {
-        self.rules.iter().any(|r| r.path.is_some())
-    }
-
-    /// Reports whether any rule looks at the host.
-    pub fn uses_host(&self) -> bool {
-        self.rules.iter().any(|r| r.host.is_some())
-    }
-
     /// The policy index for this request, or `None` to leave it untouched.
     pub fn select(&self, input: &RouteInput<'_>) -> Option<usize> {
         let host = std::str::from_utf8(strip_port(input.authority)).ok();

@@ -10,7 +10,6 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
-use crate::exchange::RequestSource;
 use crate::filter::{origin_for_log, Host, Runtime, Stream, Verdict};
 use crate::policy::{Decision, Policy, Request};
 use crate::response::HeaderWriter;
@@ -47,20 +46,16 @@ impl HttpContext for CorsHttp {
 /// Envoy, through the proxy-wasm host calls of the current stream.
 struct Envoy;
 
-impl RequestSource for Envoy {
-    fn header(&mut self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
-            .ok()
-            .flatten()
+impl Host for Envoy {
+    fn request_headers(&mut self) -> Option<Vec<(String, Vec<u8>)>> {
+        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).ok()
     }
 
     fn route_name(&mut self) -> Option<Vec<u8>> {
         // Envoy 1.40 answers `xds.route_name`; the bare `route_name` is empty.
         hostcalls::get_property(vec!["xds", "route_name"]).ok().flatten()
     }
-}
 
-impl Host for Envoy {
     fn send_reply(&mut self, status: u32, headers: Vec<(&str, &str)>) -> bool {
         hostcalls::send_http_response(status, headers, None).is_ok()
     }
