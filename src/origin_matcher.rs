@@ -9,8 +9,8 @@
 //! the wanted behaviour, use the `glob` crate (see `routes`).
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::origin::{self, Origin, OriginError};
 
@@ -284,7 +284,11 @@ impl OriginMatcher {
                             matcher.suffix_labels.push(n);
                         }
                     }
-                    matcher.patterns.entry(pattern.key().to_owned()).or_default().push(pattern);
+                    matcher
+                        .patterns
+                        .entry(pattern.key().to_owned())
+                        .or_default()
+                        .push(pattern);
                 }
             }
         }
@@ -305,7 +309,11 @@ impl OriginMatcher {
             return false;
         }
         let host = origin.host();
-        let matches = |key: &str| self.patterns.get(key).is_some_and(|ps| ps.iter().any(|p| p.matches(origin)));
+        let matches = |key: &str| {
+            self.patterns
+                .get(key)
+                .is_some_and(|ps| ps.iter().any(|p| p.matches(origin)))
+        };
         matches(host)
             || self
                 .suffix_labels

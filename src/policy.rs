@@ -244,10 +244,9 @@ impl Policy {
                         return Err(Refusal::HeaderNotAllowed(name));
                     }
                 }
-                if self.headers.any {
-                    std::str::from_utf8(tokens::trim_ows(list))
-                        .ok()
-                        .filter(|s| !s.is_empty())
+                // A list of only commas names no header: nothing to echo.
+                if self.headers.any && tokens::split_list(list).next().is_some() {
+                    std::str::from_utf8(tokens::trim_ows(list)).ok()
                 } else {
                     None
                 }

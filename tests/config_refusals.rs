@@ -226,3 +226,11 @@ fn every_problem_is_reported_at_once() {
     );
     assert_eq!(found.len(), 5, "{found:#?}");
 }
+
+#[test]
+fn a_bad_host_glob_is_shown_as_written() {
+    assert_refused(
+        r#"{"policies": {"p": {"allow_origins": ["https://a.example.com"]}}, "routes": [{"match": {"host": "API.[example.com"}, "policy": "p"}]}"#,
+        r#"routes[0].match.host: "API.[example.com": invalid glob"#,
+    );
+}

@@ -439,3 +439,25 @@ fn same_origin_needs_the_same_scheme_as_the_client_used() {
         "behind a proxy the client's scheme comes from x-forwarded-proto"
     );
 }
+
+#[test]
+fn an_empty_requested_header_list_is_not_echoed() {
+    let out = run(
+        &request(
+            "OPTIONS",
+            "/public/x",
+            &[
+                ("origin", "https://a.test"),
+                ("access-control-request-method", "GET"),
+                ("access-control-request-headers", ",,, ,"),
+            ],
+        ),
+        &[],
+    );
+    assert_eq!(out.status, 204);
+    assert!(
+        out.header_values("access-control-allow-headers").next().is_none(),
+        "{:?}",
+        out.headers
+    );
+}

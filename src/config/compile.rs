@@ -93,13 +93,14 @@ fn rule(route: &RouteSpec, path: &str, names: &[&str]) -> Result<Rule, Vec<Confi
             errors.push(ConfigError::at_str(at, text, Problem::RelativePath));
             return None;
         }
-        let text = if lowercase {
-            text.to_ascii_lowercase()
+        let compiled = if lowercase {
+            Glob::new(&text.to_ascii_lowercase())
         } else {
-            text.clone()
+            Glob::new(text)
         };
-        Glob::new(&text)
-            .map_err(|e| errors.push(ConfigError::at_str(at, &text, Problem::Glob(e))))
+        // The error shows the value as written, not as compiled.
+        compiled
+            .map_err(|e| errors.push(ConfigError::at_str(at, text, Problem::Glob(e))))
             .ok()
     };
     let host = glob("host", &m.host, true);
