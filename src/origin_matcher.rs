@@ -318,7 +318,7 @@ impl OriginMatcher {
             || self
                 .suffix_labels
                 .iter()
-                .any(|&n| dotted_suffix(host, n).is_some_and(|suffix| matches(suffix)))
+                .any(|&n| dotted_suffix(host, n).is_some_and(&matches))
     }
 }
 
