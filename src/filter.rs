@@ -8,7 +8,7 @@
 use std::rc::Rc;
 
 use crate::config::Config;
-use crate::exchange::{read_request, RequestHead, VecHeaders};
+use crate::exchange::{read_request, RequestHead};
 use crate::policy::{Action, Decision, Header, Policy, Request};
 use crate::response::{AllowOrigin, HeaderWriter, ResponsePlan};
 use crate::routes::RouteInput;
@@ -72,9 +72,6 @@ pub trait Host: HeaderWriter {
     fn send_reply(&mut self, status: u32, headers: Vec<(&str, &str)>) -> bool;
     /// All response headers, names lowercase.
     fn response_headers(&mut self) -> Option<Vec<(String, Vec<u8>)>>;
-    /// Replaces all response headers with `headers` (one host call instead
-    /// of one per edit).
-    fn replace_response_headers(&mut self, headers: &[(String, Vec<u8>)]);
     /// Adds one to a counter.
     fn increment(&mut self, counter: u32);
     /// Logs a refusal (called only when the host logs at debug level).
@@ -210,63 +207,7 @@ impl Stream {
         let Some(upstream) = host.response_headers() else {
             return;
         };
-        // A host call costs far more than the header work behind it, so the
-        // edits are made on a copy and written back in one call when there
-        // are several; a single edit is made directly.
-        let mut edits = Recorder {
-            headers: VecHeaders(upstream.clone()),
-            first: None,
-            count: 0,
-        };
-        plan.apply(policy, &upstream, &mut edits);
-        match (edits.count, edits.first) {
-            (0, _) | (_, None) => {}
-            (1, Some(Edit::Remove(name))) => host.remove(&name),
-            (1, Some(Edit::Set(name, value))) => host.set(&name, &value),
-            (1, Some(Edit::Add(name, value))) => host.add(&name, &value),
-            _ => host.replace_response_headers(&edits.headers.0),
-        }
-    }
-}
-
-/// One response header edit.
-#[derive(Debug)]
-enum Edit {
-    Remove(String),
-    Set(String, Vec<u8>),
-    Add(String, Vec<u8>),
-}
-
-/// Applies edits to a copy of the response headers, remembering the first.
-struct Recorder {
-    headers: VecHeaders,
-    first: Option<Edit>,
-    count: usize,
-}
-
-impl Recorder {
-    fn note(&mut self, edit: impl FnOnce() -> Edit) {
-        if self.first.is_none() {
-            self.first = Some(edit());
-        }
-        self.count += 1;
-    }
-}
-
-impl HeaderWriter for Recorder {
-    fn remove(&mut self, name: &str) {
-        self.note(|| Edit::Remove(name.to_owned()));
-        self.headers.remove(name);
-    }
-
-    fn set(&mut self, name: &str, value: &[u8]) {
-        self.note(|| Edit::Set(name.to_owned(), value.to_vec()));
-        self.headers.set(name, value);
-    }
-
-    fn add(&mut self, name: &str, value: &[u8]) {
-        self.note(|| Edit::Add(name.to_owned(), value.to_vec()));
-        self.headers.add(name, value);
+        plan.apply(policy, &upstream, host);
     }
 }
 

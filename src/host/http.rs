@@ -64,11 +64,6 @@ impl Host for Envoy {
         hostcalls::get_map_bytes(MapType::HttpResponseHeaders).ok()
     }
 
-    fn replace_response_headers(&mut self, headers: &[(String, Vec<u8>)]) {
-        let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
-        let _ = hostcalls::set_map_bytes(MapType::HttpResponseHeaders, pairs);
-    }
-
     fn increment(&mut self, counter: u32) {
         // A failed increment must never fail the request.
         let _ = hostcalls::increment_metric(counter, 1);
