@@ -22,25 +22,27 @@ pub struct RequestHead<'a> {
     pub path: &'a [u8],
 }
 
-/// Picks the headers the filter needs out of the request header list.
-pub fn read_request(headers: &HeaderList) -> RequestHead<'_> {
+/// Picks the headers the filter needs out of a request header list (owned,
+/// or borrowed from a serialized map by [`crate::header_map::parse`]).
+pub fn read_request<N: AsRef<[u8]>, V: AsRef<[u8]>>(headers: &[(N, V)]) -> RequestHead<'_> {
     let mut head = RequestHead::default();
     let mut forwarded_proto: Option<&[u8]> = None;
     for (name, value) in headers {
+        let (name, value) = (name.as_ref(), value.as_ref());
         let req = &mut head.request;
-        match name.as_str() {
-            ":method" => req.method = value,
-            ":scheme" => req.scheme = value,
+        match name {
+            b":method" => req.method = value,
+            b":scheme" => req.scheme = value,
             // The leftmost entry is the scheme the client used.
-            "x-forwarded-proto" if forwarded_proto.is_none() => {
+            b"x-forwarded-proto" if forwarded_proto.is_none() => {
                 forwarded_proto = crate::tokens::split_list(value).next();
             }
-            ":authority" => req.authority = value,
-            ":path" => head.path = value,
-            "origin" => req.origin.push(value),
-            "access-control-request-method" => req.request_method.push(value),
-            "access-control-request-headers" => req.request_headers.push(value),
-            "access-control-request-private-network" => req.request_private_network.push(value),
+            b":authority" => req.authority = value,
+            b":path" => head.path = value,
+            b"origin" => req.origin.push(value),
+            b"access-control-request-method" => req.request_method.push(value),
+            b"access-control-request-headers" => req.request_headers.push(value),
+            b"access-control-request-private-network" => req.request_private_network.push(value),
             _ => {}
         }
     }

@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use crate::config::Config;
 use crate::exchange::{read_request, RequestHead};
+use crate::header_map;
 use crate::policy::{Action, Decision, Header, Policy, Request};
 use crate::response::{AllowOrigin, HeaderWriter, ResponsePlan};
 use crate::routes::RouteInput;
@@ -64,14 +65,15 @@ pub struct Runtime {
 
 /// What the filter needs from the proxy. Each method is one host call.
 pub trait Host: HeaderWriter {
-    /// All request headers (pseudo-headers included), names lowercase.
-    fn request_headers(&mut self) -> Option<Vec<(String, Vec<u8>)>>;
+    /// All request headers (pseudo-headers included), names lowercase, as
+    /// one serialized map ([`header_map`]).
+    fn request_headers(&mut self) -> Option<Vec<u8>>;
     /// Envoy's route name.
     fn route_name(&mut self) -> Option<Vec<u8>>;
     /// Sends a local reply; true when the host took it.
     fn send_reply(&mut self, status: u32, headers: Vec<(&str, &str)>) -> bool;
-    /// All response headers, names lowercase.
-    fn response_headers(&mut self) -> Option<Vec<(String, Vec<u8>)>>;
+    /// All response headers, names lowercase, as one serialized map.
+    fn response_headers(&mut self) -> Option<Vec<u8>>;
     /// Adds one to a counter.
     fn increment(&mut self, counter: u32);
     /// Logs a refusal (called only when the host logs at debug level).
@@ -134,7 +136,10 @@ impl Stream {
         let Some(runtime) = self.runtime.clone() else {
             return Verdict::Continue;
         };
-        let Some(headers) = host.request_headers() else {
+        let Some(buffer) = host.request_headers() else {
+            return Verdict::Continue;
+        };
+        let Some(headers) = header_map::parse(&buffer) else {
             return Verdict::Continue;
         };
         let RequestHead { request, path } = read_request(&headers);
@@ -204,7 +209,10 @@ impl Stream {
             }),
             vary_origin: *vary_origin,
         };
-        let Some(upstream) = host.response_headers() else {
+        let Some(buffer) = host.response_headers() else {
+            return;
+        };
+        let Some(upstream) = header_map::parse(&buffer) else {
             return;
         };
         plan.apply(policy, &upstream, host);

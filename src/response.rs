@@ -52,18 +52,28 @@ const CORS_PREFIX: &str = "access-control-";
 
 impl ResponsePlan<'_> {
     /// Applies the plan to a response whose headers are `upstream`.
-    pub fn apply<W: HeaderWriter>(&self, policy: &Policy, upstream: &[(String, Vec<u8>)], out: &mut W) {
+    pub fn apply<N, V, W>(&self, policy: &Policy, upstream: &[(N, V)], out: &mut W)
+    where
+        N: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+        W: HeaderWriter,
+    {
         for (i, (name, _)) in upstream.iter().enumerate() {
+            let name = name.as_ref();
             let is_cors = name.len() > CORS_PREFIX.len()
                 && name
                     .get(..CORS_PREFIX.len())
-                    .is_some_and(|p| p.eq_ignore_ascii_case(CORS_PREFIX));
-            let seen = upstream
-                .iter()
-                .take(i)
-                .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name));
-            if is_cors && !seen {
-                out.remove(name);
+                    .is_some_and(|p| p.eq_ignore_ascii_case(CORS_PREFIX.as_bytes()));
+            let seen = || {
+                upstream
+                    .iter()
+                    .take(i)
+                    .any(|(earlier, _)| earlier.as_ref().eq_ignore_ascii_case(name))
+            };
+            if is_cors && !seen() {
+                if let Ok(name) = std::str::from_utf8(name) {
+                    out.remove(name);
+                }
             }
         }
         if let Some(allow) = self.allow_origin {
@@ -83,17 +93,20 @@ impl ResponsePlan<'_> {
 
 /// Adds `Origin` to the response's `Vary` unless it is already covered,
 /// keeping what the upstream sent.
-fn merge_vary<W: HeaderWriter>(upstream: &[(String, Vec<u8>)], out: &mut W) {
-    let mut lines = upstream.iter().filter(|(name, _)| name.eq_ignore_ascii_case("vary"));
+fn merge_vary<N: AsRef<[u8]>, V: AsRef<[u8]>, W: HeaderWriter>(upstream: &[(N, V)], out: &mut W) {
+    let mut lines = upstream
+        .iter()
+        .filter(|(name, _)| name.as_ref().eq_ignore_ascii_case(b"vary"))
+        .map(|(_, value)| value.as_ref());
     let first = lines.next();
-    let covered = first.into_iter().chain(lines.clone()).any(|(_, value)| {
+    let covered = first.into_iter().chain(lines.clone()).any(|value| {
         tokens::split_list(value).any(|item| item == b"*" || item.eq_ignore_ascii_case(VARY_ORIGIN.as_bytes()))
     });
     if covered {
         return;
     }
     match (first, lines.next()) {
-        (Some((_, value)), None) if !tokens::trim_ows(value).is_empty() => {
+        (Some(value), None) if !tokens::trim_ows(value).is_empty() => {
             let mut merged = Vec::with_capacity(value.len() + 8);
             merged.extend_from_slice(tokens::trim_ows(value));
             merged.extend_from_slice(b", ");

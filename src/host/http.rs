@@ -47,8 +47,8 @@ impl HttpContext for CorsHttp {
 struct Envoy;
 
 impl Host for Envoy {
-    fn request_headers(&mut self) -> Option<Vec<(String, Vec<u8>)>> {
-        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).ok()
+    fn request_headers(&mut self) -> Option<Vec<u8>> {
+        raw::header_map(MapType::HttpRequestHeaders)
     }
 
     fn route_name(&mut self) -> Option<Vec<u8>> {
@@ -60,8 +60,8 @@ impl Host for Envoy {
         hostcalls::send_http_response(status, headers, None).is_ok()
     }
 
-    fn response_headers(&mut self) -> Option<Vec<(String, Vec<u8>)>> {
-        hostcalls::get_map_bytes(MapType::HttpResponseHeaders).ok()
+    fn response_headers(&mut self) -> Option<Vec<u8>> {
+        raw::header_map(MapType::HttpResponseHeaders)
     }
 
     fn increment(&mut self, counter: u32) {
@@ -99,5 +99,38 @@ impl HeaderWriter for Envoy {
 
     fn add(&mut self, name: &str, value: &[u8]) {
         let _ = hostcalls::add_map_value_bytes(MapType::HttpResponseHeaders, name, value);
+    }
+}
+
+/// The one host call the SDK does not expose as we need it: a header map as
+/// the host serialized it, without the SDK's copy of every name and value
+/// into its own `String` and `Vec` (measured: that copy made the map read
+/// the most expensive step of a request).
+mod raw {
+    use proxy_wasm::types::{MapType, Status};
+
+    extern "C" {
+        fn proxy_get_header_map_pairs(
+            map_type: MapType,
+            return_map_data: *mut *mut u8,
+            return_map_size: *mut usize,
+        ) -> Status;
+    }
+
+    /// The serialized header map, owned; `None` if the host refused.
+    pub fn header_map(map_type: MapType) -> Option<Vec<u8>> {
+        let mut data: *mut u8 = std::ptr::null_mut();
+        let mut size: usize = 0;
+        // SAFETY: the host writes a pointer to a buffer it allocated in this
+        // VM through `proxy_on_memory_allocate` (the SDK's allocator, the
+        // global one) and its size; we take ownership of it exactly as the
+        // SDK's own `get_map_bytes` does.
+        unsafe {
+            match proxy_get_header_map_pairs(map_type, &mut data, &mut size) {
+                Status::Ok if data.is_null() => Some(Vec::new()),
+                Status::Ok => Some(Vec::from_raw_parts(data, size, size)),
+                _ => None,
+            }
+        }
     }
 }
