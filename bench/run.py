@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.envoy_runner import Envoy, envoy_binary  # noqa: E402
+from tests.support.memory import wasm_memories  # noqa: E402
 
 WASM = Path(os.environ.get("CORS_WASM", ROOT / "target/wasm32-wasip1/release/envoy_cors.wasm"))
 FLOOR = ROOT / "bench/empty-filter/target/wasm32-wasip1/release/empty_filter.wasm"
@@ -272,6 +273,23 @@ def svg_plot(results: dict) -> str:
     return "\n".join(out)
 
 
+def configure_figures(upstream_port: int) -> list[str]:
+    """on_configure time (the plugin logs it) and wasm VM memory, per policy size."""
+    lines = ["| policy | on_configure (µs, per VM) | wasm VMs | linear memory per VM (KiB) | touched (KiB) |", "|---|---|---:|---:|---:|"]
+    for label, policy in (("small (3 origins)", json.dumps(SMALL_POLICY)),
+                          ("large (1,000 origins, 100 patterns, 50 rules)", json.dumps(large_policy()))):
+        cfg = config_under_test(upstream_port)
+        cfg["static_resources"]["listeners"] = [listener("ours", [wasm_filter("cors", WASM, policy)])]
+        with Envoy(cfg, log_level="info", component_log_level="wasm:info") as envoy:
+            time.sleep(0.5)
+            took = [int(m) for m in re.findall(r"policy loaded in (\d+) us", envoy.log())]
+            memories = wasm_memories(envoy.proc.pid)
+        sizes = sorted({size // 1024 for size, _ in memories})
+        touched = sorted({rss // 1024 for _, rss in memories})
+        lines.append(f"| {label} | {', '.join(map(str, took))} | {len(memories)} | {', '.join(map(str, sizes))} | {', '.join(map(str, touched))} |")
+    return lines
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=3)
@@ -301,6 +319,7 @@ def main() -> int:
                             samples.setdefault((scenario, proto), {}).setdefault(name, []).append((rps, p50, p99, cpu_us))
                             print(f"round {round_no + 1} {scenario:24} {proto} {name:13} {rps:9.0f} req/s  p50 {p50:.3f} ms  p99 {p99:.3f} ms  {cpu_us:6.2f} CPU us/req", flush=True)
             memory = envoy.stats("wasm.")
+        configure = configure_figures(up_port)
     results = {
         key: {name: {"rps": statistics.median(s[0] for s in runs),
                      "p50": statistics.median(s[1] for s in runs),
@@ -308,11 +327,11 @@ def main() -> int:
                      "cpu": statistics.median(s[3] for s in runs)} for name, runs in by_listener.items()}
         for key, by_listener in samples.items()
     }
-    write_report(Path(args.out), results, args, memory)
+    write_report(Path(args.out), results, args, memory, configure)
     return 0
 
 
-def write_report(out: Path, results: dict, args, wasm_stats: dict) -> None:
+def write_report(out: Path, results: dict, args, wasm_stats: dict, configure: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmarks.svg").write_text(svg_plot(results))
     lines = [
@@ -341,6 +360,10 @@ def write_report(out: Path, results: dict, args, wasm_stats: dict) -> None:
             ratio_floor = f"{ours / runs['floor']['rps']:.3f}" if name.startswith("ours") else ""
             ratio_native = f"{ours / runs[names[2]]['rps']:.3f}" if name.startswith("ours") else ""
             lines.append(f"| {scenario} | {proto} | {name} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['cpu']:.2f} | {ratio_floor} | {ratio_native} |")
+    lines += ["", "## Configure time and VM memory", "",
+              "The plugin logs how long `on_configure` took (parse, validate, compile) in each VM Envoy creates;",
+              "the VM's linear memory is read from `/proc/<pid>/smaps` (Envoy 1.40 has no stat for it; see `tests/support/memory.py`).", "",
+              *configure]
     if wasm_stats:
         lines += ["", "Wasm runtime stats of the Envoy under test at the end of the run:", "", "```"]
         lines += [f"{k}: {v}" for k, v in sorted(wasm_stats.items())]

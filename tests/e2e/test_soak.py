@@ -38,6 +38,7 @@ import pytest
 
 from policies import APP, EVIL, EXAMPLE
 from support.http import request
+from support.memory import wasm_memories
 
 SOAK_SECONDS = float(os.environ.get("CORS_SOAK_SECONDS", "40"))
 CLIENTS_PER_KIND = 10  # 7 kinds: concurrency 70
@@ -94,25 +95,6 @@ def parse_h2load(out: str) -> dict[str, int]:
     got = dict(zip(keys, map(int, m.groups())))
     got.update(zip(("2xx", "3xx", "4xx", "5xx"), map(int, s.groups())))
     return got
-
-
-def wasm_memories(pid: int) -> list[tuple[int, int]]:
-    """(size, rss) in bytes of every wasm linear memory of the process (see the module doc)."""
-    maps: list[tuple[int, int, str, int]] = []  # start, end, perms, rss
-    with open(f"/proc/{pid}/smaps") as f:
-        for line in f:
-            m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) ", line)
-            if m:
-                maps.append((int(m.group(1), 16), int(m.group(2), 16), m.group(3), 0))
-            elif line.startswith("Rss:") and maps:
-                start, end, perms, _ = maps[-1]
-                maps[-1] = (start, end, perms, int(line.split()[1]) * 1024)
-    out = []
-    for before, after in zip(maps, maps[1:]):
-        if (before[2].startswith("rw") and after[2].startswith("---") and before[1] == after[0]
-                and after[1] - after[0] >= 1 << 30):
-            out.append((before[1] - before[0], before[3]))
-    return out
 
 
 def memory(envoy) -> dict[str, int]:
