@@ -257,8 +257,9 @@ def svg_plot(results: dict) -> str:
     groups = [(s, p) for s in SCENARIOS for p in ("http1", "http2")]
     peak = max(v["rps"] for r in results.values() for v in r.values()) or 1
     bar, gap, left, top, height = 14, 24, 60, 40, 260
-    width = left + len(groups) * (4 * bar + gap) + 20
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 120}" font-family="sans-serif" font-size="11">',
+    width = left + len(groups) * (4 * bar + gap) + 160
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 190}" font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{top + height + 190}" fill="white"/>',
            f'<text x="{left}" y="20" font-size="14">Median requests/s on one Envoy worker (higher is better)</text>']
     for i, (scenario, proto) in enumerate(groups):
         x0 = left + i * (4 * bar + gap)
@@ -268,7 +269,7 @@ def svg_plot(results: dict) -> str:
             out.append(f'<rect x="{x0 + j * bar}" y="{top + height - h:.1f}" width="{bar - 2}" height="{h:.1f}" fill="{colors[kind]}"><title>{label}: {run["rps"]:.0f} req/s</title></rect>')
         out.append(f'<text x="{x0}" y="{top + height + 14}" transform="rotate(35 {x0} {top + height + 14})">{scenario} ({proto})</text>')
     for j, (kind, color) in enumerate(colors.items()):
-        out.append(f'<rect x="{left + j * 90}" y="{top + height + 100}" width="10" height="10" fill="{color}"/><text x="{left + j * 90 + 14}" y="{top + height + 109}">{kind}</text>')
+        out.append(f'<rect x="{left + j * 90}" y="{top + height + 165}" width="10" height="10" fill="{color}"/><text x="{left + j * 90 + 14}" y="{top + height + 174}">{kind}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
@@ -296,7 +297,13 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--out", default=str(ROOT / "docs"))
+    ap.add_argument("--replot", action="store_true", help="redraw the SVG from the saved benchmarks.json")
     args = ap.parse_args()
+    if args.replot:
+        saved = json.loads((Path(args.out) / "benchmarks.json").read_text())
+        results = {(r["scenario"], r["protocol"]): r["listeners"] for r in saved}
+        (Path(args.out) / "benchmarks.svg").write_text(svg_plot(results))
+        return 0
     for path in (WASM, FLOOR):
         if not path.exists():
             sys.exit(f"missing {path}: run `make bench` (it builds both filters)")
@@ -334,6 +341,8 @@ def main() -> int:
 def write_report(out: Path, results: dict, args, wasm_stats: dict, configure: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmarks.svg").write_text(svg_plot(results))
+    (out / "benchmarks.json").write_text(json.dumps(
+        [{"scenario": s, "protocol": p, "listeners": runs} for (s, p), runs in results.items()], indent=1) + "\n")
     lines = [
         "# Benchmarks",
         "",
