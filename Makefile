@@ -14,7 +14,7 @@ demo: setup
 	scripts/demo.sh
 
 # Every test: lint, native, end-to-end in Envoy (incl. browser), bounded fuzzing.
-test: setup build lint unit e2e fuzz
+test: setup build lint unit fuzz e2e
 
 unit:
 	cargo test

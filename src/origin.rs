@@ -108,6 +108,57 @@ pub fn default_port(scheme: &str) -> Option<u16> {
 impl<'a> Origin<'a> {
     /// Parses a header value; only a browser's exact serialization succeeds.
     pub fn parse(value: &'a [u8]) -> Result<Self, OriginError> {
+        match Self::parse_common(value) {
+            Some(origin) => Ok(origin),
+            None => Self::parse_exactly(value),
+        }
+    }
+
+    /// The common case in one pass: `scheme://host[:port]` with a DNS or
+    /// IPv4 host. `None` means "not certainly valid": [`Self::parse_exactly`]
+    /// then decides and names the problem. Accepts nothing it would refuse.
+    fn parse_common(value: &'a [u8]) -> Option<Self> {
+        if value.len() > MAX_ORIGIN_LEN {
+            return None;
+        }
+        let scheme_end = value.iter().position(|&b| !is_scheme_byte(b))?;
+        if !value.first()?.is_ascii_lowercase() || value.get(scheme_end..scheme_end + 3)? != b"://" {
+            return None;
+        }
+        let host_start = scheme_end + 3;
+        let mut label_len = 0usize;
+        let mut host_end = value.len();
+        for (i, &b) in value.iter().enumerate().skip(host_start) {
+            match b {
+                b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => label_len += 1,
+                b'.' if label_len > 0 => label_len = 0,
+                b':' => {
+                    host_end = i;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        if label_len == 0 {
+            return None;
+        }
+        let serialized = std::str::from_utf8(value).ok()?;
+        let scheme = serialized.get(..scheme_end)?;
+        let host = serialized.get(host_start..host_end)?;
+        let port = match serialized.get(host_end..)?.strip_prefix(':') {
+            None => None,
+            Some(text) => Some(parse_port(text, scheme).ok()?),
+        };
+        Some(Self {
+            serialized,
+            scheme,
+            host,
+            port,
+        })
+    }
+
+    /// The full parser: every check, in an order that names the problem.
+    fn parse_exactly(value: &'a [u8]) -> Result<Self, OriginError> {
         if value.is_empty() {
             return Err(OriginError::Empty);
         }
@@ -177,6 +228,11 @@ impl<'a> Origin<'a> {
     pub fn effective_port(&self) -> Option<u16> {
         self.port.or_else(|| default_port(self.scheme))
     }
+}
+
+/// Reports whether `b` may appear in a lowercase scheme (RFC 3986 §3.1).
+fn is_scheme_byte(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.')
 }
 
 /// Splits `scheme://rest`, checking the scheme's characters (RFC 3986 §3.1).
@@ -331,5 +387,33 @@ mod tests {
         assert_eq!(Origin::parse(b"https://\xff.example"), Err(OriginError::NotAscii));
         let long = format!("https://{}.example", "a".repeat(MAX_ORIGIN_LEN));
         assert_eq!(parse(&long), Err(OriginError::TooLong));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// The one-pass parser accepts nothing the full parser refuses, and
+        /// gives the same result for what it accepts.
+        #[test]
+        fn the_common_case_parser_agrees_with_the_full_one(
+            scheme in "(https?|wss?|ftp|x-y|HTTP|h:t)",
+            rest in "[a-z0-9A-Z_.:/@?#,* \\[\\]-]{0,24}",
+        ) {
+            let value = format!("{scheme}://{rest}");
+            if let Some(fast) = Origin::parse_common(value.as_bytes()) {
+                proptest::prop_assert_eq!(Ok(fast), Origin::parse_exactly(value.as_bytes()));
+            }
+        }
+    }
+
+    #[test]
+    fn the_common_case_parser_takes_the_common_cases() {
+        for ok in [
+            "https://app.example.com",
+            "http://localhost:3000",
+            "http://127.0.0.1:8080",
+            "https://a_b.example.com",
+        ] {
+            assert!(Origin::parse_common(ok.as_bytes()).is_some(), "{ok}");
+        }
     }
 }
