@@ -61,6 +61,20 @@ pub struct Runtime {
     pub config: Config,
     /// Counters, indexed like `config.policies`.
     pub counters: Vec<PolicyCounters>,
+    /// Whether any rule needs Envoy's route name (one more host call).
+    needs_route_name: bool,
+}
+
+impl Runtime {
+    /// A runtime for a compiled configuration and its counters.
+    pub fn new(config: Config, counters: Vec<PolicyCounters>) -> Self {
+        let needs_route_name = config.routes.uses_route_name();
+        Self {
+            config,
+            counters,
+            needs_route_name,
+        }
+    }
 }
 
 /// What the filter needs from the proxy. Each method is one host call.
@@ -143,7 +157,7 @@ impl Stream {
             return Verdict::Continue;
         };
         let RequestHead { request, path } = read_request(&headers);
-        let route_name = if runtime.config.routes.uses_route_name() {
+        let route_name = if runtime.needs_route_name {
             host.route_name()
         } else {
             None

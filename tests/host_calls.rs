@@ -103,7 +103,7 @@ impl Host for MockHost {
 fn runtime() -> Rc<Runtime> {
     let config = Config::parse(POLICY.as_bytes()).unwrap();
     let counters = config.policies.iter().map(|_| PolicyCounters::default()).collect();
-    Rc::new(Runtime { config, counters })
+    Rc::new(Runtime::new(config, counters))
 }
 
 fn headers(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {

@@ -78,7 +78,7 @@ impl RootContext for CorsRoot {
                 .and_then(|i| config.policy(i))
                 .map_or("none (untouched)", |p| p.name.as_str()),
         );
-        self.runtime = Some(Rc::new(Runtime { config, counters }));
+        self.runtime = Some(Rc::new(Runtime::new(config, counters)));
         let _ = hostcalls::set_tick_period(LOG_LEVEL_REFRESH);
         true
     }
