@@ -6,7 +6,7 @@
 
 use crate::config::Config;
 use crate::filter::{counter_index, COUNTER_NAMES};
-use crate::policy::{Action, Decision, Request};
+use crate::policy::{Action, Decision, Policy, Request};
 use crate::response::HeaderWriter;
 use crate::routes::RouteInput;
 
@@ -52,6 +52,23 @@ pub fn read_request<N: AsRef<[u8]>, V: AsRef<[u8]>>(headers: &[(N, V)]) -> Reque
     head
 }
 
+/// The request phase the filter, the simulation and `cors-policy explain`
+/// share: the policy the route rules pick, and its decision. `None` when no
+/// policy covers the request (CORS off, or no default).
+pub fn decide<'c, 'a>(
+    config: &'c Config,
+    head: &RequestHead<'a>,
+    route_name: Option<&'a [u8]>,
+) -> Option<(usize, &'c Policy, Decision<'a>)> {
+    let index = config.routes.select(&RouteInput {
+        route_name,
+        authority: head.request.authority,
+        path: head.path,
+    })?;
+    let policy = config.policy(index)?;
+    Some((index, policy, policy.decide(&head.request)))
+}
+
 /// What happened to one simulated exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -94,13 +111,8 @@ pub fn simulate(
     upstream_headers: &HeaderList,
 ) -> Outcome {
     let head = read_request(request);
-    let selected = config.routes.select(&RouteInput {
-        route_name,
-        authority: head.request.authority,
-        path: head.path,
-    });
     let forwarded = |headers: Vec<(String, Vec<u8>)>| (true, upstream_status, headers);
-    let Some(policy) = selected.and_then(|i| config.policy(i)) else {
+    let Some((_, policy, decision)) = decide(config, &head, route_name) else {
         return Outcome {
             policy: None,
             decision: "no policy".to_owned(),
@@ -110,7 +122,6 @@ pub fn simulate(
             headers: upstream_headers.to_vec(),
         };
     };
-    let decision = policy.decide(&head.request);
     let (reached_upstream, status, headers) = match policy.act(&decision) {
         Action::Untouched => forwarded(upstream_headers.to_vec()),
         Action::Reply(reply) => (

@@ -8,11 +8,10 @@
 use std::rc::Rc;
 
 use crate::config::Config;
-use crate::exchange::{read_request, RequestHead};
+use crate::exchange::{decide, read_request};
 use crate::header_map;
 use crate::policy::{Action, Decision, Header, Policy, Request};
 use crate::response::{AllowOrigin, HeaderWriter, ResponsePlan};
-use crate::routes::RouteInput;
 
 /// The counter names of a policy: `cors.<policy>.<name>`.
 pub const COUNTER_NAMES: [&str; 4] = [
@@ -156,22 +155,16 @@ impl Stream {
         let Some(headers) = header_map::parse(&buffer) else {
             return Verdict::Continue;
         };
-        let RequestHead { request, path } = read_request(&headers);
+        let head = read_request(&headers);
         let route_name = if runtime.needs_route_name {
             host.route_name()
         } else {
             None
         };
-        let selected = runtime.config.routes.select(&RouteInput {
-            route_name: route_name.as_deref(),
-            authority: request.authority,
-            path,
-        });
-        let Some((index, policy)) = selected.and_then(|i| runtime.config.policy(i).map(|p| (i, p))) else {
+        let Some((index, policy, decision)) = decide(&runtime.config, &head, route_name.as_deref()) else {
             return Verdict::Continue;
         };
-
-        let decision = policy.decide(&request);
+        let request = head.request;
         if let Some(counter) = runtime.counters.get(index).and_then(|c| c.for_decision(&decision)) {
             host.increment(counter);
         }

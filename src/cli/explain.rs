@@ -137,8 +137,9 @@ fn explain(
         path: head.path,
     };
     let selection = matching_rule(&config.routes, &input, text);
-    let policy = config.routes.select(&input).and_then(|i| config.policy(i));
-    let (decision, allowed, reason) = match policy.map(|p| p.decide(&head.request)) {
+    let decided = exchange::decide(config, &head, route_name);
+    let policy = decided.as_ref().map(|(_, p, _)| *p);
+    let (decision, allowed, reason) = match decided.map(|(_, _, d)| d) {
         None => match selection {
             Selection::Rule { .. } => (
                 "no_policy",
