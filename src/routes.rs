@@ -81,24 +81,28 @@ impl Routes {
 
     /// The policy index for this request, or `None` to leave it untouched.
     pub fn select(&self, input: &RouteInput<'_>) -> Option<usize> {
-        let host = std::str::from_utf8(strip_port(input.authority)).ok();
-        let path = std::str::from_utf8(strip_query(input.path)).ok();
+        // The host and path are decoded once, and only if a rule looks at them.
+        let mut host: Option<Option<&str>> = None;
+        let mut path: Option<Option<&str>> = None;
         for rule in &self.rules {
-            let name_ok = rule
-                .route_name
-                .as_ref()
-                .is_none_or(|want| input.route_name == Some(want.as_bytes()));
-            let host_ok = rule
-                .host
-                .as_ref()
-                .is_none_or(|g| host.is_some_and(|h| g.matches(h, false)));
-            let path_ok = rule
-                .path
-                .as_ref()
-                .is_none_or(|g| path.is_some_and(|p| g.matches(p, true)));
-            if name_ok && host_ok && path_ok {
-                return rule.policy;
+            if let Some(want) = &rule.route_name {
+                if input.route_name != Some(want.as_bytes()) {
+                    continue;
+                }
             }
+            if let Some(glob) = &rule.host {
+                let host = *host.get_or_insert_with(|| std::str::from_utf8(strip_port(input.authority)).ok());
+                if !host.is_some_and(|h| glob.matches(h, false)) {
+                    continue;
+                }
+            }
+            if let Some(glob) = &rule.path {
+                let path = *path.get_or_insert_with(|| std::str::from_utf8(strip_query(input.path)).ok());
+                if !path.is_some_and(|p| glob.matches(p, true)) {
+                    continue;
+                }
+            }
+            return rule.policy;
         }
         self.default
     }
