@@ -2,16 +2,17 @@
 """Envoy benchmark: our filter against no filter, an empty wasm filter (the
 floor) and Envoy's built-in CORS filter, on one Envoy worker.
 
-One Envoy under test (--concurrency 1) with six listeners in front of the
-same upstream: none, floor, native, ours, and native/ours with a large policy
-(1,000 exact origins, 100 patterns, 50 route rules). The upstream is a second
+One Envoy under test (--concurrency 1) with these listeners in front of the
+same upstream: none, floor, native, ours, native/ours with a large policy
+(1,000 exact origins, 100 patterns, 50 route rules), and probes: the floor
+filter making only some host calls (PROBES), to price the calls alone. The upstream is a second
 Envoy process answering with a direct response, so the Envoy under test has
 its worker to itself. wrk (HTTP/1.1) and h2load (HTTP/2, prior knowledge)
 drive every (scenario, listener) pair in alternating rounds; the report gives
 the median requests per second and p50/p99 latency over the rounds, with the
 ratios ours/floor and ours/native.
 
-Usage: bench/run.py [--seconds 3] [--rounds 3] [--connections 32]
+Usage: bench/run.py [--seconds 3] [--rounds 3] [--connections 32] [--only SCENARIO --out DIR]
 Writes docs/benchmarks.md and docs/benchmarks.svg. Loopback only, bounded.
 """
 
@@ -22,6 +23,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -121,6 +123,46 @@ def listener(name: str, filters: list[dict], cors_policy: dict | None = None, ex
     }
 
 
+# The floor filter (bench/empty-filter) making only the named host calls, with
+# none of a CORS filter's logic, per scenario: the price of the calls alone.
+# `probe_minimal` is the least any proxy-wasm CORS filter that echoes the
+# Origin must do; `probe_reply` answers locally and does nothing else;
+# `probe_our_calls` makes exactly the calls this filter makes (both header
+# maps read, since the upstream's Access-Control-* headers are stripped and
+# Vary merged; a counter; one add per header).
+PROBES = {
+    "allowed actual request": {
+        "probe_read_origin": "read-origin",
+        "probe_read_request_map": "read-request-map",
+        "probe_count": "count",
+        "probe_read_response_map": "read-response-map",
+        "probe_add_vary": "add-vary",
+        "probe_minimal": "read-origin,add-acao,add-vary",
+        "probe_our_calls": "read-request-map,count,read-response-map,add-acao,add-acac,add-aceh,add-vary",
+    },
+    "preflight": {
+        "probe_reply": "reply",
+        "probe_our_calls": "read-request-map,count,reply",
+    },
+}
+
+
+def probe_listener(scenario: str, probe: str) -> str:
+    return f"{probe}_{scenario.split()[0]}"
+
+
+def probe_listeners() -> list[dict]:
+    out = []
+    for scenario, probes in PROBES.items():
+        for name, calls in probes.items():
+            # One VM for the floor and every probe: each V8 VM reserves
+            # gigabytes of address space (valgrind runs out after about ten).
+            probe = wasm_filter(probe_listener(scenario, name), FLOOR, calls)
+            probe["typed_config"]["config"]["vm_config"]["vm_id"] = "floor"
+            out.append(listener(probe_listener(scenario, name), [probe]))
+    return out
+
+
 def config_under_test(upstream_port: int) -> dict:
     small = json.dumps(SMALL_POLICY)
     big = large_policy()
@@ -136,6 +178,7 @@ def config_under_test(upstream_port: int) -> dict:
                 listener("ours", [wasm_filter("cors", WASM, small)]),
                 listener("native_large", [NATIVE_CORS], native_cors_policy(big_origins), native_routes),
                 listener("ours_large", [wasm_filter("cors_large", WASM, json.dumps(big))]),
+                *probe_listeners(),
             ],
             "clusters": [{
                 "name": "upstream",
@@ -164,10 +207,12 @@ def listener_ports(envoy: Envoy) -> dict[str, int]:
 
 
 SCENARIOS = {
-    "allowed actual request": ("GET", {"origin": ALLOWED}, ["none", "floor", "native", "ours"]),
+    "allowed actual request": ("GET", {"origin": ALLOWED}, ["none", "floor", "native", "ours",
+                                                            "probe_minimal_allowed", "probe_our_calls_allowed"]),
     "refused origin": ("GET", {"origin": REFUSED}, ["none", "floor", "native", "ours"]),
     "preflight": ("OPTIONS", {"origin": ALLOWED, "access-control-request-method": "PUT",
-                              "access-control-request-headers": "content-type"}, ["none", "floor", "native", "ours"]),
+                              "access-control-request-headers": "content-type"},
+                  ["none", "floor", "native", "ours", "probe_reply_preflight", "probe_our_calls_preflight"]),
     "no Origin": ("GET", {}, ["none", "floor", "native", "ours"]),
     "large policy, allowed": ("GET", {"origin": LARGE_ALLOWED}, ["none", "floor", "native_large", "ours_large"]),
 }
@@ -211,24 +256,15 @@ def run_h2load(url: str, method: str, headers: dict, seconds: float, connections
 
 
 def cpu_ns(pid: int) -> int:
-    """CPU time of every thread of a process, in nanoseconds (schedstat)."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
+    """User and system CPU time of a process (all threads), in nanoseconds.
 
-
-def user_cpu_ns(pid: int) -> int:
-    """User-mode CPU time of a process (all threads), in nanoseconds.
-
-    The filter runs in user mode; on a virtual machine the kernel's network
-    stack (system time) dominates and is noisy, so the filter's own cost shows
-    best here. Resolution: one clock tick (10 ms), fine over runs of seconds."""
+    From the tick-based utime and stime of /proc/<pid>/stat: on a virtual
+    machine they leave out the time the hypervisor stole from the vCPU, which
+    the scheduler's own clock (schedstat) counts as running and which made the
+    figure swing by tens of percent between rounds. Resolution: one clock tick
+    (10 ms), about 0.3 % of a 3 s run at full load."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
 def to_ms(text: str) -> float:
@@ -253,19 +289,20 @@ def machine() -> str:
 
 def svg_plot(results: dict) -> str:
     """A grouped bar chart of median req/s, HTTP/1.1 and HTTP/2, per scenario."""
-    colors = {"none": "#9e9e9e", "floor": "#64b5f6", "native": "#ffb74d", "ours": "#4caf50"}
-    groups = [(s, p) for s in SCENARIOS for p in ("http1", "http2")]
+    colors = {"none": "#9e9e9e", "floor": "#64b5f6", "native": "#ffb74d", "ours": "#4caf50", "probe": "#ce93d8"}
+    groups = [(s, p) for s in SCENARIOS for p in ("http1", "http2") if (s, p) in results]
     peak = max(v["rps"] for r in results.values() for v in r.values()) or 1
     bar, gap, left, top, height = 14, 24, 60, 40, 260
-    width = left + len(groups) * (4 * bar + gap) + 160
+    widths = [len(results[g]) * bar + gap for g in groups]
+    width = left + sum(widths) + 160
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 190}" font-family="sans-serif" font-size="11">',
            f'<rect width="{width}" height="{top + height + 190}" fill="white"/>',
            f'<text x="{left}" y="20" font-size="14">Median requests/s on one Envoy worker (higher is better)</text>']
     for i, (scenario, proto) in enumerate(groups):
-        x0 = left + i * (4 * bar + gap)
+        x0 = left + sum(widths[:i])
         for j, (label, run) in enumerate(results[(scenario, proto)].items()):
             h = height * run["rps"] / peak
-            kind = "ours" if label.startswith("ours") else "native" if label.startswith("native") else label
+            kind = next((k for k in ("ours", "native", "probe") if label.startswith(k)), label)
             out.append(f'<rect x="{x0 + j * bar}" y="{top + height - h:.1f}" width="{bar - 2}" height="{h:.1f}" fill="{colors[kind]}"><title>{label}: {run["rps"]:.0f} req/s</title></rect>')
         out.append(f'<text x="{x0}" y="{top + height + 14}" transform="rotate(35 {x0} {top + height + 14})">{scenario} ({proto})</text>')
     for j, (kind, color) in enumerate(colors.items()):
@@ -297,6 +334,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--out", default=str(ROOT / "docs"))
+    ap.add_argument("--only", action="append", choices=list(SCENARIOS), metavar="SCENARIO",
+                    help="run only this scenario (repeatable); use with --out elsewhere than docs/")
     ap.add_argument("--replot", action="store_true", help="redraw the SVG from the saved benchmarks.json")
     args = ap.parse_args()
     if args.replot:
@@ -315,6 +354,8 @@ def main() -> int:
             samples: dict = {}
             for round_no in range(args.rounds):
                 for scenario, (method, headers, listeners) in SCENARIOS.items():
+                    if args.only and scenario not in args.only:
+                        continue
                     for proto, runner in (("http1", run_wrk), ("http2", run_h2load)):
                         # Alternate the order each round so drift hits every listener alike.
                         order = listeners if round_no % 2 == 0 else list(reversed(listeners))
@@ -348,6 +389,7 @@ def write_report(out: Path, results: dict, args, wasm_stats: dict, configure: li
         "",
         "Generated by `make bench` (`bench/run.py`); do not edit by hand.",
         "",
+        f"- Command: `{' '.join(['bench/run.py', *(shlex.quote(a) for a in sys.argv[1:])])}`",
         f"- Machine: {machine()}",
         f"- Envoy under test: one worker (`--concurrency 1`); upstream: a second Envoy process answering with a direct response.",
         f"- Load: wrk (HTTP/1.1, 1 thread, {args.connections} connections) and h2load (HTTP/2 prior knowledge, {args.connections} connections, 4 streams each), {args.seconds:g} s per run, {args.rounds} alternating rounds; medians over rounds.",
@@ -355,20 +397,29 @@ def write_report(out: Path, results: dict, args, wasm_stats: dict, configure: li
         "",
         "![requests per second](benchmarks.svg)",
         "",
-        "CPU µs/req is the Envoy under test's CPU time (all threads, from `/proc/<pid>/task/*/schedstat`) divided by the requests served:",
-        "it is far steadier than req/s on a shared machine. The ratios compare req/s.",
+        "CPU µs/req is the Envoy under test's user and system CPU time (all threads, `utime` + `stime` from `/proc/<pid>/stat`,",
+        "which leave out time stolen by the hypervisor) divided by the requests served. On this shared virtual machine it is far",
+        "steadier than req/s, whose rounds swing by tens of percent. So each compared row gives two ratios against the floor and",
+        "against native: of req/s, and of capacity (the inverse of CPU µs/req: the requests one fully busy worker would serve).",
         "",
-        "| scenario | protocol | listener | req/s | p50 ms | p99 ms | CPU µs/req | ours/floor | ours/native |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "The `probe_*` listeners run the floor filter making only some host calls, with no logic (`bench/empty-filter`):",
+        "`probe_minimal` reads `Origin` and adds `Access-Control-Allow-Origin` and `Vary`, the least any proxy-wasm",
+        "CORS filter that echoes the origin must do; `probe_reply` only answers locally, as a preflight; `probe_our_calls`",
+        "makes exactly this filter's host calls. Their ratios show what the calls alone leave of the targets.",
+        "",
+        "| scenario | protocol | listener | req/s | p50 ms | p99 ms | CPU µs/req | req/s /floor | req/s /native | capacity /floor | capacity /native |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (scenario, proto), runs in results.items():
         names = list(runs)
-        ours = runs[names[3]]["rps"]
+        floor, native = runs["floor"], runs[names[2]]
         for name in names:
             r = runs[name]
-            ratio_floor = f"{ours / runs['floor']['rps']:.3f}" if name.startswith("ours") else ""
-            ratio_native = f"{ours / runs[names[2]]['rps']:.3f}" if name.startswith("ours") else ""
-            lines.append(f"| {scenario} | {proto} | {name} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['cpu']:.2f} | {ratio_floor} | {ratio_native} |")
+            ratios = ["", "", "", ""]
+            if name.startswith(("ours", "probe")):
+                ratios = [f"{r['rps'] / floor['rps']:.3f}", f"{r['rps'] / native['rps']:.3f}",
+                          f"{floor['cpu'] / r['cpu']:.3f}", f"{native['cpu'] / r['cpu']:.3f}"]
+            lines.append(f"| {scenario} | {proto} | {name} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['cpu']:.2f} | {' | '.join(ratios)} |")
     lines += ["", "## Configure time and VM memory", "",
               "The plugin logs how long `on_configure` took (parse, validate, compile) in each VM Envoy creates;",
               "the VM's linear memory is read from `/proc/<pid>/smaps` (Envoy 1.40 has no stat for it; see `tests/support/memory.py`).", "",
