@@ -63,8 +63,6 @@ probe_listener = bench.probe_listener
 def config(upstream_port: int, wasm_b: Path | None) -> dict:
     cfg = bench.config_under_test(upstream_port)
     listeners = cfg["static_resources"]["listeners"]
-    for listener in listeners:
-        listener["address"]["socket_address"]["port_value"] = 0
     if wasm_b is not None:
         listeners.append(bench.listener("ours_b", [bench.wasm_filter("cors_b", wasm_b, json.dumps(bench.SMALL_POLICY))]))
         listeners.append(bench.listener("ours_b_large", [bench.wasm_filter("cors_b_large", wasm_b, json.dumps(bench.large_policy()))]))

@@ -4,6 +4,7 @@
 //! writes what the decision says.
 
 mod http;
+mod raw;
 mod root;
 
 use proxy_wasm::traits::RootContext;

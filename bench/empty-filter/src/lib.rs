@@ -149,26 +149,6 @@ impl HttpContext for Pass {
     }
 }
 
-/// A header map as the host serialized it, as the filter reads it
-/// (`src/host/http.rs`): one host call, no per-header copy.
-mod raw {
-    use proxy_wasm::types::{MapType, Status};
-
-    extern "C" {
-        fn proxy_get_header_map_pairs(map_type: MapType, data: *mut *mut u8, size: *mut usize) -> Status;
-    }
-
-    pub fn header_map(map_type: MapType) -> Option<Vec<u8>> {
-        let mut data: *mut u8 = std::ptr::null_mut();
-        let mut size: usize = 0;
-        // SAFETY: the host returns a buffer it allocated in this VM through
-        // the SDK's `proxy_on_memory_allocate`, and its size.
-        unsafe {
-            match proxy_get_header_map_pairs(map_type, &mut data, &mut size) {
-                Status::Ok if data.is_null() => Some(Vec::new()),
-                Status::Ok => Some(Vec::from_raw_parts(data, size, size)),
-                _ => None,
-            }
-        }
-    }
-}
+/// A header map as the host serialized it: the filter's own reader.
+#[path = "../../../src/host/raw.rs"]
+mod raw;
