@@ -7,8 +7,10 @@ PYTHON := .venv/bin/python
 setup:
 	scripts/setup.sh
 
+# The deployable module (scripts/build-wasm.sh: cargo, then only the exports
+# in src/host/exports.txt): the one the demo, tests, benchmarks and image use.
 build:
-	cargo build --release --target wasm32-wasip1
+	scripts/build-wasm.sh
 
 demo: setup
 	scripts/demo.sh
@@ -32,9 +34,10 @@ lint: fmt
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --target wasm32-wasip1 -- -D warnings
 
-# The empty proxy-wasm filter the benchmarks use as the floor.
+# The empty proxy-wasm filter the benchmarks use as the floor, as the SDK
+# exports it and with only what the ABI needs.
 floor:
-	cargo build --release --target wasm32-wasip1 --manifest-path bench/empty-filter/Cargo.toml
+	scripts/build-wasm.sh --floor
 
 # Figures, not tests: req/s and latency (docs/benchmarks.md, .svg), and
 # instructions per request under callgrind (docs/callgrind.md).

@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || scripts/setup.sh
-cargo build --release --target wasm32-wasip1 --quiet
+scripts/build-wasm.sh
 exec .venv/bin/python scripts/demo.py "$@"

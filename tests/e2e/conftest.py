@@ -1,6 +1,7 @@
 """Fixtures that run the CORS plugin in a real Envoy in front of a test upstream.
 
-- `wasm`: builds the plugin once per session (cargo build --release --target wasm32-wasip1).
+- `wasm`: builds the deployable plugin once per session (scripts/build-wasm.sh)
+  and refuses a module whose exports are not the deployable ones.
 - `upstream`: one recording upstream for the whole session (tests use their own paths).
 - `envoy(policy, **opts)`: an Envoy running envoy/envoy.yaml with that policy in
   front of `upstream`; Envoys are reused for identical (policy, opts) and a few
@@ -21,7 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support import envoy_runner  # noqa: E402
+from support import envoy_runner, wasm_module  # noqa: E402
 from support.upstream import Upstream  # noqa: E402
 
 ROOT = envoy_runner.ROOT
@@ -31,15 +32,20 @@ MAX_ALIVE = 4  # Envoys with a V8 VM each; bounded so the suite stays light
 @pytest.fixture(scope="session")
 def wasm() -> Path:
     if os.environ.get("CORS_SKIP_BUILD") != "1":
-        proc = subprocess.run(
-            ["cargo", "build", "--release", "--target", "wasm32-wasip1"],
-            cwd=ROOT, capture_output=True, text=True,
-        )
+        proc = subprocess.run([str(ROOT / "scripts/build-wasm.sh")], cwd=ROOT, capture_output=True, text=True)
         if proc.returncode != 0:
-            pytest.fail("cargo build of the plugin failed:\n" + proc.stderr[-4000:], pytrace=False)
+            pytest.fail("scripts/build-wasm.sh failed:\n" + proc.stderr[-4000:], pytrace=False)
     path = Path(os.environ.get("CORS_WASM", envoy_runner.WASM))
     if not path.exists():
         pytest.fail(f"no plugin at {path}", pytrace=False)
+    exported, deployable = wasm_module.exports(path), wasm_module.listed(ROOT / "src/host/exports.txt")
+    if exported != deployable:
+        pytest.fail(
+            f"{path} is not the deployable module (a bare cargo build?): it exports "
+            f"{sorted(exported - deployable)} beyond src/host/exports.txt and lacks {sorted(deployable - exported)}; "
+            "build it with scripts/build-wasm.sh (make build)",
+            pytrace=False,
+        )
     return path
 
 

@@ -58,12 +58,9 @@ COUNTER = "wasmcustom.probe.requests"
 
 @pytest.fixture(scope="module")
 def bench_envoy(upstream):
-    build = subprocess.run(
-        ["cargo", "build", "--release", "--target", "wasm32-wasip1", "--manifest-path", "bench/empty-filter/Cargo.toml"],
-        cwd=ROOT, capture_output=True, text=True,
-    )
+    build = subprocess.run([str(ROOT / "scripts/build-wasm.sh"), "--floor"], cwd=ROOT, capture_output=True, text=True)
     if build.returncode != 0:
-        pytest.fail("cargo build of bench/empty-filter failed:\n" + build.stderr[-4000:], pytrace=False)
+        pytest.fail("scripts/build-wasm.sh --floor failed:\n" + build.stderr[-4000:], pytrace=False)
     cfg = bench.config_under_test(upstream.port)
     listeners = cfg["static_resources"]["listeners"]
     cfg["static_resources"]["listeners"] = [l for l in listeners if l["name"] in EXPECTED]
