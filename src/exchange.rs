@@ -20,6 +20,8 @@ pub struct RequestHead<'a> {
     pub request: Request<'a>,
     /// `:path`, for route rules.
     pub path: &'a [u8],
+    /// Envoy's route name, for route rules (read only when a rule needs it).
+    pub route_name: Option<&'a [u8]>,
 }
 
 /// Picks the headers the filter needs out of a request header list (owned,
@@ -55,13 +57,9 @@ pub fn read_request<N: AsRef<[u8]>, V: AsRef<[u8]>>(headers: &[(N, V)]) -> Reque
 /// The request phase the filter, the simulation and `cors-policy explain`
 /// share: the policy the route rules pick, and its decision. `None` when no
 /// policy covers the request (CORS off, or no default).
-pub fn decide<'c, 'a>(
-    config: &'c Config,
-    head: &RequestHead<'a>,
-    route_name: Option<&'a [u8]>,
-) -> Option<(usize, &'c Policy, Decision<'a>)> {
+pub fn decide<'c, 'a>(config: &'c Config, head: &RequestHead<'a>) -> Option<(usize, &'c Policy, Decision<'a>)> {
     let index = config.routes.select(&RouteInput {
-        route_name,
+        route_name: head.route_name,
         authority: head.request.authority,
         path: head.path,
     })?;
@@ -110,9 +108,12 @@ pub fn simulate(
     upstream_status: u32,
     upstream_headers: &HeaderList,
 ) -> Outcome {
-    let head = read_request(request);
+    let head = RequestHead {
+        route_name,
+        ..read_request(request)
+    };
     let forwarded = |headers: Vec<(String, Vec<u8>)>| (true, upstream_status, headers);
-    let Some((_, policy, decision)) = decide(config, &head, route_name) else {
+    let Some((_, policy, decision)) = decide(config, &head) else {
         return Outcome {
             policy: None,
             decision: "no policy".to_owned(),
@@ -135,7 +136,7 @@ pub fn simulate(
         ),
         Action::Forward(plan) => {
             let mut out = VecHeaders(upstream_headers.to_vec());
-            plan.apply(policy, upstream_headers, &mut out);
+            plan.apply(policy, &mut out);
             forwarded(out.0)
         }
     };

@@ -1,16 +1,16 @@
 //! The per-stream filter logic, written against the [`Host`] port so that it
 //! runs natively in tests (with a mock that counts host calls) and in Envoy
-//! (with the proxy-wasm adapter in `host`). Per request it makes one host
-//! call to read the request headers, one more for the route name only when a
-//! rule needs it, one to count a CORS decision, and on the response one read
-//! plus one write per header it changes.
+//! (with the proxy-wasm shell in `host`, or the dynamic-module shell). Per
+//! request it reads the request headers (one host call for the whole map in
+//! wasm), the route name only when a rule needs it, counts a CORS decision,
+//! and on the response writes one call per header it changes, never reading
+//! the response.
 
 use std::rc::Rc;
 
 use crate::config::Config;
-use crate::exchange::{decide, read_request};
-use crate::header_map;
-use crate::policy::{Action, Decision, Header, Policy, Request};
+use crate::exchange::{decide, RequestHead};
+use crate::policy::{Action, Decision, Header, LocalReply, Policy, Request};
 use crate::response::{AllowOrigin, HeaderWriter, ResponsePlan};
 
 /// The counter names of a policy: `cors.<policy>.<name>`.
@@ -76,17 +76,19 @@ impl Runtime {
     }
 }
 
-/// What the filter needs from the proxy. Each method is one host call.
+/// What the filter needs from the proxy: the request facts, a local reply, a
+/// counter, logging, and write access to the response headers. Each method is
+/// at most one host call (reading the request is one per header the host
+/// reads, or one for the whole map), and the response is never read.
 pub trait Host: HeaderWriter {
-    /// All request headers (pseudo-headers included), names lowercase, as
-    /// one serialized map ([`header_map`]).
-    fn request_headers(&mut self) -> Option<Vec<u8>>;
-    /// Envoy's route name.
-    fn route_name(&mut self) -> Option<Vec<u8>>;
+    /// Reads the request headers the filter looks at, and Envoy's route
+    /// name when `route_name` is true, then hands them and the host to `f`.
+    /// `None` (and `f` not called) when the host cannot read them. The
+    /// head's lifetime ends with `f`: a host that lends its own memory (a
+    /// header map it holds) needs no copy.
+    fn read_request<R>(&mut self, route_name: bool, f: impl FnOnce(&mut Self, &RequestHead<'_>) -> R) -> Option<R>;
     /// Sends a local reply; true when the host took it.
-    fn send_reply(&mut self, status: u32, headers: Vec<(&str, &str)>) -> bool;
-    /// All response headers, names lowercase, as one serialized map.
-    fn response_headers(&mut self) -> Option<Vec<u8>>;
+    fn send_reply(&mut self, reply: &LocalReply<'_>) -> bool;
     /// Adds one to a counter.
     fn increment(&mut self, counter: u32);
     /// Logs a refusal (called only when the host logs at debug level).
@@ -149,34 +151,28 @@ impl Stream {
         let Some(runtime) = self.runtime.clone() else {
             return Verdict::Continue;
         };
-        let Some(buffer) = host.request_headers() else {
+        host.read_request(runtime.needs_route_name, |host, head| {
+            self.on_request(&runtime, host, head)
+        })
+        .unwrap_or(Verdict::Continue)
+    }
+
+    fn on_request<H: Host>(&mut self, runtime: &Runtime, host: &mut H, head: &RequestHead<'_>) -> Verdict {
+        let Some((index, policy, decision)) = decide(&runtime.config, head) else {
             return Verdict::Continue;
         };
-        let Some(headers) = header_map::parse(&buffer) else {
-            return Verdict::Continue;
-        };
-        let head = read_request(&headers);
-        let route_name = if runtime.needs_route_name {
-            host.route_name()
-        } else {
-            None
-        };
-        let Some((index, policy, decision)) = decide(&runtime.config, &head, route_name.as_deref()) else {
-            return Verdict::Continue;
-        };
-        let request = head.request;
         if let Some(counter) = runtime.counters.get(index).and_then(|c| c.for_decision(&decision)) {
             host.increment(counter);
         }
         if matches!(decision, Decision::PreflightDenied(_) | Decision::ActualDenied(_)) && host.debug_enabled() {
-            host.log_refusal(policy, &decision, &request);
+            host.log_refusal(policy, &decision, &head.request);
         }
 
         match policy.act(&decision) {
             Action::Untouched => Verdict::Continue,
             Action::Reply(reply) => {
                 self.state = State::Replied;
-                if host.send_reply(reply.status, reply.headers) {
+                if host.send_reply(&reply) {
                     Verdict::Stop
                 } else {
                     Verdict::Continue
@@ -196,8 +192,9 @@ impl Stream {
         }
     }
 
-    /// Handles the response headers (of the upstream or of an Envoy local reply).
-    pub fn on_response_headers<H: Host>(&mut self, host: &mut H) {
+    /// Handles the response headers (of the upstream or of an Envoy local
+    /// reply): writes what the request phase decided, without reading them.
+    pub fn on_response_headers<W: HeaderWriter>(&mut self, out: &mut W) {
         let State::Forwarded {
             policy,
             allow_origin,
@@ -216,13 +213,7 @@ impl Stream {
             }),
             vary_origin: *vary_origin,
         };
-        let Some(buffer) = host.response_headers() else {
-            return;
-        };
-        let Some(upstream) = header_map::parse(&buffer) else {
-            return;
-        };
-        plan.apply(policy, &upstream, host);
+        plan.apply(policy, out);
     }
 }
 

@@ -130,14 +130,17 @@ fn explain(
 ) -> Explanation {
     let route_name = args.route_name.as_deref().map(str::as_bytes);
     let outcome = exchange::simulate(config, &request, route_name, 200, upstream);
-    let head = exchange::read_request(&request);
+    let head = exchange::RequestHead {
+        route_name,
+        ..exchange::read_request(&request)
+    };
     let input = RouteInput {
         route_name,
         authority: head.request.authority,
         path: head.path,
     };
     let selection = matching_rule(&config.routes, &input, text);
-    let decided = exchange::decide(config, &head, route_name);
+    let decided = exchange::decide(config, &head);
     let policy = decided.as_ref().map(|(_, p, _)| *p);
     let (decision, allowed, reason) = match decided.map(|(_, _, d)| d) {
         None => match selection {
