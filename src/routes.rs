@@ -4,22 +4,33 @@
 
 use glob::{MatchOptions, Pattern};
 
+/// The characters that make a glob more than a literal.
+const GLOB_META: [char; 4] = ['*', '?', '[', ']'];
+
 /// A compiled glob; literal globs compare directly.
 #[derive(Debug, Clone)]
 pub enum Glob {
     /// No glob metacharacters: an exact comparison.
     Literal(String),
-    /// A compiled `glob` pattern.
-    Pattern(Pattern),
+    /// A compiled `glob` pattern, and the literal text before its first
+    /// metacharacter, which every match starts with.
+    Pattern {
+        /// The literal head, e.g. `/api/` for `/api/*/items`.
+        head: String,
+        /// The whole pattern.
+        pattern: Pattern,
+    },
 }
 
 impl Glob {
     /// Compiles a glob; returns the `glob` crate's message on error.
     pub fn new(text: &str) -> Result<Self, String> {
-        if text.contains(['*', '?', '[', ']']) {
-            Pattern::new(text).map(Self::Pattern).map_err(|e| e.to_string())
-        } else {
-            Ok(Self::Literal(text.to_owned()))
+        match text.find(GLOB_META) {
+            Some(at) => Ok(Self::Pattern {
+                head: text.get(..at).unwrap_or_default().to_owned(),
+                pattern: Pattern::new(text).map_err(|e| e.to_string())?,
+            }),
+            None => Ok(Self::Literal(text.to_owned())),
         }
     }
 
@@ -27,7 +38,10 @@ impl Glob {
         match self {
             Self::Literal(literal) if case_sensitive => literal == text,
             Self::Literal(literal) => literal.eq_ignore_ascii_case(text),
-            Self::Pattern(pattern) => pattern.matches_with(
+            // The head rules most rules out in a few byte comparisons (50
+            // path rules cost 50 pattern walks per request without it).
+            Self::Pattern { head, .. } if !starts_with(text, head, case_sensitive) => false,
+            Self::Pattern { pattern, .. } => pattern.matches_with(
                 text,
                 MatchOptions {
                     case_sensitive,
@@ -105,6 +119,15 @@ impl Routes {
             return rule.policy;
         }
         self.default
+    }
+}
+
+/// Reports whether `text` starts with `head`, ASCII case folded unless `case_sensitive`.
+fn starts_with(text: &str, head: &str, case_sensitive: bool) -> bool {
+    match text.as_bytes().get(..head.len()) {
+        Some(start) if case_sensitive => start == head.as_bytes(),
+        Some(start) => start.eq_ignore_ascii_case(head.as_bytes()),
+        None => false,
     }
 }
 
@@ -186,6 +209,37 @@ mod tests {
     fn no_default_means_untouched() {
         let routes = Routes::default();
         assert_eq!(select(&routes, None, "a", "/"), None);
+    }
+
+    #[test]
+    fn a_pattern_is_tried_only_on_text_that_starts_with_its_literal_head() {
+        let glob = Glob::new("/api/*/items").unwrap();
+        assert!(matches!(&glob, Glob::Pattern { head, .. } if head == "/api/"));
+        assert!(glob.matches("/api/v1/items", true));
+        assert!(!glob.matches("/API/v1/items", true));
+        assert!(!glob.matches("/ap", true));
+        let host = Glob::new("*.example.com").unwrap();
+        assert!(matches!(&host, Glob::Pattern { head, .. } if head.is_empty()));
+        let host = Glob::new("api-[0-9].example.com").unwrap();
+        assert!(host.matches("API-1.example.com", false));
+        assert!(!host.matches("api-x.example.com", false));
+    }
+
+    proptest::proptest! {
+        /// The head check never changes an answer: it only skips patterns
+        /// that could not match.
+        #[test]
+        fn the_head_check_agrees_with_the_pattern_alone(
+            glob in "/[a-c/]{0,4}(\\*|\\*\\*|\\?)[a-c/]{0,4}",
+            text in "/[a-cA-C/]{0,10}",
+        ) {
+            let Ok(Glob::Pattern { pattern, .. }) = Glob::new(&glob) else { return Ok(()) };
+            let compiled = Glob::new(&glob).unwrap();
+            for case_sensitive in [true, false] {
+                let options = MatchOptions { case_sensitive, require_literal_separator: true, require_literal_leading_dot: false };
+                proptest::prop_assert_eq!(compiled.matches(&text, case_sensitive), pattern.matches_with(&text, options));
+            }
+        }
     }
 
     #[test]
