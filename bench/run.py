@@ -38,7 +38,13 @@ from tests.support.envoy_runner import Envoy, envoy_binary  # noqa: E402
 from tests.support.memory import wasm_memories  # noqa: E402
 
 WASM = Path(os.environ.get("CORS_WASM", ROOT / "target/wasm32-wasip1/release/envoy_cors.wasm"))
-FLOOR = ROOT / "bench/empty-filter/target/wasm32-wasip1/release/empty_filter.wasm"
+FLOOR_DIR = ROOT / "bench/empty-filter/target/wasm32-wasip1/release"
+# The empty filter as the SDK exports it (the floor operators compare with),
+# exporting what a CORS filter needs (configure and both header callbacks: the
+# probes), and exporting only what the ABI needs (no HTTP callback at all).
+FLOOR = FLOOR_DIR / "empty_filter.wasm"
+FLOOR_LEAN = FLOOR_DIR / "empty_filter_probes.wasm"
+FLOOR_ABI = FLOOR_DIR / "empty_filter_abi.wasm"
 ALLOWED = "https://app.example.com"
 LARGE_ALLOWED = "https://app500.example.com"
 REFUSED = "https://evil.example"
@@ -83,7 +89,13 @@ def native_cors_policy(origins: list[str]) -> dict:
     }
 
 
-def wasm_filter(name: str, path: Path, configuration: str) -> dict:
+def wasm_filter(name: str, path: Path, configuration: str, vm_id: str | None = None) -> dict:
+    """A wasm filter (plugin `name`) in the VM `vm_id` (default: its own).
+
+    Plugins of the same code can share a VM; each V8 VM (one per worker, and
+    one on the main thread) reserves gigabytes of address space, and under
+    valgrind more than about eight fail to start ("Failed to create new Wasm
+    instance"), after which the listener runs as if it had no filter."""
     return {
         "name": "envoy.filters.http.wasm",
         "typed_config": {
@@ -91,7 +103,7 @@ def wasm_filter(name: str, path: Path, configuration: str) -> dict:
             "config": {
                 "name": name,
                 "root_id": name,
-                "vm_config": {"vm_id": name, "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": str(path)}}},
+                "vm_config": {"vm_id": vm_id or name, "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": str(path)}}},
                 "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": configuration},
             },
         },
@@ -123,13 +135,13 @@ def listener(name: str, filters: list[dict], cors_policy: dict | None = None, ex
     }
 
 
-# The floor filter (bench/empty-filter) making only the named host calls, with
-# none of a CORS filter's logic, per scenario: the price of the calls alone.
-# `probe_minimal` is the least any proxy-wasm CORS filter that echoes the
-# Origin must do; `probe_reply` answers locally and does nothing else;
-# `probe_our_calls` makes exactly the calls this filter makes (both header
-# maps read, since the upstream's Access-Control-* headers are stripped and
-# Vary merged; a counter; one add per header).
+# The lean floor filter (bench/empty-filter, exporting what a CORS filter
+# needs) making only the named host calls, with none of a CORS filter's logic,
+# per scenario: the price of the calls alone. `probe_minimal` is the least any
+# proxy-wasm CORS filter that echoes the Origin must do; `probe_reply` answers
+# locally and does nothing else; `probe_our_calls` makes exactly the calls
+# this filter makes (the request map read; a counter; on the response, one
+# call per header a browser reads and one for Vary, never a read).
 PROBES = {
     "allowed actual request": {
         "probe_read_origin": "read-origin",
@@ -137,12 +149,20 @@ PROBES = {
         "probe_count": "count",
         "probe_read_response_map": "read-response-map",
         "probe_add_vary": "add-vary",
-        "probe_minimal": "read-origin,add-acao,add-vary",
-        "probe_our_calls": "read-request-map,count,read-response-map,add-acao,add-acac,add-aceh,add-vary",
+        "probe_set_acao": "set-acao",
+        "probe_remove_acao": "remove-acao",
+        "probe_minimal": "read-origin,set-acao,add-vary",
+        "probe_our_calls": "read-request-map,count,set-acao,set-acac,set-aceh,add-vary",
+    },
+    "refused origin": {
+        "probe_our_calls": "read-request-map,count,remove-acao,add-vary",
     },
     "preflight": {
         "probe_reply": "reply",
         "probe_our_calls": "read-request-map,count,reply",
+    },
+    "no Origin": {
+        "probe_our_calls": "read-request-map,remove-acao,add-vary",
     },
 }
 
@@ -155,10 +175,10 @@ def probe_listeners() -> list[dict]:
     out = []
     for scenario, probes in PROBES.items():
         for name, calls in probes.items():
-            # One VM for the floor and every probe: each V8 VM reserves
+            # One VM for the lean floor and every probe: each V8 VM reserves
             # gigabytes of address space (valgrind runs out after about ten).
-            probe = wasm_filter(probe_listener(scenario, name), FLOOR, calls)
-            probe["typed_config"]["config"]["vm_config"]["vm_id"] = "floor"
+            probe = wasm_filter(probe_listener(scenario, name), FLOOR_LEAN, calls)
+            probe["typed_config"]["config"]["vm_config"]["vm_id"] = "floor_lean"
             out.append(listener(probe_listener(scenario, name), [probe]))
     return out
 
@@ -172,12 +192,15 @@ def config_under_test(upstream_port: int) -> dict:
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
         "static_resources": {
             "listeners": [
+                # Ours first: were a VM to fail to start, it would not be ours.
+                listener("ours", [wasm_filter("cors", WASM, small)]),
+                listener("ours_large", [wasm_filter("cors_large", WASM, json.dumps(big), vm_id="cors")]),
                 listener("none", []),
                 listener("floor", [wasm_filter("floor", FLOOR, "")]),
+                listener("floor_lean", [wasm_filter("floor_lean", FLOOR_LEAN, "", vm_id="floor_lean")]),
+                listener("floor_abi", [wasm_filter("floor_abi", FLOOR_ABI, "")]),
                 listener("native", [NATIVE_CORS], native_cors_policy(SMALL_POLICY["allow_origins"])),
-                listener("ours", [wasm_filter("cors", WASM, small)]),
                 listener("native_large", [NATIVE_CORS], native_cors_policy(big_origins), native_routes),
-                listener("ours_large", [wasm_filter("cors_large", WASM, json.dumps(big))]),
                 *probe_listeners(),
             ],
             "clusters": [{
@@ -206,15 +229,16 @@ def listener_ports(envoy: Envoy) -> dict[str, int]:
     return {s["name"]: int(s["local_address"]["socket_address"]["port_value"]) for s in json.loads(body)["listener_statuses"]}
 
 
+FLOORS = ["none", "floor", "floor_lean", "floor_abi"]
 SCENARIOS = {
-    "allowed actual request": ("GET", {"origin": ALLOWED}, ["none", "floor", "native", "ours",
+    "allowed actual request": ("GET", {"origin": ALLOWED}, [*FLOORS, "native", "ours",
                                                             "probe_minimal_allowed", "probe_our_calls_allowed"]),
-    "refused origin": ("GET", {"origin": REFUSED}, ["none", "floor", "native", "ours"]),
+    "refused origin": ("GET", {"origin": REFUSED}, [*FLOORS, "native", "ours", "probe_our_calls_refused"]),
     "preflight": ("OPTIONS", {"origin": ALLOWED, "access-control-request-method": "PUT",
                               "access-control-request-headers": "content-type"},
-                  ["none", "floor", "native", "ours", "probe_reply_preflight", "probe_our_calls_preflight"]),
-    "no Origin": ("GET", {}, ["none", "floor", "native", "ours"]),
-    "large policy, allowed": ("GET", {"origin": LARGE_ALLOWED}, ["none", "floor", "native_large", "ours_large"]),
+                  [*FLOORS, "native", "ours", "probe_reply_preflight", "probe_our_calls_preflight"]),
+    "no Origin": ("GET", {}, [*FLOORS, "native", "ours", "probe_our_calls_no"]),
+    "large policy, allowed": ("GET", {"origin": LARGE_ALLOWED}, [*FLOORS, "native_large", "ours_large"]),
 }
 
 
@@ -302,7 +326,7 @@ def svg_plot(results: dict) -> str:
         x0 = left + sum(widths[:i])
         for j, (label, run) in enumerate(results[(scenario, proto)].items()):
             h = height * run["rps"] / peak
-            kind = next((k for k in ("ours", "native", "probe") if label.startswith(k)), label)
+            kind = next((k for k in ("ours", "native", "probe", "floor") if label.startswith(k)), label)
             out.append(f'<rect x="{x0 + j * bar}" y="{top + height - h:.1f}" width="{bar - 2}" height="{h:.1f}" fill="{colors[kind]}"><title>{label}: {run["rps"]:.0f} req/s</title></rect>')
         out.append(f'<text x="{x0}" y="{top + height + 14}" transform="rotate(35 {x0} {top + height + 14})">{scenario} ({proto})</text>')
     for j, (kind, color) in enumerate(colors.items()):
@@ -343,7 +367,7 @@ def main() -> int:
         results = {(r["scenario"], r["protocol"]): r["listeners"] for r in saved}
         (Path(args.out) / "benchmarks.svg").write_text(svg_plot(results))
         return 0
-    for path in (WASM, FLOOR):
+    for path in (WASM, FLOOR, FLOOR_LEAN, FLOOR_ABI):
         if not path.exists():
             sys.exit(f"missing {path}: run `make bench` (it builds both filters)")
 
@@ -393,7 +417,10 @@ def write_report(out: Path, results: dict, args, wasm_stats: dict, configure: li
         f"- Machine: {machine()}",
         f"- Envoy under test: one worker (`--concurrency 1`); upstream: a second Envoy process answering with a direct response.",
         f"- Load: wrk (HTTP/1.1, 1 thread, {args.connections} connections) and h2load (HTTP/2 prior knowledge, {args.connections} connections, 4 streams each), {args.seconds:g} s per run, {args.rounds} alternating rounds; medians over rounds.",
-        f"- `.wasm` size: {WASM.stat().st_size:,} bytes (floor filter: {FLOOR.stat().st_size:,} bytes).",
+        f"- `.wasm` size: {WASM.stat().st_size:,} bytes (floor filter: {FLOOR.stat().st_size:,} bytes as the SDK exports it, {FLOOR_LEAN.stat().st_size:,} lean, {FLOOR_ABI.stat().st_size:,} ABI only).",
+        "- Floors: `floor` is the empty filter as the SDK exports it; `floor_lean` the same code exporting what a CORS filter",
+        "  needs (configure and both header callbacks, like this filter's build step); `floor_abi` exporting only what the ABI",
+        "  needs (no HTTP callback): the true floor of a proxy-wasm filter.",
         "",
         "![requests per second](benchmarks.svg)",
         "",
@@ -412,7 +439,7 @@ def write_report(out: Path, results: dict, args, wasm_stats: dict, configure: li
     ]
     for (scenario, proto), runs in results.items():
         names = list(runs)
-        floor, native = runs["floor"], runs[names[2]]
+        floor, native = runs["floor"], runs[next(n for n in names if n.startswith("native"))]
         for name in names:
             r = runs[name]
             ratios = ["", "", "", ""]

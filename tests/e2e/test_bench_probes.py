@@ -22,16 +22,23 @@ sys.path.insert(0, str(ROOT / "bench"))
 import run as bench  # noqa: E402
 
 ORIGIN = "https://app.example.com"
+# An upstream that sends its own Access-Control-Allow-Origin, so that a probe
+# that removes it is seen doing so.
+LEAKY = {"x-test-response-header": "Access-Control-Allow-Origin: https://upstream.example"}
 PREFLIGHT = {"origin": ORIGIN, "access-control-request-method": "PUT", "access-control-request-headers": "content-type"}
 
 # listener -> (method, request headers, response headers the probe must add, answered locally, counts)
 EXPECTED = {
     "floor": ("GET", {"origin": ORIGIN}, {}, False, False),
+    "floor_lean": ("GET", {"origin": ORIGIN}, {}, False, False),
+    "floor_abi": ("GET", {"origin": ORIGIN}, {}, False, False),
     "probe_read_origin_allowed": ("GET", {"origin": ORIGIN}, {}, False, False),
     "probe_read_request_map_allowed": ("GET", {"origin": ORIGIN}, {}, False, False),
     "probe_count_allowed": ("GET", {"origin": ORIGIN}, {}, False, True),
     "probe_read_response_map_allowed": ("GET", {"origin": ORIGIN}, {}, False, False),
     "probe_add_vary_allowed": ("GET", {"origin": ORIGIN}, {"vary": "origin"}, False, False),
+    "probe_set_acao_allowed": ("GET", {"origin": ORIGIN}, {"access-control-allow-origin": "*"}, False, False),
+    "probe_remove_acao_allowed": ("GET", {"origin": ORIGIN, **LEAKY}, {"access-control-allow-origin": None}, False, False),
     "probe_minimal_allowed": ("GET", {"origin": ORIGIN},
                               {"access-control-allow-origin": ORIGIN, "vary": "origin"}, False, False),
     "probe_our_calls_allowed": ("GET", {"origin": ORIGIN}, {
@@ -40,6 +47,9 @@ EXPECTED = {
         "access-control-expose-headers": "x-request-id",
         "vary": "origin",
     }, False, True),
+    "probe_our_calls_refused": ("GET", {"origin": ORIGIN, **LEAKY}, {"access-control-allow-origin": None, "vary": "origin"},
+                                False, True),
+    "probe_our_calls_no": ("GET", LEAKY, {"access-control-allow-origin": None, "vary": "origin"}, False, False),
     "probe_reply_preflight": ("OPTIONS", PREFLIGHT, {
         "access-control-allow-origin": "*",
         "access-control-allow-credentials": "true",
@@ -70,7 +80,7 @@ def bench_envoy(upstream):
 
 def test_every_probe_of_the_benchmark_is_checked():
     names = {bench.probe_listener(s, p) for s, probes in bench.PROBES.items() for p in probes}
-    assert names == set(EXPECTED) - {"floor"}
+    assert names == set(EXPECTED) - {"floor", "floor_lean", "floor_abi"}
     for _, _, listeners in bench.SCENARIOS.values():
         assert {n for n in listeners if n.startswith("probe_")} <= names
 

@@ -11,7 +11,8 @@
 //! - `count`: increment a counter;
 //! - `reply`: answer locally with 204 and six CORS headers, as a preflight;
 //! - `read-response-map`: read every response header in one call;
-//! - `add-acao`, `add-acac`, `add-aceh`, `add-vary`: add one response header
+//! - `add-X`, `set-X`, `remove-X` with X one of `acao`, `acac`, `aceh`,
+//!   `vary`: add, replace or remove one response header
 //!   (`access-control-allow-origin` is the origin read, or `*`).
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -21,17 +22,52 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
 }}
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct Probe {
     read_origin: bool,
     read_request_map: bool,
     count: Option<u32>,
     reply: bool,
     read_response_map: bool,
-    add_acao: bool,
-    add_acac: bool,
-    add_aceh: bool,
-    add_vary: bool,
+    edits: Vec<(Edit, Header)>,
+}
+
+/// One response-header call.
+#[derive(Clone, Copy)]
+enum Edit {
+    Add,
+    Set,
+    Remove,
+}
+
+/// The response header an edit touches.
+#[derive(Clone, Copy)]
+enum Header {
+    AllowOrigin,
+    AllowCredentials,
+    ExposeHeaders,
+    Vary,
+}
+
+impl Header {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "acao" => Self::AllowOrigin,
+            "acac" => Self::AllowCredentials,
+            "aceh" => Self::ExposeHeaders,
+            "vary" => Self::Vary,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::AllowOrigin => "access-control-allow-origin",
+            Self::AllowCredentials => "access-control-allow-credentials",
+            Self::ExposeHeaders => "access-control-expose-headers",
+            Self::Vary => "vary",
+        }
+    }
 }
 
 #[derive(Default)]
@@ -56,10 +92,7 @@ impl RootContext for Root {
                 },
                 "reply" => probe.reply = true,
                 "read-response-map" => probe.read_response_map = true,
-                "add-acao" => probe.add_acao = true,
-                "add-acac" => probe.add_acac = true,
-                "add-aceh" => probe.add_aceh = true,
-                "add-vary" => probe.add_vary = true,
+                other if edit(other).is_some() => probe.edits.extend(edit(other)),
                 other => {
                     proxy_wasm::hostcalls::log(proxy_wasm::types::LogLevel::Error, &format!("unknown probe {other:?}"))
                         .ok();
@@ -73,7 +106,7 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Pass {
-            probe: self.probe,
+            probe: self.probe.clone(),
             origin: None,
         }))
     }
@@ -132,21 +165,35 @@ impl HttpContext for Pass {
         if self.probe.read_response_map {
             drop(raw::header_map(MapType::HttpResponseHeaders));
         }
-        if self.probe.add_acao {
-            let value = self.origin.as_deref().unwrap_or(b"*");
-            self.add_http_response_header_bytes("access-control-allow-origin", value);
-        }
-        if self.probe.add_acac {
-            self.add_http_response_header_bytes("access-control-allow-credentials", b"true");
-        }
-        if self.probe.add_aceh {
-            self.add_http_response_header_bytes("access-control-expose-headers", b"x-request-id");
-        }
-        if self.probe.add_vary {
-            self.add_http_response_header_bytes("vary", b"origin");
+        for &(edit, header) in &self.probe.edits {
+            let value: &[u8] = match header {
+                Header::AllowOrigin => self.origin.as_deref().unwrap_or(b"*"),
+                Header::AllowCredentials => b"true",
+                Header::ExposeHeaders => b"x-request-id",
+                Header::Vary => b"origin",
+            };
+            match edit {
+                Edit::Add => self.add_http_response_header_bytes(header.name(), value),
+                Edit::Set => self.set_http_response_header_bytes(header.name(), Some(value)),
+                Edit::Remove => {
+                    proxy_wasm::hostcalls::remove_map_value(MapType::HttpResponseHeaders, header.name()).ok();
+                }
+            }
         }
         Action::Continue
     }
+}
+
+/// `add-acao`, `set-vary`, `remove-acac`, ...
+fn edit(text: &str) -> Option<(Edit, Header)> {
+    let (edit, header) = text.split_once('-')?;
+    let edit = match edit {
+        "add" => Edit::Add,
+        "set" => Edit::Set,
+        "remove" => Edit::Remove,
+        _ => return None,
+    };
+    Some((edit, Header::parse(header)?))
 }
 
 /// A header map as the host serialized it: the filter's own reader.
