@@ -24,13 +24,22 @@ pub struct RequestHead<'a> {
     pub route_name: Option<&'a [u8]>,
 }
 
-/// Picks the headers the filter needs out of a request header list (owned,
-/// or borrowed from a serialized map by [`crate::header_map::parse`]).
-pub fn read_request<N: AsRef<[u8]>, V: AsRef<[u8]>>(headers: &[(N, V)]) -> RequestHead<'_> {
+/// Picks the headers the filter needs out of a request header list: owned
+/// pairs (`&[(String, Vec<u8>)]`), or pairs borrowed from a serialized map by
+/// [`crate::header_map::pairs`].
+pub fn read_request<'a, N, V>(headers: impl IntoIterator<Item = &'a (N, V)>) -> RequestHead<'a>
+where
+    N: AsRef<[u8]> + 'a,
+    V: AsRef<[u8]> + 'a,
+{
+    read_pairs(headers.into_iter().map(|(n, v)| (n.as_ref(), v.as_ref())))
+}
+
+/// [`read_request`] over borrowed `(name, value)` pairs.
+pub fn read_pairs<'a>(headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> RequestHead<'a> {
     let mut head = RequestHead::default();
     let mut forwarded_proto: Option<&[u8]> = None;
     for (name, value) in headers {
-        let (name, value) = (name.as_ref(), value.as_ref());
         let req = &mut head.request;
         match name {
             b":method" => req.method = value,

@@ -4,34 +4,71 @@
 //! count, then a `u32` name length and a `u32` value length per pair, then
 //! every name and value, each followed by a NUL byte. The SDK copies each
 //! name and value into its own `String` and `Vec` (two allocations per
-//! header); reading them in place costs one allocation for the list of
-//! slices, whatever the number of headers.
+//! header); reading them in place, as [`pairs`] does, costs none.
 
 /// A header list borrowed from a serialized map: `(name, value)` pairs.
 pub type Pairs<'a> = Vec<(&'a [u8], &'a [u8])>;
 
 /// Reads a serialized map; `None` if the buffer is malformed.
 pub fn parse(buf: &[u8]) -> Option<Pairs<'_>> {
+    Some(pairs(buf)?.collect())
+}
+
+/// The pairs of a serialized map, borrowed in place and without collecting
+/// them (the filter looks at each header once); `None` if the buffer is
+/// malformed anywhere, checked before the first pair is yielded.
+pub fn pairs(buf: &[u8]) -> Option<PairIter<'_>> {
     if buf.is_empty() {
-        return Some(Vec::new());
+        return Some(PairIter { buf, count: 0, next: 0, at: 0 });
     }
     let count = usize::try_from(read_u32(buf, 0)?).ok()?;
     let sizes_end = count.checked_mul(8)?.checked_add(4)?;
     if sizes_end > buf.len() {
         return None;
     }
-    let mut pairs = Vec::with_capacity(count);
-    let mut at = sizes_end;
+    // Every name and value, each with its NUL, must fit in the buffer.
+    let mut end = sizes_end;
     for i in 0..count {
         let name_len = usize::try_from(read_u32(buf, 4 + i * 8)?).ok()?;
         let value_len = usize::try_from(read_u32(buf, 8 + i * 8)?).ok()?;
-        let name = buf.get(at..at.checked_add(name_len)?)?;
-        at = at.checked_add(name_len)?.checked_add(1)?;
-        let value = buf.get(at..at.checked_add(value_len)?)?;
-        at = at.checked_add(value_len)?.checked_add(1)?;
-        pairs.push((name, value));
+        end = end.checked_add(name_len)?.checked_add(value_len)?.checked_add(2)?;
     }
-    Some(pairs)
+    if end > buf.len() {
+        return None;
+    }
+    Some(PairIter {
+        buf,
+        count,
+        next: 0,
+        at: sizes_end,
+    })
+}
+
+/// The pairs of a checked serialized map ([`pairs`]).
+#[derive(Debug, Clone)]
+pub struct PairIter<'a> {
+    buf: &'a [u8],
+    count: usize,
+    next: usize,
+    at: usize,
+}
+
+impl<'a> Iterator for PairIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.count {
+            return None;
+        }
+        let name_len = usize::try_from(read_u32(self.buf, 4 + self.next * 8)?).ok()?;
+        let value_len = usize::try_from(read_u32(self.buf, 8 + self.next * 8)?).ok()?;
+        let name = self.buf.get(self.at..self.at.checked_add(name_len)?)?;
+        let value_at = self.at.checked_add(name_len)?.checked_add(1)?;
+        let value = self.buf.get(value_at..value_at.checked_add(value_len)?)?;
+        self.at = value_at.checked_add(value_len)?.checked_add(1)?;
+        self.next += 1;
+        Some((name, value))
+    }
 }
 
 /// Serializes a header list the way a host does (for tests and simulations).
@@ -79,6 +116,15 @@ mod tests {
         let expected: Pairs<'_> = list.iter().map(|(n, v)| (n.as_bytes(), *v)).collect();
         assert_eq!(pairs, expected);
         assert_eq!(parse(&[]).unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn the_pairs_are_yielded_in_place_in_order() {
+        let list = [("a", "1"), ("bb", ""), ("", "3")];
+        let buf = serialize(&list);
+        let got: Vec<_> = pairs(&buf).unwrap().collect();
+        let expected: Vec<(&[u8], &[u8])> = list.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
+        assert_eq!(got, expected);
     }
 
     #[test]

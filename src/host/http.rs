@@ -11,7 +11,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
 use super::raw;
-use crate::exchange::{read_request, RequestHead};
+use crate::exchange::{read_pairs, RequestHead};
 use crate::filter::{origin_for_log, Host, Runtime, Stream, Verdict};
 use crate::header_map;
 use crate::policy::{Decision, LocalReply, Policy, Request};
@@ -55,7 +55,7 @@ impl Host for Envoy {
         // returns data also calls back into the VM to allocate it, so one
         // map read costs less than two header reads (`make bench-callgrind`).
         let buffer = raw::header_map(MapType::HttpRequestHeaders)?;
-        let pairs = header_map::parse(&buffer)?;
+        let pairs = header_map::pairs(&buffer)?;
         // Envoy 1.40 answers `xds.route_name`; the bare `route_name` is empty.
         let name = if route_name {
             hostcalls::get_property(vec!["xds", "route_name"]).ok().flatten()
@@ -64,7 +64,7 @@ impl Host for Envoy {
         };
         let head = RequestHead {
             route_name: name.as_deref(),
-            ..read_request(&pairs)
+            ..read_pairs(pairs)
         };
         Some(f(self, &head))
     }
