@@ -40,6 +40,11 @@ pub fn read_pairs<'a>(headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -
     let mut head = RequestHead::default();
     let mut forwarded_proto: Option<&[u8]> = None;
     for (name, value) in headers {
+        // Most of a browser's headers (user-agent, accept-*, cookie, sec-*)
+        // start with none of these bytes: one comparison skips them.
+        if !matches!(name.first(), Some(b':' | b'o' | b'a' | b'x')) {
+            continue;
+        }
         let req = &mut head.request;
         match name {
             b":method" => req.method = value,

@@ -11,29 +11,29 @@ pub type Pairs<'a> = Vec<(&'a [u8], &'a [u8])>;
 
 /// Reads a serialized map; `None` if the buffer is malformed.
 pub fn parse(buf: &[u8]) -> Option<Pairs<'_>> {
-    Some(pairs(buf)?.collect())
+    let mut iter = pairs(buf)?;
+    let list = iter.by_ref().collect();
+    iter.is_whole().then_some(list)
 }
 
 /// The pairs of a serialized map, borrowed in place and without collecting
-/// them (the filter looks at each header once); `None` if the buffer is
-/// malformed anywhere, checked before the first pair is yielded.
+/// them (the filter looks at each header once). Bounds are checked as the
+/// pairs are read, in one pass: a malformed buffer ends the iteration early,
+/// and [`PairIter::is_whole`] then says so. `None` if even the count and the
+/// size table do not fit.
 pub fn pairs(buf: &[u8]) -> Option<PairIter<'_>> {
     if buf.is_empty() {
-        return Some(PairIter { buf, count: 0, next: 0, at: 0 });
+        return Some(PairIter {
+            buf,
+            count: 0,
+            next: 0,
+            at: 0,
+            broken: false,
+        });
     }
     let count = usize::try_from(read_u32(buf, 0)?).ok()?;
     let sizes_end = count.checked_mul(8)?.checked_add(4)?;
     if sizes_end > buf.len() {
-        return None;
-    }
-    // Every name and value, each with its NUL, must fit in the buffer.
-    let mut end = sizes_end;
-    for i in 0..count {
-        let name_len = usize::try_from(read_u32(buf, 4 + i * 8)?).ok()?;
-        let value_len = usize::try_from(read_u32(buf, 8 + i * 8)?).ok()?;
-        end = end.checked_add(name_len)?.checked_add(value_len)?.checked_add(2)?;
-    }
-    if end > buf.len() {
         return None;
     }
     Some(PairIter {
@@ -41,31 +41,58 @@ pub fn pairs(buf: &[u8]) -> Option<PairIter<'_>> {
         count,
         next: 0,
         at: sizes_end,
+        broken: false,
     })
 }
 
-/// The pairs of a checked serialized map ([`pairs`]).
+/// The pairs of a serialized map ([`pairs`]).
 #[derive(Debug, Clone)]
 pub struct PairIter<'a> {
     buf: &'a [u8],
     count: usize,
     next: usize,
     at: usize,
+    broken: bool,
+}
+
+impl PairIter<'_> {
+    /// After the iteration: true when every pair the map announced was read,
+    /// false when the buffer ended or was malformed before.
+    pub fn is_whole(&self) -> bool {
+        !self.broken && self.next == self.count
+    }
+
+    fn read(&mut self) -> Option<(usize, usize, usize)> {
+        let sizes = self.buf.get(4 + self.next * 8..12 + self.next * 8)?;
+        let (name_len, value_len) = sizes.split_at(4);
+        let name_len = usize::try_from(u32::from_le_bytes(name_len.try_into().ok()?)).ok()?;
+        let value_len = usize::try_from(u32::from_le_bytes(value_len.try_into().ok()?)).ok()?;
+        let value_at = self.at.checked_add(name_len)?.checked_add(1)?;
+        let end = value_at.checked_add(value_len)?;
+        // Each name and value is followed by a NUL byte.
+        (end < self.buf.len()).then_some((name_len, value_at, end))
+    }
 }
 
 impl<'a> Iterator for PairIter<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.next >= self.count {
+        if self.next >= self.count || self.broken {
             return None;
         }
-        let name_len = usize::try_from(read_u32(self.buf, 4 + self.next * 8)?).ok()?;
-        let value_len = usize::try_from(read_u32(self.buf, 8 + self.next * 8)?).ok()?;
-        let name = self.buf.get(self.at..self.at.checked_add(name_len)?)?;
-        let value_at = self.at.checked_add(name_len)?.checked_add(1)?;
-        let value = self.buf.get(value_at..value_at.checked_add(value_len)?)?;
-        self.at = value_at.checked_add(value_len)?.checked_add(1)?;
+        let Some((name_len, value_at, end)) = self.read() else {
+            self.broken = true;
+            return None;
+        };
+        let (name, value) = match (self.buf.get(self.at..self.at + name_len), self.buf.get(value_at..end)) {
+            (Some(name), Some(value)) => (name, value),
+            _ => {
+                self.broken = true;
+                return None;
+            }
+        };
+        self.at = end + 1;
         self.next += 1;
         Some((name, value))
     }

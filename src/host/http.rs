@@ -55,7 +55,7 @@ impl Host for Envoy {
         // returns data also calls back into the VM to allocate it, so one
         // map read costs less than two header reads (`make bench-callgrind`).
         let buffer = raw::header_map(MapType::HttpRequestHeaders)?;
-        let pairs = header_map::pairs(&buffer)?;
+        let mut pairs = header_map::pairs(&buffer)?;
         // Envoy 1.40 answers `xds.route_name`; the bare `route_name` is empty.
         let name = if route_name {
             hostcalls::get_property(vec!["xds", "route_name"]).ok().flatten()
@@ -64,9 +64,10 @@ impl Host for Envoy {
         };
         let head = RequestHead {
             route_name: name.as_deref(),
-            ..read_pairs(pairs)
+            ..read_pairs(pairs.by_ref())
         };
-        Some(f(self, &head))
+        // A map the host sent malformed is not trusted, even in part.
+        pairs.is_whole().then(|| f(self, &head))
     }
 
     fn send_reply(&mut self, reply: &LocalReply<'_>) -> bool {
