@@ -8,9 +8,9 @@
 //! and let `https://evil.com/.example.com` through. Route globs, where that is
 //! the wanted behaviour, use the `glob` crate (see `routes`).
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::origin::{self, Origin, OriginError};
 
@@ -229,40 +229,16 @@ fn dotted_suffix(host: &str, labels: usize) -> Option<&str> {
     host.get(dot..)
 }
 
-/// A small, fast hasher for short keys (FxHash's mixing step). The origin
-/// sets hold only configured values, so there is no flooding to defend
-/// against, and it spares the plugin SipHash and a random seed.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(SEED);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxBuild = BuildHasherDefault<FxHasher>;
-
 /// The compiled `allow_origins` of one policy.
 #[derive(Debug, Default)]
 pub struct OriginMatcher {
     any: bool,
-    exact: HashSet<String, FxBuild>,
+    /// Exact origins. The sets hold only configured values, so there is no
+    /// flooding to defend against: a fast hasher (FxHash) needs no random
+    /// seed and spares the plugin SipHash.
+    exact: FxHashSet<String>,
     /// Patterns by [`OriginPattern::key`].
-    patterns: HashMap<String, Vec<OriginPattern>, FxBuild>,
+    patterns: FxHashMap<String, Vec<OriginPattern>>,
     /// The distinct label counts of the wildcard suffixes: a request's host
     /// is looked up once per count, whatever the number of patterns.
     suffix_labels: Vec<usize>,
