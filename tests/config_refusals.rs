@@ -49,6 +49,79 @@ fn invalid_json_is_refused() {
 }
 
 #[test]
+fn syntax_errors_are_reported_at_the_root_with_line_column_and_path() {
+    assert_eq!(
+        refusals("{\"allow_origins\": [\"https://a.example.com\"],}"),
+        ["$: invalid JSON: trailing comma at line 1 column 45"]
+    );
+    assert_eq!(
+        refusals(r#"{"policies": {"p": {"allow_origins": ["https://a.example.com" 1]}}}"#),
+        ["$: invalid JSON: expected `,` or `]` at line 1 column 63 (in policies.p.allow_origins)"]
+    );
+    assert_refused(
+        r#"{"allow_origins": ["https://a.example.com"]} {}"#,
+        "$: invalid JSON: trailing characters at line 1 column 46",
+    );
+}
+
+#[test]
+fn a_key_given_twice_is_refused_with_its_path() {
+    let duplicate = "duplicate key: JSON readers disagree on which value wins, so each key may appear only once";
+    for (json, path) in [
+        (
+            r#"{"policies": {"p": {"allow_origins": ["https://a.example.com"], "max_age": 5, "max_age": 6}}}"#,
+            "policies.p.max_age",
+        ),
+        (
+            r#"{"policies": {"p": {"allow_origins": ["https://a.example.com"]}, "p": {"allow_origins": ["*"]}}}"#,
+            "policies.p",
+        ),
+        (
+            r#"{"policies": {"p": {"allow_origins": ["*"]}}, "default": "p", "default": null}"#,
+            "default",
+        ),
+        (
+            r#"{"policies": {"p": {"allow_origins": ["*"]}}, "routes": [{"match": {"path": "/a", "path": "/b"}, "policy": "p"}]}"#,
+            "routes[0].match.path",
+        ),
+        (
+            r#"{"allow_origins": ["*"], "allow_origins": ["https://a.example.com"]}"#,
+            "allow_origins",
+        ),
+    ] {
+        assert_eq!(refusals(json), [format!("{path}: {duplicate}")], "{json}");
+    }
+}
+
+#[test]
+fn arrays_are_not_read_as_objects() {
+    // serde reads a struct from an array, its fields by position; a policy never is one.
+    assert_refused(r#"[["https://a.example.com"]]"#, "$: expected a JSON object");
+    assert_refused(
+        r#"{"policies": {"p": [["https://a.example.com"]]}}"#,
+        "policies.p: invalid type: sequence, expected an object",
+    );
+    assert_refused(
+        r#"{"policies": {"p": {"allow_origins": ["*"]}}, "routes": [{"match": [], "policy": "p"}]}"#,
+        "routes[0].match: invalid type: sequence, expected an object",
+    );
+    assert_refused(
+        r#"{"policies": {"p": {"allow_origins": ["*"]}}, "routes": [[{}, "p"]]}"#,
+        "routes[0]: invalid type: sequence, expected an object",
+    );
+}
+
+#[test]
+fn mode_is_a_name() {
+    for mode in [r#"null"#, r#"{"report": null}"#, "1"] {
+        assert_refused(
+            &format!(r#"{{"allow_origins": ["https://a.example.com"], "mode": {mode}}}"#),
+            "mode: invalid type: ",
+        );
+    }
+}
+
+#[test]
 fn misspelled_fields_are_refused_not_ignored() {
     assert_refused(
         r#"{"allow_origins": ["https://a.example.com"], "allowed_methods": ["GET"]}"#,
@@ -224,7 +297,18 @@ fn every_problem_is_reported_at_once() {
             "b": {"allow_origins": ["https://ok.example.com"], "bogus": 1}
         }, "routes": [{"match": {}, "policy": "zzz"}], "default": "yyy"}"#,
     );
-    assert_eq!(found.len(), 5, "{found:#?}");
+    assert_eq!(
+        found,
+        [
+            r#"policies.a.allow_origins[0]: "null": the opaque origin "null" is sent by any sandboxed page or file: URL and cannot be trusted"#,
+            "policies.a.max_age: 99999: max_age must be between 0 and 86400 seconds",
+            "policies.b.bogus: unknown field `bogus`, expected one of `allow_origins`, `allow_methods`, `allow_headers`, \
+             `expose_headers`, `max_age`, `allow_credentials`, `allow_private_network`, `preflight_status`, `mode`, \
+             `reject_disallowed`",
+            r#"routes[0].policy: "zzz": no policy of that name is defined under "policies""#,
+            r#"default: "yyy": no policy of that name is defined under "policies""#,
+        ]
+    );
 }
 
 #[test]

@@ -2,10 +2,11 @@
 //! pre-rendered [`Policy`] and [`Routes`] used per request. Every problem is
 //! collected, not just the first, so an operator fixes a policy in one pass.
 
+use serde_json::value::RawValue;
+
 use super::error::{index, join, ConfigError, Problem};
-use super::spec::{PolicySpec, RouteSpec};
-use super::{shape, Config};
-use crate::json::Value;
+use super::spec::{PolicySpec, RouteSpec, RoutedSpec};
+use super::{read, Config};
 use crate::origin_matcher::{OriginEntry, OriginMatcher};
 use crate::policy::Policy;
 use crate::routes::{Glob, Routes, Rule};
@@ -18,23 +19,22 @@ const MAX_AGE_LIMIT: i64 = 86_400;
 /// Methods allowed when a policy does not say.
 const DEFAULT_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
 
-/// Compiles the routed form.
-pub(super) fn routed(root: &Value) -> Result<Config, Vec<ConfigError>> {
-    let spec = shape::routed(root).map_err(|e| vec![*e])?;
+/// Compiles the routed form, reading each policy and rule on its own.
+pub(super) fn routed(spec: &RoutedSpec<&RawValue, &RawValue>) -> Result<Config, Vec<ConfigError>> {
     let mut errors = Vec::new();
     if spec.policies.is_empty() {
         errors.push(ConfigError::new("policies", None, Problem::NoPolicies));
     }
     // Policies are sorted by name, so a policy's index is its name's rank.
-    let names: Vec<&str> = spec.policies.iter().map(|(name, _)| *name).collect();
+    let names: Vec<&str> = spec.policies.keys().map(String::as_str).collect();
     let mut policies = Vec::with_capacity(spec.policies.len());
-    for &(name, raw) in &spec.policies {
+    for (name, raw) in &spec.policies {
         let path = join("policies", name);
         if !is_policy_name(name) {
             errors.push(ConfigError::at_str(path.clone(), name, Problem::PolicyName));
         }
-        match shape::policy(raw, &path)
-            .map_err(|e| vec![*e])
+        match read::object::<PolicySpec>(raw.get().as_bytes(), &path)
+            .map_err(|e| vec![e])
             .and_then(|s| policy(name, &s, &path))
         {
             Ok(policy) => policies.push(policy),
@@ -44,12 +44,12 @@ pub(super) fn routed(root: &Value) -> Result<Config, Vec<ConfigError>> {
     let mut rules = Vec::with_capacity(spec.routes.len());
     for (i, raw) in spec.routes.iter().enumerate() {
         let path = index("routes", i);
-        match shape::route(raw, &path) {
+        match read::object::<RouteSpec>(raw.get().as_bytes(), &path) {
             Ok(route) => match rule(&route, &path, &names) {
                 Ok(rule) => rules.push(rule),
                 Err(mut found) => errors.append(&mut found),
             },
-            Err(e) => errors.push(*e),
+            Err(e) => errors.push(e),
         }
     }
     let default = match &spec.default {

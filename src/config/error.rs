@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use crate::json;
 use crate::origin_matcher::PatternError;
 
 /// What is wrong with one value of the policy.
@@ -15,6 +14,8 @@ pub enum Problem {
     InvalidJson(String),
     /// A key written twice in one object.
     DuplicateKey,
+    /// The configuration is JSON, but not an object.
+    NotAnObject,
     /// A shape error: unknown field, wrong type, missing field.
     Schema(String),
     /// `allow_origins` is empty.
@@ -55,6 +56,9 @@ impl fmt::Display for Problem {
             Self::DuplicateKey => f.write_str(
                 "duplicate key: JSON readers disagree on which value wins, so each key may appear only once",
             ),
+            Self::NotAnObject => {
+                f.write_str("expected a JSON object: a policy, or {\"policies\", \"routes\", \"default\"}")
+            }
             Self::Schema(e) => f.write_str(e),
             Self::NoOrigins => f.write_str("allow_origins must list at least one origin"),
             Self::WildcardWithOthers => f.write_str("\"*\" allows every origin and cannot be mixed with other entries"),
@@ -102,7 +106,7 @@ impl ConfigError {
 
     /// An error about a string value at `path`.
     pub fn at_str(path: impl Into<String>, value: &str, problem: Problem) -> Self {
-        Self::new(path, Some(json::quote(value)), problem)
+        Self::new(path, Some(serde_json::Value::from(value).to_string()), problem)
     }
 
     /// An error about an integer value at `path`.
