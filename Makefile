@@ -10,7 +10,8 @@ setup:
 build:
 	cargo build --release --target wasm32-wasip1
 
-demo: setup
+# Installs and builds what it needs, then runs until Ctrl-C.
+demo: setup build
 	scripts/demo.sh
 
 # Every test: lint, native, end-to-end in Envoy (incl. browser), bounded fuzzing.
