@@ -145,7 +145,12 @@ pub(super) fn policy(name: &str, spec: &PolicySpec, path: &str) -> Result<Policy
                 errors.push(ConfigError::at_str(at(), entry, Problem::WildcardWithOthers));
             }
             Ok(OriginEntry::Any) if credentials => {
-                errors.push(ConfigError::at_str(at(), entry, Problem::WildcardWithCredentials));
+                errors.push(ConfigError::at_str(at(), entry, Problem::AnyOriginWithCredentials));
+            }
+            Ok(parsed)
+                if credentials && !spec.dangerously_allow_http_origins_with_credentials && parsed.is_insecure() =>
+            {
+                errors.push(ConfigError::at_str(at(), entry, Problem::InsecureOriginWithCredentials));
             }
             Ok(parsed) => entries.push(parsed),
             Err(e) => errors.push(ConfigError::at_str(at(), entry, Problem::Origin(e))),
@@ -157,11 +162,12 @@ pub(super) fn policy(name: &str, spec: &PolicySpec, path: &str) -> Result<Policy
     let methods_path = join(path, "allow_methods");
     for (i, method) in methods_spec.iter().enumerate() {
         let at = || index(&methods_path, i);
+        // With credentials, browsers take `*` as a method's name: the filter
+        // echoes the requested method instead (see `Policy::decide`).
         if method == "*" {
-            if credentials {
-                errors.push(ConfigError::at_str(at(), method, Problem::WildcardWithCredentials));
-            }
-        } else if !tokens::is_token(method.as_bytes()) {
+            continue;
+        }
+        if !tokens::is_token(method.as_bytes()) {
             errors.push(ConfigError::at_str(at(), method, Problem::NotAToken));
         } else if tokens::FORBIDDEN_METHODS.iter().any(|f| f.eq_ignore_ascii_case(method)) {
             errors.push(ConfigError::at_str(at(), method, Problem::ForbiddenMethod));
@@ -173,8 +179,8 @@ pub(super) fn policy(name: &str, spec: &PolicySpec, path: &str) -> Result<Policy
         }
     }
 
-    check_header_names(&spec.allow_headers, &join(path, "allow_headers"), false, &mut errors);
-    check_header_names(
+    check_request_headers(&spec.allow_headers, &join(path, "allow_headers"), &mut errors);
+    check_response_headers(
         &spec.expose_headers,
         &join(path, "expose_headers"),
         credentials,
@@ -214,16 +220,43 @@ pub(super) fn policy(name: &str, spec: &PolicySpec, path: &str) -> Result<Policy
     })
 }
 
-/// Checks a list of header names; `*` is refused when `credentials` is set.
-fn check_header_names(names: &[String], path: &str, credentials: bool, errors: &mut Vec<ConfigError>) {
+/// Checks `allow_headers`: names a page's request can carry. `*` is fine
+/// with credentials too: the filter echoes the requested names.
+fn check_request_headers(names: &[String], path: &str, errors: &mut Vec<ConfigError>) {
     for (i, name) in names.iter().enumerate() {
-        let at = || index(path, i);
-        if name == "*" {
-            if credentials {
-                errors.push(ConfigError::at_str(at(), name, Problem::WildcardWithCredentials));
-            }
+        let problem = if name == "*" {
+            continue;
         } else if !tokens::is_token(name.as_bytes()) {
-            errors.push(ConfigError::at_str(at(), name, Problem::NotAToken));
-        }
+            Problem::NotAToken
+        } else if name.eq_ignore_ascii_case("cookie") || name.eq_ignore_ascii_case("cookie2") {
+            Problem::CookieRequestHeader
+        } else if tokens::is_forbidden_request_header(name) {
+            Problem::ForbiddenRequestHeader
+        } else if tokens::is_cors_response_header(name) {
+            Problem::ResponseHeaderAsRequestHeader
+        } else {
+            continue;
+        };
+        errors.push(ConfigError::at_str(index(path, i), name, problem));
+    }
+}
+
+/// Checks `expose_headers`: names of response headers a page may read; `*`
+/// is refused when `credentials` is set.
+fn check_response_headers(names: &[String], path: &str, credentials: bool, errors: &mut Vec<ConfigError>) {
+    for (i, name) in names.iter().enumerate() {
+        let problem = if name == "*" {
+            if !credentials {
+                continue;
+            }
+            Problem::ExposeAllWithCredentials
+        } else if !tokens::is_token(name.as_bytes()) {
+            Problem::NotAToken
+        } else if tokens::is_forbidden_response_header(name) {
+            Problem::ForbiddenResponseHeader
+        } else {
+            continue;
+        };
+        errors.push(ConfigError::at_str(index(path, i), name, problem));
     }
 }

@@ -5,6 +5,8 @@
 mod compile;
 mod error;
 mod read;
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+mod schema;
 mod spec;
 
 pub use error::{ConfigError, Problem};

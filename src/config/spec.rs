@@ -22,21 +22,35 @@ pub enum Mode {
 
 /// One CORS policy, as written in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), derive(schemars::JsonSchema))]
+#[cfg_attr(
+    all(feature = "cli", not(target_arch = "wasm32")),
+    derive(schemars::JsonSchema),
+    schemars(transform = super::schema::credentials)
+)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySpec {
     /// Exact origins, `"*"`, or patterns such as `https://*.example.com`.
     #[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), schemars(length(min = 1)))]
     pub allow_origins: Vec<String>,
-    /// Methods a preflight may ask for; `["GET", "HEAD", "POST"]` when absent.
+    /// Methods a preflight may ask for; `["GET", "HEAD", "POST"]` when absent;
+    /// `"*"` for any (with `allow_credentials`, the requested method is echoed).
     #[serde(default)]
     #[cfg_attr(all(feature = "cli", not(target_arch = "wasm32")), schemars(extend("default" = ["GET", "HEAD", "POST"])))]
     pub allow_methods: Option<Vec<String>>,
-    /// Request headers a preflight may ask for; `"*"` for any but `Authorization`.
+    /// Request headers a preflight may ask for; `"*"` for any but `Authorization`
+    /// (the requested names are echoed).
     #[serde(default)]
+    #[cfg_attr(
+        all(feature = "cli", not(target_arch = "wasm32")),
+        schemars(transform = super::schema::request_header_names)
+    )]
     pub allow_headers: Vec<String>,
-    /// Response headers the page may read.
+    /// Response headers the page may read; `"*"` for all, without `allow_credentials` only.
     #[serde(default)]
+    #[cfg_attr(
+        all(feature = "cli", not(target_arch = "wasm32")),
+        schemars(transform = super::schema::response_header_names)
+    )]
     pub expose_headers: Vec<String>,
     /// Seconds a browser may cache a preflight (0..=86400); no header when absent.
     #[serde(default)]
@@ -48,6 +62,11 @@ pub struct PolicySpec {
     /// Allow cookies and HTTP authentication on cross-origin requests.
     #[serde(default)]
     pub allow_credentials: bool,
+    /// Accept `http://` origins other than loopback with `allow_credentials`.
+    /// Anyone on the network path can then inject script into those pages and
+    /// read the credentialed responses: for an intranet without TLS only.
+    #[serde(default)]
+    pub dangerously_allow_http_origins_with_credentials: bool,
     /// Answer Private Network Access preflights.
     #[serde(default)]
     pub allow_private_network: bool,
