@@ -245,7 +245,8 @@ fn http_origins_beyond_loopback_with_credentials_need_an_explicit_opt_in() {
 
 #[test]
 fn request_headers_a_page_never_sends_are_refused_each_with_its_reason() {
-    let forbidden = "a forbidden request-header name (Fetch): browsers never let a page set it, so no preflight ever asks for it";
+    let forbidden =
+        "a forbidden request-header name (Fetch): browsers never let a page set it, so no preflight ever asks for it";
     let cookie =
         "a page never sets Cookie itself (a forbidden request-header name): the browser sends cookies when the \
                   page asks for credentials and allow_credentials is true";
