@@ -12,7 +12,8 @@ setup:
 build:
 	scripts/build-wasm.sh
 
-demo: setup
+# Installs and builds what it needs, then runs until Ctrl-C.
+demo: setup build
 	scripts/demo.sh
 
 # Every test: lint, native, end-to-end in Envoy (incl. browser), bounded fuzzing.

@@ -9,7 +9,6 @@ pub mod config;
 pub mod exchange;
 pub mod filter;
 pub mod header_map;
-pub mod json;
 pub mod origin;
 pub mod origin_matcher;
 pub mod policy;

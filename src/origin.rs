@@ -9,6 +9,10 @@
 //! default ports, trailing slashes) and so make look-alikes match. Anything that
 //! is not byte-for-byte a browser's serialization is refused here, once, and the
 //! matchers downstream only ever compare canonical values.
+//!
+//! A host may end with a dot (`https://example.com.`): browsers keep the dot
+//! of a fully qualified name, and send it. It is an origin of its own, not an
+//! alias of `https://example.com`, and is matched as written.
 
 use std::fmt;
 
@@ -52,8 +56,11 @@ pub enum OriginError {
     Query,
     /// A `#fragment` after the authority.
     Fragment,
-    /// An empty DNS label (`a..b`, a leading or trailing dot) or no host at all.
+    /// An empty DNS label (`a..b`, a leading dot, `..` at the end) or no host at all.
     EmptyLabel,
+    /// A trailing dot after a numeric last label: the URL parser reads such a
+    /// host as an IPv4 address, and serializes it without the dot.
+    NumericTrailingDot,
     /// A character that cannot appear in a serialized host.
     BadHostChar,
     /// A malformed `[IPv6]` literal.
@@ -81,6 +88,9 @@ impl OriginError {
             Self::Query => "an origin has no query",
             Self::Fragment => "an origin has no fragment",
             Self::EmptyLabel => "the host has an empty DNS label",
+            Self::NumericTrailingDot => {
+                "a host whose last label is a number is an IPv4 address, which browsers send without the trailing dot"
+            }
             Self::BadHostChar => "the host has a character that browsers never send",
             Self::BadIpv6 => "malformed [IPv6] host",
             Self::BadPort => "the port must be a decimal number from 0 to 65535 without leading zeros",
@@ -283,10 +293,23 @@ pub(crate) fn check_host(host: &str) -> Result<(), OriginError> {
                 .all(|b| b.is_ascii_digit() || matches!(b, b'a'..=b'f' | b':' | b'.'));
         return if ok { Ok(()) } else { Err(OriginError::BadIpv6) };
     }
-    if host.is_empty() {
+    // A fully qualified name keeps its trailing dot; the labels are checked without it.
+    let (labels, fqdn) = match host.strip_suffix('.') {
+        Some(labels) => (labels, true),
+        None => (host, false),
+    };
+    if labels.is_empty() {
         return Err(OriginError::EmptyLabel);
     }
-    for label in host.split('.') {
+    if fqdn
+        && labels
+            .rsplit('.')
+            .next()
+            .is_some_and(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(OriginError::NumericTrailingDot);
+    }
+    for label in labels.split('.') {
         if label.is_empty() {
             return Err(OriginError::EmptyLabel);
         }
@@ -300,6 +323,22 @@ pub(crate) fn check_host(host: &str) -> Result<(), OriginError> {
         }
     }
     Ok(())
+}
+
+/// Reports whether a serialized host is loopback, as Secure Contexts'
+/// "potentially trustworthy origin" defines it: `localhost` and the names
+/// under it (with or without a trailing dot), `127.0.0.0/8`, `[::1]`.
+pub fn is_loopback(host: &str) -> bool {
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let ipv4_127 = {
+        let parts: Vec<&str> = name.split('.').collect();
+        parts.len() == 4
+            && parts.first() == Some(&"127")
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    name == "localhost" || name.ends_with(".localhost") || host == "[::1]" || ipv4_127
 }
 
 /// Parses a canonical decimal port that is not the scheme's default.
@@ -337,6 +376,8 @@ mod tests {
             "chrome-extension://abcdefghijklmnop",
             "https://a_b.example.com",
             "http://localhost:0",
+            "https://example.com.",
+            "http://localhost.:8080",
         ] {
             let origin = parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
             assert_eq!(origin.as_str(), ok);
@@ -371,7 +412,9 @@ mod tests {
             ("HTTPS://a.example.com", OriginError::NotLowercase),
             ("https://a..example.com", OriginError::EmptyLabel),
             ("https://.example.com", OriginError::EmptyLabel),
-            ("https://example.com.", OriginError::EmptyLabel),
+            ("https://example.com..", OriginError::EmptyLabel),
+            ("https://.", OriginError::EmptyLabel),
+            ("http://127.0.0.1.", OriginError::NumericTrailingDot),
             ("https://", OriginError::EmptyLabel),
             ("https://a.example.com, https://b.example.com", OriginError::List),
             ("https://a.example.com https://b", OriginError::List),
@@ -387,6 +430,41 @@ mod tests {
         assert_eq!(Origin::parse(b"https://\xff.example"), Err(OriginError::NotAscii));
         let long = format!("https://{}.example", "a".repeat(MAX_ORIGIN_LEN));
         assert_eq!(parse(&long), Err(OriginError::TooLong));
+    }
+
+    #[test]
+    fn a_trailing_dot_is_kept_as_part_of_the_host() {
+        let origin = parse("https://example.com.:8443").unwrap();
+        assert_eq!(origin.host(), "example.com.");
+        assert_eq!(origin.port(), Some(8443));
+        assert_ne!(
+            parse("https://example.com.").unwrap(),
+            parse("https://example.com").unwrap()
+        );
+    }
+
+    #[test]
+    fn loopback_is_localhost_127_and_ipv6_one() {
+        for host in [
+            "localhost",
+            "localhost.",
+            "app.localhost",
+            "127.0.0.1",
+            "127.1.2.3",
+            "[::1]",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "example.com",
+            "localhost.example.com",
+            "10.0.0.1",
+            "127.0.0.1.nip.io",
+            "[::2]",
+            "127.1",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
     }
 
     proptest::proptest! {

@@ -8,9 +8,9 @@
 //! and let `https://evil.com/.example.com` through. Route globs, where that is
 //! the wanted behaviour, use the `glob` crate (see `routes`).
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::origin::{self, Origin, OriginError};
 
@@ -29,6 +29,9 @@ pub enum PatternError {
     TooBroad,
     /// A wildcard over an IP address.
     IpAddress,
+    /// A wildcard whose literal suffix is a public suffix (`*.github.io`,
+    /// `*.co.uk`): anyone can register a site under it.
+    PublicSuffix,
     /// A port wildcard that is not the whole port, as in `:80*`.
     PartialPort,
 }
@@ -43,6 +46,10 @@ impl PatternError {
             Self::NotLeftmost => "only the leftmost DNS label may hold a wildcard, and only one",
             Self::TooBroad => "a wildcard needs at least two literal DNS labels to its right (e.g. `*.example.com`)",
             Self::IpAddress => "a wildcard cannot match parts of an IP address",
+            Self::PublicSuffix => {
+                "the wildcard ranges over a public suffix (Public Suffix List): anyone can register a site \
+                 there, so it would allow sites you do not control; list your own hosts"
+            }
             Self::PartialPort => "a port wildcard must be the whole port (`:*`)",
         }
     }
@@ -108,6 +115,18 @@ impl OriginEntry {
         }
         OriginPattern::parse(entry).map(Self::Pattern)
     }
+
+    /// Reports whether this entry allows an `http://` origin on a host other
+    /// than loopback: anyone on the network path between the browser and that
+    /// host can rewrite its pages.
+    pub fn is_insecure(&self) -> bool {
+        match self {
+            Self::Any => false,
+            Self::Exact(serialized) => Origin::parse(serialized.as_bytes())
+                .is_ok_and(|o| o.scheme() == "http" && !origin::is_loopback(o.host())),
+            Self::Pattern(pattern) => pattern.scheme == "http" && !origin::is_loopback(pattern.literal_host()),
+        }
+    }
 }
 
 impl OriginPattern {
@@ -154,15 +173,22 @@ impl OriginPattern {
                 }
                 // Validate the host as if the wildcard were one plain label.
                 origin::check_host(&format!("{prefix}x{suffix}")).map_err(PatternError::Origin)?;
-                if suffix.split('.').filter(|l| !l.is_empty()).count() < 2 {
+                // The suffix's labels, without the dot that ends the wildcard
+                // label or the trailing dot of a fully qualified name.
+                let literal = suffix.trim_start_matches('.');
+                let literal = literal.strip_suffix('.').unwrap_or(literal);
+                if literal.split('.').count() < 2 {
                     return Err(PatternError::TooBroad);
                 }
-                if suffix
+                if literal
                     .rsplit('.')
                     .next()
                     .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
                 {
                     return Err(PatternError::IpAddress);
+                }
+                if is_public_suffix(literal) {
+                    return Err(PatternError::PublicSuffix);
                 }
                 HostPattern::Wildcard {
                     prefix: prefix.to_owned(),
@@ -175,6 +201,15 @@ impl OriginPattern {
             host,
             port,
         })
+    }
+
+    /// The host with the wildcard label set aside: the literal host, or the
+    /// suffix's labels (`*.example.com` → `example.com`).
+    fn literal_host(&self) -> &str {
+        match &self.host {
+            HostPattern::Literal(host) => host,
+            HostPattern::Wildcard { suffix, .. } => suffix.get(1..).unwrap_or_default(),
+        }
     }
 
     /// Reports whether a parsed origin matches this pattern.
@@ -222,6 +257,15 @@ impl OriginPattern {
     }
 }
 
+/// Reports whether a domain is a public suffix: a rule of the Public Suffix
+/// List, ICANN or private section (`co.uk`, `github.io`), or a name under one
+/// of its wildcard rules (`foo.ck` under `*.ck`, but not the exception
+/// `www.ck`). A name the list does not know is not: a wildcard over
+/// `corp.internal` is the operator's own business.
+fn is_public_suffix(domain: &str) -> bool {
+    structured_public_domains::lookup(domain).is_some_and(|info| info.is_known() && info.registrable_domain().is_none())
+}
+
 /// The last `labels` labels of a host with the dot before them
 /// (`a.b.example.com`, 2 → `.example.com`); `None` if the host is not longer.
 fn dotted_suffix(host: &str, labels: usize) -> Option<&str> {
@@ -229,40 +273,16 @@ fn dotted_suffix(host: &str, labels: usize) -> Option<&str> {
     host.get(dot..)
 }
 
-/// A small, fast hasher for short keys (FxHash's mixing step). The origin
-/// sets hold only configured values, so there is no flooding to defend
-/// against, and it spares the plugin SipHash and a random seed.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(SEED);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxBuild = BuildHasherDefault<FxHasher>;
-
 /// The compiled `allow_origins` of one policy.
 #[derive(Debug, Default)]
 pub struct OriginMatcher {
     any: bool,
-    exact: HashSet<String, FxBuild>,
+    /// Exact origins. The sets hold only configured values, so there is no
+    /// flooding to defend against: a fast hasher (FxHash) needs no random
+    /// seed and spares the plugin SipHash.
+    exact: FxHashSet<String>,
     /// Patterns by [`OriginPattern::key`].
-    patterns: HashMap<String, Vec<OriginPattern>, FxBuild>,
+    patterns: FxHashMap<String, Vec<OriginPattern>>,
     /// The distinct label counts of the wildcard suffixes: a request's host
     /// is looked up once per count, whatever the number of patterns.
     suffix_labels: Vec<usize>,
@@ -381,6 +401,48 @@ mod tests {
     }
 
     #[test]
+    fn wildcards_under_a_registrable_domain_or_an_unlisted_name_are_accepted() {
+        for entry in [
+            "https://*.example.co.uk",
+            "https://*.you.github.io",
+            "https://*.corp.internal",
+            "https://*.example.com.",
+            "https://*.www.ck",
+        ] {
+            assert!(OriginEntry::parse(entry).is_ok(), "{entry}");
+        }
+    }
+
+    #[test]
+    fn a_trailing_dot_origin_is_its_own_origin() {
+        let dotted = matcher(&["https://example.com.", "https://*.example.org."]);
+        assert!(allows(&dotted, "https://example.com."));
+        assert!(!allows(&dotted, "https://example.com"));
+        assert!(allows(&dotted, "https://a.example.org."));
+        assert!(!allows(&dotted, "https://a.example.org"));
+        let plain = matcher(&["https://example.com", "https://*.example.org"]);
+        assert!(!allows(&plain, "https://example.com."));
+        assert!(!allows(&plain, "https://a.example.org."));
+    }
+
+    #[test]
+    fn http_beyond_loopback_is_insecure() {
+        for (entry, insecure) in [
+            ("http://intranet.example.com", true),
+            ("http://*.corp.example.com", true),
+            ("http://10.0.0.5:8080", true),
+            ("http://localhost:*", false),
+            ("http://*.app.localhost", false),
+            ("http://127.0.0.1:8080", false),
+            ("http://[::1]:3000", false),
+            ("https://app.example.com", false),
+            ("*", false),
+        ] {
+            assert_eq!(OriginEntry::parse(entry).unwrap().is_insecure(), insecure, "{entry}");
+        }
+    }
+
+    #[test]
     fn any_allows_everything() {
         let m = matcher(&["*"]);
         assert!(m.allows_any());
@@ -398,6 +460,13 @@ mod tests {
             ("https://a.*.example.com", PatternError::NotLeftmost),
             ("https://*.*.example.com", PatternError::NotLeftmost),
             ("https://*.0.0.1", PatternError::IpAddress),
+            ("https://*.github.io", PatternError::PublicSuffix),
+            ("https://pr-*.github.io", PatternError::PublicSuffix),
+            ("https://*.co.uk", PatternError::PublicSuffix),
+            ("https://*.co.uk.", PatternError::PublicSuffix),
+            ("https://*.herokuapp.com:*", PatternError::PublicSuffix),
+            ("https://*.com.", PatternError::TooBroad),
+            ("https://*.foo.ck", PatternError::PublicSuffix),
             ("https://*.example.com:80*", PatternError::PartialPort),
             (
                 "https://*.example.com/",

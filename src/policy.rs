@@ -137,6 +137,8 @@ pub enum Decision<'a> {
     PreflightAllowed {
         /// The origin to echo (or `*` for an any-origin policy).
         allow_origin: AllowOrigin<'a>,
+        /// The requested method to echo when a policy with credentials allows `*`.
+        echo_method: Option<&'a str>,
         /// The requested headers to echo when the policy allows `*`.
         echo_headers: Option<&'a str>,
         /// Whether to answer `Access-Control-Allow-Private-Network: true`.
@@ -230,6 +232,13 @@ impl Policy {
         if !(safelisted || self.methods.any || self.methods.has_method(method)) {
             return Err(Refusal::MethodNotAllowed(method));
         }
+        // With credentials a browser reads `*` as a method named "*" (Fetch,
+        // CORS-preflight fetch step 7.5), so the answer names the method asked for.
+        let echo_method = if self.credentials && self.methods.any {
+            std::str::from_utf8(method).ok()
+        } else {
+            None
+        };
         let echo_headers = match req.request_headers {
             Header::Absent => None,
             Header::Repeated => return Err(Refusal::MalformedRequestHeaders),
@@ -256,6 +265,7 @@ impl Policy {
             self.private_network && matches!(req.request_private_network, Header::One(v) if v == b"true");
         Ok(Decision::PreflightAllowed {
             allow_origin,
+            echo_method,
             echo_headers,
             private_network,
         })
@@ -296,9 +306,10 @@ impl Policy {
             }),
             Decision::PreflightAllowed {
                 allow_origin,
+                echo_method,
                 echo_headers,
                 private_network,
-            } => Action::Reply(self.preflight_reply(allow_origin, echo_headers, private_network)),
+            } => Action::Reply(self.preflight_reply(allow_origin, echo_method, echo_headers, private_network)),
         }
     }
 
@@ -313,6 +324,7 @@ impl Policy {
     fn preflight_reply<'a>(
         &'a self,
         allow_origin: AllowOrigin<'a>,
+        echo_method: Option<&'a str>,
         echo_headers: Option<&'a str>,
         private_network: bool,
     ) -> LocalReply<'a> {
@@ -321,7 +333,9 @@ impl Policy {
         if self.credentials {
             headers.push(("access-control-allow-credentials", "true"));
         }
-        if !self.methods.rendered.is_empty() {
+        if let Some(requested) = echo_method {
+            headers.push(("access-control-allow-methods", requested));
+        } else if !self.methods.rendered.is_empty() {
             headers.push(("access-control-allow-methods", self.methods.rendered.as_str()));
         }
         if let Some(requested) = echo_headers {

@@ -25,6 +25,77 @@ pub const SAFELISTED_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
 /// (Fetch "CORS non-wildcard request-header name").
 pub const NON_WILDCARD_HEADER: &str = "authorization";
 
+/// Request headers a page can never set (Fetch "forbidden request-header"),
+/// besides every name that starts with `proxy-` or `sec-`. (`X-HTTP-Method`
+/// and its kin are forbidden only with a forbidden method as their value.)
+pub const FORBIDDEN_REQUEST_HEADERS: [&str; 21] = [
+    "accept-charset",
+    "accept-encoding",
+    "access-control-request-headers",
+    "access-control-request-method",
+    "connection",
+    "content-length",
+    "cookie",
+    "cookie2",
+    "date",
+    "dnt",
+    "expect",
+    "host",
+    "keep-alive",
+    "origin",
+    "referer",
+    "set-cookie",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "via",
+];
+
+/// Prefixes of the forbidden request-header names.
+pub const FORBIDDEN_REQUEST_HEADER_PREFIXES: [&str; 2] = ["proxy-", "sec-"];
+
+/// Response headers a page can never read, whatever
+/// `Access-Control-Expose-Headers` says (Fetch "forbidden response-header name").
+pub const FORBIDDEN_RESPONSE_HEADERS: [&str; 2] = ["set-cookie", "set-cookie2"];
+
+/// The CORS response headers (Fetch "HTTP responses"; Private Network Access),
+/// which only a server sends.
+pub const CORS_RESPONSE_HEADERS: [&str; 7] = [
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "access-control-allow-private-network",
+    "access-control-expose-headers",
+    "access-control-max-age",
+];
+
+/// Reports whether a page can never set this request header (Fetch
+/// "forbidden request-header", for any value).
+pub fn is_forbidden_request_header(name: &str) -> bool {
+    FORBIDDEN_REQUEST_HEADERS.iter().any(|f| f.eq_ignore_ascii_case(name))
+        || FORBIDDEN_REQUEST_HEADER_PREFIXES
+            .iter()
+            .any(|p| starts_with_ignore_case(name, p))
+}
+
+/// Reports whether this is a CORS response header (`Access-Control-Allow-*`,
+/// `-Expose-Headers`, `-Max-Age`), which only a server sends.
+pub fn is_cors_response_header(name: &str) -> bool {
+    CORS_RESPONSE_HEADERS.iter().any(|c| c.eq_ignore_ascii_case(name))
+}
+
+/// Reports whether a page can never read this response header.
+pub fn is_forbidden_response_header(name: &str) -> bool {
+    FORBIDDEN_RESPONSE_HEADERS.iter().any(|f| f.eq_ignore_ascii_case(name))
+}
+
+fn starts_with_ignore_case(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
 /// A list of allowed tokens with its pre-rendered response header value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenList {
@@ -106,6 +177,28 @@ mod tests {
         assert!(!is_token(b"x api"));
         assert!(!is_token(b"x:y"));
         assert!(!is_token(b"caf\xc3\xa9"));
+    }
+
+    #[test]
+    fn forbidden_and_cors_header_names_are_recognised_in_any_case() {
+        for name in [
+            "Cookie",
+            "host",
+            "Sec-Fetch-Mode",
+            "proxy-authorization",
+            "Access-Control-Request-Method",
+        ] {
+            assert!(is_forbidden_request_header(name), "{name}");
+        }
+        for name in ["authorization", "content-type", "x-sec-token", "secret", "proxy"] {
+            assert!(!is_forbidden_request_header(name), "{name}");
+        }
+        assert!(is_cors_response_header("Access-Control-Allow-Origin"));
+        assert!(is_cors_response_header("access-control-max-age"));
+        assert!(!is_cors_response_header("access-control-request-headers"));
+        assert!(!is_cors_response_header("access-control-allow"));
+        assert!(is_forbidden_response_header("Set-Cookie2"));
+        assert!(!is_forbidden_response_header("cookie"));
     }
 
     #[test]

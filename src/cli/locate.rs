@@ -80,8 +80,8 @@ fn require_some(found: Vec<Found>, envoy_like: bool) -> Result<Vec<Found>, Locat
 /// Parses every non-empty YAML document as JSON values.
 fn yaml_documents(text: &str) -> Result<Vec<Value>, LocateError> {
     let mut docs = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let yaml = <serde_yaml::Value as serde::Deserialize>::deserialize(doc)
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let yaml = <serde_yaml_ng::Value as serde::Deserialize>::deserialize(doc)
             .map_err(|e| LocateError::Content(format!("invalid YAML: {e}")))?;
         let json = serde_json::to_value(&yaml)
             .map_err(|e| LocateError::Content(format!("YAML that has no JSON equivalent: {e}")))?;

@@ -2,10 +2,11 @@
 //! pre-rendered [`Policy`] and [`Routes`] used per request. Every problem is
 //! collected, not just the first, so an operator fixes a policy in one pass.
 
+use serde_json::value::RawValue;
+
 use super::error::{index, join, ConfigError, Problem};
-use super::spec::{PolicySpec, RouteSpec};
-use super::{shape, Config};
-use crate::json::Value;
+use super::spec::{PolicySpec, RouteSpec, RoutedSpec};
+use super::{read, Config};
 use crate::origin_matcher::{OriginEntry, OriginMatcher};
 use crate::policy::Policy;
 use crate::routes::{Glob, Routes, Rule};
@@ -18,23 +19,22 @@ const MAX_AGE_LIMIT: i64 = 86_400;
 /// Methods allowed when a policy does not say.
 const DEFAULT_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
 
-/// Compiles the routed form.
-pub(super) fn routed(root: &Value) -> Result<Config, Vec<ConfigError>> {
-    let spec = shape::routed(root).map_err(|e| vec![*e])?;
+/// Compiles the routed form, reading each policy and rule on its own.
+pub(super) fn routed(spec: &RoutedSpec<&RawValue, &RawValue>) -> Result<Config, Vec<ConfigError>> {
     let mut errors = Vec::new();
     if spec.policies.is_empty() {
         errors.push(ConfigError::new("policies", None, Problem::NoPolicies));
     }
     // Policies are sorted by name, so a policy's index is its name's rank.
-    let names: Vec<&str> = spec.policies.iter().map(|(name, _)| *name).collect();
+    let names: Vec<&str> = spec.policies.keys().map(String::as_str).collect();
     let mut policies = Vec::with_capacity(spec.policies.len());
-    for &(name, raw) in &spec.policies {
+    for (name, raw) in &spec.policies {
         let path = join("policies", name);
         if !is_policy_name(name) {
             errors.push(ConfigError::at_str(path.clone(), name, Problem::PolicyName));
         }
-        match shape::policy(raw, &path)
-            .map_err(|e| vec![*e])
+        match read::object::<PolicySpec>(raw.get().as_bytes(), &path)
+            .map_err(|e| vec![e])
             .and_then(|s| policy(name, &s, &path))
         {
             Ok(policy) => policies.push(policy),
@@ -44,12 +44,12 @@ pub(super) fn routed(root: &Value) -> Result<Config, Vec<ConfigError>> {
     let mut rules = Vec::with_capacity(spec.routes.len());
     for (i, raw) in spec.routes.iter().enumerate() {
         let path = index("routes", i);
-        match shape::route(raw, &path) {
+        match read::object::<RouteSpec>(raw.get().as_bytes(), &path) {
             Ok(route) => match rule(&route, &path, &names) {
                 Ok(rule) => rules.push(rule),
                 Err(mut found) => errors.append(&mut found),
             },
-            Err(e) => errors.push(*e),
+            Err(e) => errors.push(e),
         }
     }
     let default = match &spec.default {
@@ -145,7 +145,12 @@ pub(super) fn policy(name: &str, spec: &PolicySpec, path: &str) -> Result<Policy
                 errors.push(ConfigError::at_str(at(), entry, Problem::WildcardWithOthers));
             }
             Ok(OriginEntry::Any) if credentials => {
-                errors.push(ConfigError::at_str(at(), entry, Problem::WildcardWithCredentials));
+                errors.push(ConfigError::at_str(at(), entry, Problem::AnyOriginWithCredentials));
+            }
+            Ok(parsed)
+                if credentials && !spec.dangerously_allow_http_origins_with_credentials && parsed.is_insecure() =>
+            {
+                errors.push(ConfigError::at_str(at(), entry, Problem::InsecureOriginWithCredentials));
             }
             Ok(parsed) => entries.push(parsed),
             Err(e) => errors.push(ConfigError::at_str(at(), entry, Problem::Origin(e))),
@@ -157,11 +162,12 @@ pub(super) fn policy(name: &str, spec: &PolicySpec, path: &str) -> Result<Policy
     let methods_path = join(path, "allow_methods");
     for (i, method) in methods_spec.iter().enumerate() {
         let at = || index(&methods_path, i);
+        // With credentials, browsers take `*` as a method's name: the filter
+        // echoes the requested method instead (see `Policy::decide`).
         if method == "*" {
-            if credentials {
-                errors.push(ConfigError::at_str(at(), method, Problem::WildcardWithCredentials));
-            }
-        } else if !tokens::is_token(method.as_bytes()) {
+            continue;
+        }
+        if !tokens::is_token(method.as_bytes()) {
             errors.push(ConfigError::at_str(at(), method, Problem::NotAToken));
         } else if tokens::FORBIDDEN_METHODS.iter().any(|f| f.eq_ignore_ascii_case(method)) {
             errors.push(ConfigError::at_str(at(), method, Problem::ForbiddenMethod));
@@ -173,8 +179,8 @@ pub(super) fn policy(name: &str, spec: &PolicySpec, path: &str) -> Result<Policy
         }
     }
 
-    check_header_names(&spec.allow_headers, &join(path, "allow_headers"), false, &mut errors);
-    check_header_names(
+    check_request_headers(&spec.allow_headers, &join(path, "allow_headers"), &mut errors);
+    check_response_headers(
         &spec.expose_headers,
         &join(path, "expose_headers"),
         credentials,
@@ -214,16 +220,43 @@ pub(super) fn policy(name: &str, spec: &PolicySpec, path: &str) -> Result<Policy
     })
 }
 
-/// Checks a list of header names; `*` is refused when `credentials` is set.
-fn check_header_names(names: &[String], path: &str, credentials: bool, errors: &mut Vec<ConfigError>) {
+/// Checks `allow_headers`: names a page's request can carry. `*` is fine
+/// with credentials too: the filter echoes the requested names.
+fn check_request_headers(names: &[String], path: &str, errors: &mut Vec<ConfigError>) {
     for (i, name) in names.iter().enumerate() {
-        let at = || index(path, i);
-        if name == "*" {
-            if credentials {
-                errors.push(ConfigError::at_str(at(), name, Problem::WildcardWithCredentials));
-            }
+        let problem = if name == "*" {
+            continue;
         } else if !tokens::is_token(name.as_bytes()) {
-            errors.push(ConfigError::at_str(at(), name, Problem::NotAToken));
-        }
+            Problem::NotAToken
+        } else if name.eq_ignore_ascii_case("cookie") || name.eq_ignore_ascii_case("cookie2") {
+            Problem::CookieRequestHeader
+        } else if tokens::is_forbidden_request_header(name) {
+            Problem::ForbiddenRequestHeader
+        } else if tokens::is_cors_response_header(name) {
+            Problem::ResponseHeaderAsRequestHeader
+        } else {
+            continue;
+        };
+        errors.push(ConfigError::at_str(index(path, i), name, problem));
+    }
+}
+
+/// Checks `expose_headers`: names of response headers a page may read; `*`
+/// is refused when `credentials` is set.
+fn check_response_headers(names: &[String], path: &str, credentials: bool, errors: &mut Vec<ConfigError>) {
+    for (i, name) in names.iter().enumerate() {
+        let problem = if name == "*" {
+            if !credentials {
+                continue;
+            }
+            Problem::ExposeAllWithCredentials
+        } else if !tokens::is_token(name.as_bytes()) {
+            Problem::NotAToken
+        } else if tokens::is_forbidden_response_header(name) {
+            Problem::ForbiddenResponseHeader
+        } else {
+            continue;
+        };
+        errors.push(ConfigError::at_str(index(path, i), name, problem));
     }
 }

@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use crate::json;
 use crate::origin_matcher::PatternError;
 
 /// What is wrong with one value of the policy.
@@ -15,20 +14,34 @@ pub enum Problem {
     InvalidJson(String),
     /// A key written twice in one object.
     DuplicateKey,
+    /// The configuration is JSON, but not an object.
+    NotAnObject,
     /// A shape error: unknown field, wrong type, missing field.
     Schema(String),
     /// `allow_origins` is empty.
     NoOrigins,
     /// `"*"` listed together with other entries.
     WildcardWithOthers,
-    /// `"*"` together with `allow_credentials`.
-    WildcardWithCredentials,
+    /// `"*"` origins together with `allow_credentials`.
+    AnyOriginWithCredentials,
+    /// `"*"` in `expose_headers` together with `allow_credentials`.
+    ExposeAllWithCredentials,
+    /// An `http://` origin other than loopback together with `allow_credentials`.
+    InsecureOriginWithCredentials,
     /// An origin or origin pattern that is refused.
     Origin(PatternError),
     /// Not an RFC 9110 token.
     NotAToken,
     /// CONNECT, TRACE or TRACK.
     ForbiddenMethod,
+    /// A request header a page can never set, in `allow_headers`.
+    ForbiddenRequestHeader,
+    /// `Cookie` or `Cookie2` in `allow_headers`.
+    CookieRequestHeader,
+    /// A CORS response header (`Access-Control-Allow-Origin`...) in `allow_headers`.
+    ResponseHeaderAsRequestHeader,
+    /// `Set-Cookie` or `Set-Cookie2` in `expose_headers`.
+    ForbiddenResponseHeader,
     /// A method browsers always send uppercase, written otherwise.
     MethodCase(&'static str),
     /// `max_age` outside 0..=86400.
@@ -55,15 +68,45 @@ impl fmt::Display for Problem {
             Self::DuplicateKey => f.write_str(
                 "duplicate key: JSON readers disagree on which value wins, so each key may appear only once",
             ),
+            Self::NotAnObject => {
+                f.write_str("expected a JSON object: a policy, or {\"policies\", \"routes\", \"default\"}")
+            }
             Self::Schema(e) => f.write_str(e),
             Self::NoOrigins => f.write_str("allow_origins must list at least one origin"),
             Self::WildcardWithOthers => f.write_str("\"*\" allows every origin and cannot be mixed with other entries"),
-            Self::WildcardWithCredentials => f.write_str(
-                "\"*\" cannot be combined with allow_credentials: browsers reject it, and it would expose credentialed responses to every site",
+            Self::AnyOriginWithCredentials => f.write_str(
+                "\"*\" with allow_credentials would let every website read the responses to requests that carry \
+                 its visitors' cookies (browsers refuse \"*\" with credentials, so the filter would have to echo any \
+                 origin): list the origins you trust",
+            ),
+            Self::ExposeAllWithCredentials => f.write_str(
+                "with allow_credentials, browsers read \"*\" in Access-Control-Expose-Headers as a header named \"*\", \
+                 so it would expose nothing: list the response headers the page may read",
+            ),
+            Self::InsecureOriginWithCredentials => f.write_str(
+                "an http:// origin with allow_credentials: anyone on the network path (public Wi-Fi, a proxy) can \
+                 inject script into that page and read its visitors' credentialed responses; use https://, or set \
+                 dangerously_allow_http_origins_with_credentials to accept that risk",
             ),
             Self::Origin(e) => f.write_str(e.reason()),
             Self::NotAToken => f.write_str("not a valid HTTP token"),
             Self::ForbiddenMethod => f.write_str("forbidden method: browsers never send it"),
+            Self::ForbiddenRequestHeader => f.write_str(
+                "a forbidden request-header name (Fetch): browsers never let a page set it, so no preflight ever \
+                 asks for it",
+            ),
+            Self::CookieRequestHeader => f.write_str(
+                "a page never sets Cookie itself (a forbidden request-header name): the browser sends cookies when \
+                 the page asks for credentials and allow_credentials is true",
+            ),
+            Self::ResponseHeaderAsRequestHeader => f.write_str(
+                "a CORS response header, which this filter sends; allow_headers lists the headers a page's request \
+                 carries, and a page that sends this one is mistaken: fix the page instead",
+            ),
+            Self::ForbiddenResponseHeader => f.write_str(
+                "browsers never let a page read Set-Cookie or Set-Cookie2 (forbidden response-header names), \
+                 whatever Access-Control-Expose-Headers says",
+            ),
             Self::MethodCase(canonical) => {
                 write!(f, "browsers always send this method as {canonical:?}, so it would never match")
             }
@@ -102,7 +145,7 @@ impl ConfigError {
 
     /// An error about a string value at `path`.
     pub fn at_str(path: impl Into<String>, value: &str, problem: Problem) -> Self {
-        Self::new(path, Some(json::quote(value)), problem)
+        Self::new(path, Some(serde_json::Value::from(value).to_string()), problem)
     }
 
     /// An error about an integer value at `path`.

@@ -4,17 +4,19 @@
 
 mod compile;
 mod error;
-mod shape;
+mod read;
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+mod schema;
 mod spec;
-#[cfg(test)]
-mod tests;
 
 pub use error::{ConfigError, Problem};
 pub use spec::{MatchSpec, Mode, PolicySpec, RouteSpec, RoutedSpec};
 
-use crate::json::{self, ErrorKind, Value};
+use serde_json::value::RawValue;
+
 use crate::policy::Policy;
 use crate::routes::Routes;
+use read::Form;
 
 /// The name of the policy in the single-policy form.
 pub const SINGLE_POLICY_NAME: &str = "default";
@@ -34,16 +36,13 @@ impl Config {
         if text.iter().all(u8::is_ascii_whitespace) {
             return Err(vec![ConfigError::new("", None, Problem::Empty)]);
         }
-        let value = json::parse(text).map_err(|e| {
-            vec![match e.kind {
-                ErrorKind::DuplicateKey(_) => ConfigError::new(e.path, None, Problem::DuplicateKey),
-                _ => ConfigError::new("", None, Problem::InvalidJson(e.to_string())),
-            }]
-        })?;
-        match &value {
-            Value::Object(_) if value.get("policies").is_some() => compile::routed(&value),
-            Value::Object(_) => {
-                let spec = shape::policy(&value, "").map_err(|e| vec![*e])?;
+        match read::form(text).map_err(|e| vec![e])? {
+            Form::Routed => {
+                let spec: RoutedSpec<&RawValue, &RawValue> = read::object(text, "").map_err(|e| vec![e])?;
+                compile::routed(&spec)
+            }
+            Form::Single => {
+                let spec: PolicySpec = read::object(text, "").map_err(|e| vec![e])?;
                 let policy = compile::policy(SINGLE_POLICY_NAME, &spec, "")?;
                 Ok(Self {
                     policies: vec![policy],
@@ -53,11 +52,6 @@ impl Config {
                     },
                 })
             }
-            _ => Err(vec![ConfigError::new(
-                "",
-                None,
-                Problem::Schema("expected a JSON object: a policy, or {\"policies\", \"routes\", \"default\"}".into()),
-            )]),
         }
     }
 

@@ -25,9 +25,24 @@ CASES = [
     ("unknown-field-in-single-form", dict(OK, allow_orgins=["https://b.example.com"]), ["allow_orgins"]),
     ("empty-allow-origins", routed(allow_origins=[]), ["policies.p.allow_origins"]),
     ("star-mixed-with-origins", routed(allow_origins=["*", "https://a.example.com"]), ["policies.p.allow_origins"]),
-    ("star-origin-with-credentials", routed(allow_origins=["*"], allow_credentials=True), ["policies.p."]),
-    ("star-methods-with-credentials", routed(allow_methods=["*"], allow_credentials=True), ["policies.p."]),
-    ("star-expose-with-credentials", routed(expose_headers=["*"], allow_credentials=True), ["policies.p."]),
+    ("star-origin-with-credentials", routed(allow_origins=["*"], allow_credentials=True),
+     ["policies.p.allow_origins[0]", "would let every website read"]),
+    ("star-expose-with-credentials", routed(expose_headers=["*"], allow_credentials=True),
+     ["policies.p.expose_headers[0]", "would expose nothing"]),
+    ("wildcard-over-a-public-suffix", routed(allow_origins=["https://*.github.io"]),
+     ["policies.p.allow_origins[0]", "https://*.github.io", "public suffix"]),
+    ("wildcard-over-an-icann-suffix", routed(allow_origins=["https://a.example.com", "https://*.co.uk"]),
+     ["policies.p.allow_origins[1]", "public suffix"]),
+    ("http-origin-with-credentials", routed(allow_origins=["http://intranet.example.com"], allow_credentials=True),
+     ["policies.p.allow_origins[0]", "anyone on the network path", "dangerously_allow_http_origins_with_credentials"]),
+    ("forbidden-request-header", routed(allow_headers=["x-ok", "sec-fetch-mode"]),
+     ["policies.p.allow_headers[1]", "forbidden request-header name"]),
+    ("cookie-as-allowed-header", routed(allow_headers=["cookie"]), ["policies.p.allow_headers[0]", "allow_credentials"]),
+    ("response-header-as-allowed-header", routed(allow_headers=["access-control-allow-origin"]),
+     ["policies.p.allow_headers[0]", "a CORS response header"]),
+    ("set-cookie-exposed", routed(expose_headers=["set-cookie"]), ["policies.p.expose_headers[0]", "Set-Cookie"]),
+    ("duplicate-key", '{"policies": {"p": {"allow_origins": ["https://a.example.com"], "max_age": 1, "max_age": 2}}}',
+     ["policies.p.max_age", "duplicate key"]),
     ("null-origin", routed(allow_origins=["https://a.example.com", "null"]), ["policies.p.allow_origins[1]", '"null"']),
     ("origin-with-path", routed(allow_origins=["https://a.example.com/api"]), ["policies.p.allow_origins[0]", "https://a.example.com/api"]),
     ("origin-with-trailing-slash", routed(allow_origins=["https://a.example.com/"]), ["policies.p.allow_origins[0]"]),
@@ -81,6 +96,11 @@ def test_every_problem_gets_its_own_refusal_line(envoy_refuses):
     lines = refusal_lines(log)
     for needle in ("policies.p.allow_origins[0]", "policies.p.allow_origins[1]", "policies.p.max_age"):
         assert any(needle in line for line in lines), (needle, lines)
+
+
+def test_loosened_wildcards_with_credentials_load(envoy):
+    """GEP-1767: with credentials, "*" methods and headers mean "echo what the preflight asked for"."""
+    envoy(routed(allow_methods=["*"], allow_headers=["*"], allow_credentials=True))
 
 
 def test_refusal_reports_the_plugin_failure_as_envoys_startup_error(envoy_refuses):

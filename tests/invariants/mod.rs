@@ -59,7 +59,7 @@ impl<'a> Bytes<'a> {
 
     /// True with probability 1/n.
     pub fn one_in(&mut self, n: u8) -> bool {
-        self.u8() % n.max(1) == 0
+        self.u8().is_multiple_of(n.max(1))
     }
 
     /// A number below `n` (0 when `n` is 0).
@@ -91,7 +91,7 @@ impl<'a> Bytes<'a> {
 // ---------------------------------------------------------------------------
 
 const SCHEMES: [&str; 7] = ["https", "http", "https", "HTTPS", "chrome-extension", "ws", "h*ttps"];
-const LABELS: [&str; 20] = [
+const LABELS: [&str; 22] = [
     "app",
     "example",
     "com",
@@ -112,8 +112,10 @@ const LABELS: [&str; 20] = [
     "a_b",
     "pr-*",
     "example.org",
+    "github.io",
+    "co.uk",
 ];
-const TAILS: [&str; 12] = [
+const TAILS: [&str; 13] = [
     "",
     "",
     "",
@@ -126,11 +128,12 @@ const TAILS: [&str; 12] = [
     ":80",
     ", https://b.example.org",
     " ",
+    ".",
 ];
 const PORTS: [&str; 9] = ["", "", ":8080", ":3000", ":*", ":0", ":65536", ":08080", ":8*"];
 
 /// Fixed origin entries, including every kind the validator must refuse.
-const ORIGIN_ENTRIES: [&str; 18] = [
+const ORIGIN_ENTRIES: [&str; 24] = [
     "https://app.example.com",
     "https://*.example.org",
     "http://localhost:*",
@@ -149,6 +152,12 @@ const ORIGIN_ENTRIES: [&str; 18] = [
     "*://example.com",
     "https://*.0.0.1",
     "https://user@app.example.com",
+    "https://*.github.io",
+    "https://pr-*.co.uk",
+    "http://intranet.example.com",
+    "http://*.corp.example.com:*",
+    "https://app.example.com.",
+    "http://127.0.0.1.",
 ];
 const METHODS: [&str; 14] = [
     "GET",
@@ -166,7 +175,7 @@ const METHODS: [&str; 14] = [
     "",
     "OPTIONS",
 ];
-const HEADER_NAMES: [&str; 9] = [
+const HEADER_NAMES: [&str; 15] = [
     "content-type",
     "x-api-key",
     "*",
@@ -176,6 +185,12 @@ const HEADER_NAMES: [&str; 9] = [
     "",
     "x-a",
     "x-request-id",
+    "cookie",
+    "Sec-Fetch-Mode",
+    "host",
+    "access-control-allow-origin",
+    "set-cookie",
+    "Set-Cookie2",
 ];
 const POLICY_NAMES: [&str; 6] = ["strict", "public", "p", "a-b_c", "bad.name", ""];
 const UNKNOWN_FIELDS: [&str; 4] = ["allowed_methods", "allow_origin", "maxAge", "credentials"];
@@ -250,6 +265,12 @@ pub fn policy_json(r: &mut Bytes<'_>) -> Value {
     }
     if r.one_in(4) {
         p.insert("allow_private_network".into(), Value::from(r.one_in(2)));
+    }
+    if r.one_in(6) {
+        p.insert(
+            "dangerously_allow_http_origins_with_credentials".into(),
+            Value::from(r.one_in(2)),
+        );
     }
     if r.one_in(4) {
         let status: i64 = r.pick(&[200, 204, 302, 0]);
@@ -340,7 +361,9 @@ pub const FIXED_CONFIGS: [&str; 3] = [
         "report": { "allow_origins": ["https://app.example.com"], "mode": "report" },
         "guarded": { "allow_origins": ["https://pr-*.preview.example.com"], "reject_disallowed": true },
         "pna": { "allow_origins": ["https://app.example.com"], "allow_private_network": true, "preflight_status": 200 },
-        "wild": { "allow_origins": ["https://app.example.com"], "allow_headers": ["*", "authorization"], "allow_credentials": true }
+        "wild": { "allow_origins": ["https://app.example.com"], "allow_headers": ["*", "authorization"], "allow_credentials": true },
+        "echo": { "allow_origins": ["https://app.example.com", "https://app.example.com."], "allow_methods": ["*"],
+                  "allow_headers": ["*"], "allow_credentials": true, "max_age": 60 }
       },
       "routes": [
         { "match": { "path": "/public/**" }, "policy": "public" },
@@ -348,6 +371,7 @@ pub const FIXED_CONFIGS: [&str; 3] = [
         { "match": { "path": "/guarded/**" }, "policy": "guarded" },
         { "match": { "path": "/pna/**" }, "policy": "pna" },
         { "match": { "path": "/wild/**" }, "policy": "wild" },
+        { "match": { "path": "/echo/**" }, "policy": "echo" },
         { "match": { "route_name": "legacy" }, "policy": null }
       ],
       "default": "strict"
@@ -355,7 +379,7 @@ pub const FIXED_CONFIGS: [&str; 3] = [
     r#"{ "allow_origins": ["*"], "expose_headers": ["*"], "max_age": 0 }"#,
 ];
 
-const PATHS: [&str; 8] = [
+const PATHS: [&str; 9] = [
     "/",
     "/items",
     "/public/x",
@@ -363,6 +387,7 @@ const PATHS: [&str; 8] = [
     "/guarded/a",
     "/pna/a",
     "/wild/a",
+    "/echo/a",
     "/legacy/x",
 ];
 const AUTHORITIES: [&str; 6] = [
@@ -695,7 +720,7 @@ pub fn check_exchange(
             return Err(format!("preflight Vary misses the request headers: {vary:?}"));
         }
         if allowed {
-            check_preflight_grants(request, out)?;
+            check_preflight_grants(request, out, policy.credentials)?;
         }
     } else if out.counter == Some("actual_denied") && policy.reject_disallowed {
         if out.reached_upstream || out.status != 403 {
@@ -720,8 +745,9 @@ pub fn check_exchange(
 }
 
 /// An allowed preflight grants what was asked: the method (unless safelisted)
-/// and every requested header.
-fn check_preflight_grants(request: &[(String, Vec<u8>)], out: &Outcome) -> Result<(), String> {
+/// and every requested header, by name when the policy allows credentials
+/// (browsers then read `*` as a name).
+fn check_preflight_grants(request: &[(String, Vec<u8>)], out: &Outcome, credentials: bool) -> Result<(), String> {
     let methods = list_items(&out.headers, "access-control-allow-methods");
     if let Some(asked) = values(request, "access-control-request-method").next() {
         let safelisted = [&b"GET"[..], b"HEAD", b"POST"].contains(&asked);
@@ -735,7 +761,8 @@ fn check_preflight_grants(request: &[(String, Vec<u8>)], out: &Outcome) -> Resul
         let exact = raw
             .split(|&b| b == b',')
             .any(|m| m.iter().filter(|b| **b != b' ').copied().collect::<Vec<_>>() == asked);
-        if !(safelisted || exact || methods.iter().any(|m| m == b"*")) {
+        let star = !credentials && methods.iter().any(|m| m == b"*");
+        if !(safelisted || exact || star) {
             return Err(format!(
                 "allowed method {} not in Allow-Methods {methods:?} ({lower:?})",
                 show(asked)
@@ -812,8 +839,63 @@ fn check_accepted_policy(p: &Value) -> Result<(), String> {
     if origins.iter().any(|o| o == "*") && (origins.len() > 1 || credentials) {
         return Err(format!("accepted \"*\" with others or with credentials: {origins:?}"));
     }
-    if credentials && (list("allow_methods").contains(&"*".into()) || list("expose_headers").contains(&"*".into())) {
-        return Err("accepted a \"*\" list together with credentials".into());
+    if credentials && list("expose_headers").contains(&"*".into()) {
+        return Err("accepted expose_headers \"*\" together with credentials".into());
+    }
+    // Fetch "forbidden request-header", and the CORS response headers.
+    let never_sent = |h: &str| {
+        let h = h.to_ascii_lowercase();
+        [
+            "accept-charset",
+            "accept-encoding",
+            "connection",
+            "content-length",
+            "cookie",
+            "cookie2",
+            "date",
+            "dnt",
+            "expect",
+            "host",
+            "keep-alive",
+            "origin",
+            "referer",
+            "set-cookie",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "via",
+        ]
+        .contains(&h.as_str())
+            || ["sec-", "proxy-", "access-control-"].iter().any(|p| h.starts_with(p))
+    };
+    if let Some(h) = list("allow_headers").iter().find(|h| never_sent(h)) {
+        return Err(format!("accepted the request header {h:?}, which a page never sends"));
+    }
+    if let Some(h) = list("expose_headers")
+        .iter()
+        .find(|h| h.eq_ignore_ascii_case("set-cookie") || h.eq_ignore_ascii_case("set-cookie2"))
+    {
+        return Err(format!("accepted exposing {h:?}, which a page can never read"));
+    }
+    let opted_in = p
+        .get("dangerously_allow_http_origins_with_credentials")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if credentials && !opted_in {
+        let loopback = |authority: &str| {
+            let host = authority.split(':').next().unwrap_or_default().trim_end_matches('.');
+            authority.starts_with("[::1]")
+                || host == "localhost"
+                || host.ends_with(".localhost")
+                || host.starts_with("127.")
+        };
+        if let Some(o) = origins
+            .iter()
+            .find(|o| o.strip_prefix("http://").is_some_and(|host| !loopback(host)))
+        {
+            return Err(format!("accepted the http origin {o:?} with credentials"));
+        }
     }
     for o in &origins {
         if o == "null" || (o != "*" && OriginEntry::parse(o).is_err()) {
