@@ -25,17 +25,17 @@ e2e:
 fuzz:
 	fuzz/run-ci.sh
 
+# The module in the two OCI forms an Istio WasmPlugin pulls, as OCI layouts in
+# target/oci, with the digests to pin (docs/istio.md). Pushes nothing.
+oci: build
+	scripts/oci.sh
+
 fmt:
 	cargo fmt --check
 
 lint: fmt
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --target wasm32-wasip1 -- -D warnings
-
-# The module in the two OCI forms an Istio WasmPlugin pulls, as OCI layouts in
-# target/oci, with the digests to pin (docs/istio.md). Pushes nothing.
-oci: build
-	scripts/oci.sh
 
 # The empty proxy-wasm filter the benchmarks use as the floor.
 floor:

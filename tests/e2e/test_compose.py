@@ -136,7 +136,7 @@ def test_allowed_preflight_is_answered_by_envoy_and_never_reaches_the_upstream(s
     assert r.get("access-control-allow-methods") == "GET, POST, PUT"
     assert r.get("access-control-allow-headers") == "content-type, x-api-key"
     assert r.get("access-control-max-age") == "600"
-    assert r.vary() == ["origin", "access-control-request-method", "access-control-request-headers"]
+    assert {"origin", "access-control-request-method", "access-control-request-headers"} <= set(r.vary())
     # A request to the same path that does reach the upstream shows in its log;
     # the preflight before it never did.
     assert request(API, "GET", path, {"Origin": ALLOWED}).status == 200
