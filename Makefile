@@ -2,7 +2,7 @@
 WASM := target/wasm32-wasip1/release/envoy_cors.wasm
 PYTHON := .venv/bin/python
 
-.PHONY: setup build demo test unit e2e fuzz fmt lint bench bench-callgrind floor clean
+.PHONY: setup build demo test unit e2e fuzz fmt lint oci bench bench-callgrind floor clean
 
 setup:
 	scripts/setup.sh
@@ -27,6 +27,11 @@ e2e:
 
 fuzz:
 	fuzz/run-ci.sh
+
+# The module in the two OCI forms an Istio WasmPlugin pulls, as OCI layouts in
+# target/oci, with the digests to pin (docs/istio.md). Pushes nothing.
+oci: build
+	scripts/oci.sh
 
 fmt:
 	cargo fmt --check

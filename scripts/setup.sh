@@ -23,6 +23,16 @@ APT_PACKAGES=(
   hyperfine       # benchmarks
   valgrind        # memory checks of the native core
   curl            # demo and smoke checks
+  # The compose stack and the Istio image, run and built with podman
+  # (tests/e2e/test_compose.py, tests/e2e/test_oci_image.py; scripts/podman.sh):
+  podman          # the container engine (no Docker engine is needed)
+  podman-compose  # runs docker-compose.yaml
+  runc            # podman's runtime here: crun 1.8 refuses hybrid cgroup hierarchies
+  netavark        # container networking: the compose network, published ports
+  aardvark-dns    # service names (upstream, envoy) inside the compose network
+  iptables        # what netavark programs the port forwarding with
+  debootstrap     # the Debian root filesystem of the stand-in images
+  skopeo          # reads and copies the OCI layouts (the push command in docs/istio.md)
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -33,8 +43,9 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   log "apt: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update
-  as_root apt-get install -y --no-install-recommends "${missing[@]}"
+  # Another apt run on the machine holds the lock for a while: wait for it.
+  as_root apt-get -o DPkg::Lock::Timeout=300 update
+  as_root apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}"
 fi
 
 # --- Rust -------------------------------------------------------------------
@@ -61,6 +72,18 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r tests/requirements.txt
   echo "$want" > "$stamp"
+fi
+
+# --- stand-in container images -------------------------------------------------
+# The images docker-compose.yaml names, built locally under their official
+# names (no registry is reachable here): a Debian root filesystem from the
+# Debian mirror (debootstrap, cached in .deps/standins) with Python, and with
+# the .venv's Envoy binary. Rootful podman and debootstrap need root.
+if [ "$(id -u)" -eq 0 ]; then
+  log "stand-in images: scripts/standin-images.sh"
+  scripts/standin-images.sh
+else
+  log "stand-in images: skipped (needs root); the compose and OCI image tests will skip"
 fi
 
 # --- report -----------------------------------------------------------------
