@@ -74,18 +74,6 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# --- stand-in container images -------------------------------------------------
-# The images docker-compose.yaml names, built locally under their official
-# names (no registry is reachable here): a Debian root filesystem from the
-# Debian mirror (debootstrap, cached in .deps/standins) with Python, and with
-# the .venv's Envoy binary. Rootful podman and debootstrap need root.
-if [ "$(id -u)" -eq 0 ]; then
-  log "stand-in images: scripts/standin-images.sh"
-  scripts/standin-images.sh
-else
-  log "stand-in images: skipped (needs root); the compose and OCI image tests will skip"
-fi
-
 # --- report -----------------------------------------------------------------
 envoy_bin=$("$VENV/bin/python" -c 'import sys; sys.path.insert(0, "tests"); from support.envoy_runner import envoy_binary; print(envoy_binary())')
 log "envoy: $envoy_bin"

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use arrayvec::ArrayVec;
+
 use crate::config::Mode;
 use crate::origin::{default_port, Origin, OriginError};
 use crate::origin_matcher::OriginMatcher;
@@ -163,13 +165,27 @@ pub enum Action<'a> {
     Forward(ResponsePlan<'a>),
 }
 
+/// The most headers a local reply carries: a preflight answer's seven.
+const REPLY_HEADERS: usize = 8;
+
 /// A response the filter sends itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalReply<'a> {
     /// HTTP status.
     pub status: u32,
-    /// Response headers, names lowercase.
-    pub headers: Vec<(&'static str, &'a str)>,
+    /// Response headers, names lowercase; kept inline: a heap allocation
+    /// here cost more in the wasm VM than the rest of the reply's logic.
+    pub headers: ArrayVec<(&'static str, &'a str), REPLY_HEADERS>,
+}
+
+impl<'a> LocalReply<'a> {
+    /// A reply with these headers.
+    fn new(status: u32, headers: &[(&'static str, &'a str)]) -> Self {
+        Self {
+            status,
+            headers: headers.iter().copied().collect(),
+        }
+    }
 }
 
 impl Policy {
@@ -292,18 +308,12 @@ impl Policy {
                 allow_origin: Some(allow),
                 vary_origin,
             }),
-            Decision::ActualDenied(_) if self.reject_disallowed => Action::Reply(LocalReply {
-                status: 403,
-                headers: vec![("vary", VARY_ORIGIN)],
-            }),
+            Decision::ActualDenied(_) if self.reject_disallowed => Action::Reply(LocalReply::new(403, &[("vary", VARY_ORIGIN)])),
             Decision::ActualDenied(_) => Action::Forward(ResponsePlan {
                 allow_origin: None,
                 vary_origin,
             }),
-            Decision::PreflightDenied(_) => Action::Reply(LocalReply {
-                status: 403,
-                headers: vec![("vary", self.preflight_vary())],
-            }),
+            Decision::PreflightDenied(_) => Action::Reply(LocalReply::new(403, &[("vary", self.preflight_vary())])),
             Decision::PreflightAllowed {
                 allow_origin,
                 echo_method,
@@ -328,28 +338,32 @@ impl Policy {
         echo_headers: Option<&'a str>,
         private_network: bool,
     ) -> LocalReply<'a> {
-        let mut headers = Vec::with_capacity(8);
-        headers.push(("access-control-allow-origin", allow_origin.as_str()));
+        let mut headers: ArrayVec<_, REPLY_HEADERS> = ArrayVec::new();
+        // At most seven pushes into room for eight: `try_push` never fails.
+        let mut push = |header| {
+            let _ = headers.try_push(header);
+        };
+        push(("access-control-allow-origin", allow_origin.as_str()));
         if self.credentials {
-            headers.push(("access-control-allow-credentials", "true"));
+            push(("access-control-allow-credentials", "true"));
         }
         if let Some(requested) = echo_method {
-            headers.push(("access-control-allow-methods", requested));
+            push(("access-control-allow-methods", requested));
         } else if !self.methods.rendered.is_empty() {
-            headers.push(("access-control-allow-methods", self.methods.rendered.as_str()));
+            push(("access-control-allow-methods", self.methods.rendered.as_str()));
         }
         if let Some(requested) = echo_headers {
-            headers.push(("access-control-allow-headers", requested));
+            push(("access-control-allow-headers", requested));
         } else if !self.headers.any && !self.headers.rendered.is_empty() {
-            headers.push(("access-control-allow-headers", self.headers.rendered.as_str()));
+            push(("access-control-allow-headers", self.headers.rendered.as_str()));
         }
         if let Some(max_age) = &self.max_age {
-            headers.push(("access-control-max-age", max_age.as_str()));
+            push(("access-control-max-age", max_age.as_str()));
         }
         if private_network {
-            headers.push(("access-control-allow-private-network", "true"));
+            push(("access-control-allow-private-network", "true"));
         }
-        headers.push(("vary", self.preflight_vary()));
+        push(("vary", self.preflight_vary()));
         LocalReply {
             status: self.preflight_status,
             headers,

@@ -71,7 +71,7 @@ impl Host for Envoy {
     }
 
     fn send_reply(&mut self, reply: &LocalReply<'_>) -> bool {
-        hostcalls::send_http_response(reply.status, reply.headers.clone(), None).is_ok()
+        raw::send_local_response(reply.status, &reply.headers)
     }
 
     fn increment(&mut self, counter: u32) {

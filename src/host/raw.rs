@@ -1,7 +1,10 @@
-//! The one host call the SDK does not expose as we need it: a header map as
+//! The host calls the SDK does not expose as we need them: a header map as
 //! the host serialized it, without the SDK's copy of every name and value
 //! into its own `String` and `Vec` (measured: that copy made the map read
-//! the most expensive step of a request).
+//! the most expensive step of a request); and a local reply serialized into
+//! a buffer the VM keeps, without the SDK's `Vec` of headers and its copy
+//! (and without its `panic!` on an unexpected status, which would trap the
+//! VM).
 //!
 //! `bench/empty-filter` includes this file too (`#[path]`), so its probes read
 //! maps exactly as the filter does.
@@ -14,6 +17,40 @@ extern "C" {
         return_map_data: *mut *mut u8,
         return_map_size: *mut usize,
     ) -> Status;
+
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> Status;
+}
+
+thread_local! {
+    /// The serialized headers of the last local reply, reused: a VM runs one
+    /// callback at a time, and the host copies the headers before returning.
+    static REPLY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Sends a local reply with no body; true when the host took it.
+pub fn send_local_response(status: u32, headers: &[(&str, &str)]) -> bool {
+    REPLY.with(|buffer| {
+        let Ok(mut buffer) = buffer.try_borrow_mut() else {
+            return false;
+        };
+        serialize(headers, &mut buffer);
+        // SAFETY: the pointers and lengths describe `buffer`, alive and
+        // unchanged for the whole call; no details and no body are passed
+        // (null with length 0, as the SDK does); -1 means "not gRPC".
+        let status = unsafe {
+            proxy_send_local_response(status, std::ptr::null(), 0, std::ptr::null(), 0, buffer.as_ptr(), buffer.len(), -1)
+        };
+        status == Status::Ok
+    })
 }
 
 /// The serialized header map, owned; `None` if the host refused.
@@ -30,5 +67,24 @@ pub fn header_map(map_type: MapType) -> Option<Vec<u8>> {
             Status::Ok => Some(Vec::from_raw_parts(data, size, size)),
             _ => None,
         }
+    }
+}
+
+/// Serializes a header list as the host reads one: the count, a pair of
+/// lengths per header, then each name and value followed by a NUL byte.
+fn serialize(headers: &[(&str, &str)], out: &mut Vec<u8>) {
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    out.clear();
+    out.reserve(4 + headers.iter().map(|(n, v)| n.len() + v.len() + 10).sum::<usize>());
+    out.extend_from_slice(&len(headers.len()));
+    for (name, value) in headers {
+        out.extend_from_slice(&len(name.len()));
+        out.extend_from_slice(&len(value.len()));
+    }
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.extend_from_slice(value.as_bytes());
+        out.push(0);
     }
 }
