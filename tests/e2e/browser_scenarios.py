@@ -184,10 +184,10 @@ class Context:
         """Methods of the requests for path that reached the upstream."""
         return [r.method for r in self.upstream.requests(path)]
 
-    def envoy_saw(self, path: str, wait_for: str | None = None) -> list[str]:
+    def envoy_saw(self, path: str, wait_for: str | None = None, count: int = 1) -> list[str]:
         """Methods of the requests for path that Envoy answered (its access log,
-        so preflights the filter answers count too). wait_for: a method whose
-        line must be there (the log is flushed on a timer)."""
+        so preflights the filter answers count too). wait_for: a method that
+        must be there `count` times (the log is flushed on a timer)."""
         deadline = time.monotonic() + 5
         while True:
             try:
@@ -196,7 +196,7 @@ class Context:
             except FileNotFoundError:
                 lines = []
             got = [m for m, p, *_ in lines if p.split("?")[0] == path]
-            if wait_for is None or wait_for in got or time.monotonic() > deadline:
+            if wait_for is None or got.count(wait_for) >= count or time.monotonic() > deadline:
                 return got
             time.sleep(0.05)
 
@@ -335,11 +335,23 @@ def _(ctx):
     path = ctx.path("/b/cache")
     init = {"method": "PUT", "body": "{}", "headers": {"x-api-key": "k-3"}}
     first, second = ctx.fetch("app", path, init), ctx.fetch("app", path, init)
-    ctx.envoy_saw(path, wait_for="PUT")
-    deadline = time.monotonic() + 5
-    while ctx.envoy_saw(path).count("PUT") < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return {"pages": f"{seen(first)}, {seen(second)}", "preflights": ctx.envoy_saw(path).count("OPTIONS"),
+    return {"pages": f"{seen(first)}, {seen(second)}",
+            "preflights": ctx.envoy_saw(path, wait_for="PUT", count=2).count("OPTIONS"),
+            "upstream": ctx.upstream_saw(path)}
+
+
+@scenario("cached_preflight_is_not_reused_for_another_origin",
+          "the same preflighted PUT twice from one allowed origin, then from another (the filter's preflight "
+          "answer varies on `Origin`)",
+          {"first origin, twice": "read 200, read 200", "second origin": "read 200", "preflights": 2,
+           "upstream": ["PUT", "PUT", "PUT"]})
+def _(ctx):
+    path = ctx.path("/b/cache-origins")
+    init = {"method": "PUT", "body": "{}", "headers": {"x-api-key": "k-6"}}
+    a1, a2 = ctx.fetch("app", path, init), ctx.fetch("app", path, init)
+    b = ctx.fetch("other", path, init)
+    return {"first origin, twice": f"{seen(a1)}, {seen(a2)}", "second origin": seen(b),
+            "preflights": ctx.envoy_saw(path, wait_for="PUT", count=3).count("OPTIONS"),
             "upstream": ctx.upstream_saw(path)}
 
 
