@@ -146,9 +146,13 @@ class _Puppeteer(_Engine):
         self._lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         self._next = 0
-        hello = self._receive(timeout=60)
-        if not hello.get("ready"):
-            raise BrowserError(f"{self.name} did not start: {hello}")
+        try:
+            hello = self._receive(timeout=60)
+            if not hello.get("ready"):
+                raise BrowserError(f"{self.name} did not start: {hello}")
+        except Exception:
+            self.close()
+            raise
         self.full_version = hello["version"].split("/")[-1]  # "Chrome/156.0..." or "firefox/153.8.0"
         self.version = self.full_version.split(".")[0]
 
