@@ -8,6 +8,8 @@
 
 use std::rc::Rc;
 
+use arrayvec::ArrayString;
+
 use crate::config::Config;
 use crate::exchange::{decide, RequestHead};
 use crate::policy::{Action, Decision, Header, LocalReply, Policy, Request};
@@ -127,7 +129,33 @@ enum State {
 #[derive(Debug)]
 enum OwnedAllowOrigin {
     Any,
-    Echo(String),
+    /// Most origins fit inline: no heap allocation per allowed request.
+    Echo(ArrayString<INLINE_ORIGIN>),
+    /// A longer one (up to `origin::MAX_ORIGIN_LEN`).
+    EchoLong(String),
+}
+
+/// Origins up to this many bytes are kept without allocating.
+const INLINE_ORIGIN: usize = 64;
+
+impl OwnedAllowOrigin {
+    fn new(allow: AllowOrigin<'_>) -> Self {
+        match allow {
+            AllowOrigin::Any => Self::Any,
+            AllowOrigin::Echo(origin) => match ArrayString::from(origin) {
+                Ok(inline) => Self::Echo(inline),
+                Err(_) => Self::EchoLong(origin.to_owned()),
+            },
+        }
+    }
+
+    fn get(&self) -> AllowOrigin<'_> {
+        match self {
+            Self::Any => AllowOrigin::Any,
+            Self::Echo(origin) => AllowOrigin::Echo(origin),
+            Self::EchoLong(origin) => AllowOrigin::Echo(origin),
+        }
+    }
 }
 
 /// The filter state of one HTTP stream.
@@ -181,10 +209,7 @@ impl Stream {
             Action::Forward(plan) => {
                 self.state = State::Forwarded {
                     policy: index,
-                    allow_origin: plan.allow_origin.map(|allow| match allow {
-                        AllowOrigin::Any => OwnedAllowOrigin::Any,
-                        AllowOrigin::Echo(origin) => OwnedAllowOrigin::Echo(origin.to_owned()),
-                    }),
+                    allow_origin: plan.allow_origin.map(OwnedAllowOrigin::new),
                     vary_origin: plan.vary_origin,
                 };
                 Verdict::Continue
@@ -207,10 +232,7 @@ impl Stream {
             return;
         };
         let plan = ResponsePlan {
-            allow_origin: allow_origin.as_ref().map(|allow| match allow {
-                OwnedAllowOrigin::Any => AllowOrigin::Any,
-                OwnedAllowOrigin::Echo(origin) => AllowOrigin::Echo(origin),
-            }),
+            allow_origin: allow_origin.as_ref().map(OwnedAllowOrigin::get),
             vary_origin: *vary_origin,
         };
         plan.apply(policy, out);

@@ -156,6 +156,9 @@ pub enum Decision<'a> {
 
 /// What the host must do with the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// The reply lives on the stack on purpose: boxing it would be the heap
+// allocation per preflight that `LocalReply` keeps its headers inline to avoid.
+#[allow(clippy::large_enum_variant)]
 pub enum Action<'a> {
     /// Leave the request and its response untouched.
     Untouched,
@@ -308,7 +311,9 @@ impl Policy {
                 allow_origin: Some(allow),
                 vary_origin,
             }),
-            Decision::ActualDenied(_) if self.reject_disallowed => Action::Reply(LocalReply::new(403, &[("vary", VARY_ORIGIN)])),
+            Decision::ActualDenied(_) if self.reject_disallowed => {
+                Action::Reply(LocalReply::new(403, &[("vary", VARY_ORIGIN)]))
+            }
             Decision::ActualDenied(_) => Action::Forward(ResponsePlan {
                 allow_origin: None,
                 vary_origin,

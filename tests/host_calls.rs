@@ -57,14 +57,16 @@ const POLICY: &str = r#"{
 struct MockHost {
     request: Vec<(String, Vec<u8>)>,
     calls: Vec<String>,
+    set: Vec<(String, Vec<u8>)>,
 }
 
 impl HeaderWriter for MockHost {
     fn remove(&mut self, name: &str) {
         self.calls.push(format!("remove {name}"));
     }
-    fn set(&mut self, name: &str, _value: &[u8]) {
+    fn set(&mut self, name: &str, value: &[u8]) {
         self.calls.push(format!("set {name}"));
+        self.set.push((name.to_owned(), value.to_vec()));
     }
     fn add(&mut self, name: &str, _value: &[u8]) {
         self.calls.push(format!("add {name}"));
@@ -147,6 +149,26 @@ fn allowed_actual_request_costs_six_host_calls_and_never_reads_the_response() {
             "add vary",
         ]
     );
+}
+
+#[test]
+fn an_origin_too_long_to_keep_inline_is_still_echoed_whole() {
+    let origin = format!("https://{}.{}.example.org", "a".repeat(60), "b".repeat(60));
+    for origin in ["https://app.example.com", origin.as_str()] {
+        let mut req = base("GET", "/items");
+        req.push(("origin", origin));
+        let mut host = MockHost {
+            request: headers(&req),
+            ..MockHost::default()
+        };
+        let mut stream = Stream::new(Some(runtime()));
+        let _ = stream.on_request_headers(&mut host);
+        stream.on_response_headers(&mut host);
+        assert_eq!(
+            host.set.first(),
+            Some(&("access-control-allow-origin".to_owned(), origin.as_bytes().to_vec()))
+        );
+    }
 }
 
 #[test]

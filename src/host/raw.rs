@@ -47,7 +47,16 @@ pub fn send_local_response(status: u32, headers: &[(&str, &str)]) -> bool {
         // unchanged for the whole call; no details and no body are passed
         // (null with length 0, as the SDK does); -1 means "not gRPC".
         let status = unsafe {
-            proxy_send_local_response(status, std::ptr::null(), 0, std::ptr::null(), 0, buffer.as_ptr(), buffer.len(), -1)
+            proxy_send_local_response(
+                status,
+                std::ptr::null(),
+                0,
+                std::ptr::null(),
+                0,
+                buffer.as_ptr(),
+                buffer.len(),
+                -1,
+            )
         };
         status == Status::Ok
     })
