@@ -83,6 +83,13 @@ def test_every_problem_gets_its_own_refusal_line(envoy_refuses):
         assert any(needle in line for line in lines), (needle, lines)
 
 
-def test_refusal_reports_the_plugin_failure_as_envoys_startup_error(envoy_refuses):
+# What Envoy 1.40 says when the filter refuses its configuration at startup.
+STARTUP_ERROR = {
+    "wasm": r"Unable to create Wasm plugin cors",
+    "dynamic": r"Failed to create filter config: Failed to initialize dynamic module",
+}
+
+
+def test_refusal_reports_the_plugin_failure_as_envoys_startup_error(envoy_refuses, shell):
     log = envoy_refuses(routed(allow_origins=[]))
-    assert re.search(r"Unable to create Wasm plugin cors", log), log[-2000:]
+    assert re.search(STARTUP_ERROR[shell], log), log[-2000:]
