@@ -3,15 +3,18 @@
 
 Wall-clock and CPU-time figures swing by tens of percent on a shared virtual
 machine; instruction counts do not. This runs the Envoy under test (the same
-listeners as bench/run.py: none, floor, native, ours, and a second build of
-ours with --wasm-b for an A/B comparison) under callgrind, warms each listener
+listeners as bench/run.py: none, floor, native, ours, module, and a second
+build of ours with --wasm-b for an A/B comparison) under callgrind, warms each
+listener
 up, then for every (scenario, listener) zeroes the counters, sends N requests
 over one keep-alive HTTP/1.1 connection, dumps, and divides. What is counted
 is all of Envoy's user-space work for those requests (codec, router, filters,
 the wasm VM), not the kernel's.
 
-Usage: bench/callgrind.py [--requests 100] [--wasm-b other.wasm] [--out docs]
-Slow (Envoy starts in about two minutes under valgrind); loopback only.
+Usage: bench/callgrind.py [--requests 100] [--wasm-b other.wasm] [--listeners none,native,module] [--out docs]
+Slow (Envoy starts in about two minutes under valgrind, less without wasm
+listeners); loopback only. --listeners keeps only the named listeners (and
+writes a partial report: use it with --out elsewhere than docs/).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import re
 import subprocess
 import sys
@@ -33,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import yaml  # noqa: E402
 
 import run as bench  # noqa: E402
-from tests.support.envoy_runner import Envoy, envoy_binary  # noqa: E402
+from tests.support.envoy_runner import Envoy, envoy_binary, stage_module  # noqa: E402
 
 BROWSER_HEADERS = {
     "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
@@ -60,9 +64,11 @@ PROBES = bench.PROBES
 probe_listener = bench.probe_listener
 
 
-def config(upstream_port: int, wasm_b: Path | None) -> dict:
+def config(upstream_port: int, wasm_b: Path | None, only: set[str] | None = None) -> dict:
     cfg = bench.config_under_test(upstream_port)
     listeners = cfg["static_resources"]["listeners"]
+    if only is not None:
+        listeners[:] = [li for li in listeners if li["name"] in only]
     if wasm_b is not None:
         listeners.append(bench.listener("ours_b", [bench.wasm_filter("cors_b", wasm_b, json.dumps(bench.SMALL_POLICY))]))
         listeners.append(bench.listener("ours_b_large", [bench.wasm_filter("cors_b_large", wasm_b, json.dumps(bench.large_policy()))]))
@@ -96,19 +102,22 @@ def main() -> int:
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--wasm-b", type=Path, help="a second build of the filter to compare (listener ours_b)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--listeners", type=lambda v: set(v.split(",")), default=None,
+                    help="comma-separated listeners to measure (default: all)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="cors-callgrind-"))
     with Envoy(bench.upstream_config(), component_log_level=None, log_level="warn") as upstream:
         up_port = bench.listener_ports(upstream)["upstream"]
-        cfg = config(up_port, args.wasm_b)
+        cfg = config(up_port, args.wasm_b, args.listeners)
         (work / "envoy.yaml").write_text(yaml.safe_dump(cfg))
         admin_path = work / "admin"
+        env = dict(os.environ, ENVOY_DYNAMIC_MODULES_SEARCH_PATH=str(stage_module(bench.MODULE)))
         proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--dump-instr=no",
              f"--callgrind-out-file={work}/cg.out", envoy_binary(), "-c", str(work / "envoy.yaml"),
              "--concurrency", "1", "--use-dynamic-base-id", "-l", "warn", "--admin-address-path", str(admin_path)],
-            stdout=open(work / "envoy.log", "w"), stderr=subprocess.STDOUT, cwd=ROOT,
+            stdout=open(work / "envoy.log", "w"), stderr=subprocess.STDOUT, cwd=ROOT, env=env,
         )
         try:
             probe = Envoy(cfg)
@@ -130,6 +139,7 @@ def main() -> int:
             for scenario, (method, headers, listeners) in scenarios().items():
                 names = [name for name in listeners if not name.startswith("probe_")]
                 names += [probe_listener(scenario, name) for name in PROBES.get(scenario, {})]
+                names = [name for name in names if name in ports]
                 if args.wasm_b is not None:
                     names.append("ours_b_large" if scenario.startswith("large") else "ours_b")
                 cells += [(scenario, name, method, headers) for name in names]
