@@ -58,3 +58,12 @@ def test_every_callback_the_module_calls_is_exported_by_the_envoy_binary(module)
     out = subprocess.run(["nm", "-D", "--defined-only", envoy_binary()], capture_output=True, text=True, check=True)
     exported = {line.split()[-1].split("@")[0] for line in out.stdout.splitlines()}
     assert MODULE_CALLBACKS <= exported, sorted(MODULE_CALLBACKS - exported)
+
+
+def test_the_native_build_unwinds_so_the_hooks_can_catch_a_panic():
+    # With panic = "abort" a panic in the module would abort Envoy, whatever
+    # the hooks' catch_unwind; wasm32-wasip1 aborts by default anyway.
+    import tomllib
+
+    profile = tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]["release"]
+    assert profile.get("panic", "unwind") == "unwind", profile
