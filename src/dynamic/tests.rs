@@ -294,3 +294,43 @@ proptest! {
         prop_assert_eq!(ours, whole);
     }
 }
+
+/// The module's cost is its ABI calls: this fails if a request makes more.
+#[test]
+fn each_kind_of_request_makes_a_fixed_number_of_header_reads() {
+    let runtime = runtime();
+    let cases: [(&[(&str, &str)], usize); 3] = [
+        (&[(":method", "GET"), (":path", "/x")], 3),
+        (
+            &[
+                (":method", "GET"),
+                (":path", "/x"),
+                ("origin", "https://app.example.com"),
+            ],
+            6,
+        ),
+        (
+            &[
+                (":method", "OPTIONS"),
+                (":path", "/x"),
+                ("origin", "https://app.example.com"),
+                ("access-control-request-method", "PUT"),
+            ],
+            9,
+        ),
+    ];
+    for (pairs, reads) in cases {
+        let request = list(pairs);
+        let mut shell = Shell(recorder(&request, None));
+        let mut stream = Stream::new(Some(&runtime));
+        stream.on_request_headers(&mut shell);
+        stream.on_response_headers(&mut shell);
+        assert_eq!(
+            shell.0.reads.borrow().len(),
+            reads,
+            "{pairs:?}: {:?}",
+            shell.0.reads.borrow()
+        );
+        assert!(shell.0.increments.len() <= 1);
+    }
+}
