@@ -363,7 +363,8 @@ impl<'h> Envoy<'h> for Filter<'h> {
 /// The compiled runtime as a stream sees it: a plain pointer to the filter
 /// config's [`Runtime`], which Envoy destroys only after every stream made
 /// from it (each `DynamicModuleHttpFilter` holds a shared pointer to its
-/// config), so no reference count is shared between worker threads.
+/// config: `const DynamicModuleHttpFilterConfigSharedPtr config_` in Envoy's
+/// `filter.h`), so no reference count is shared between worker threads.
 #[derive(Clone, Copy)]
 struct RuntimeRef(*const Runtime);
 
@@ -384,9 +385,10 @@ const _: fn() = || {
     shared_between_threads::<Runtime>();
 };
 
-/// One stream's state. A `RefCell` because Envoy re-enters the module: our
-/// own `send_response` runs this stream's response hook while the request
-/// hook still holds the stream.
+/// One stream's state. A `RefCell` because Envoy may re-enter the module: a
+/// `send_response` from the request hook can run this stream's response hook
+/// before it returns (Envoy's filter skips that with a `sent_local_reply_`
+/// flag in the versions we read; the cell makes it harmless either way).
 type StreamCell = RefCell<Stream<RuntimeRef>>;
 
 /// Runs a hook body; a panic is caught, logged through Envoy, and `default`
