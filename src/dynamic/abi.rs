@@ -328,9 +328,10 @@ impl<'h> Envoy<'h> for Filter<'h> {
             })
             .collect();
         // SAFETY: `ptr` is this hook's filter; the header array, its strings
-        // and the details outlive the call and Envoy copies them. Envoy may
-        // run this stream's response hook before returning: that hook finds
-        // the stream borrowed and leaves the reply alone (see `on_response`).
+        // and the details outlive the call and Envoy copies them. Were Envoy
+        // to run this stream's response hook before returning, that hook
+        // would find the stream borrowed and leave the reply alone
+        // (`StreamCell`).
         unsafe {
             envoy_dynamic_module_callback_http_send_response(
                 self.ptr,
@@ -385,10 +386,13 @@ const _: fn() = || {
     shared_between_threads::<Runtime>();
 };
 
-/// One stream's state. A `RefCell` because Envoy may re-enter the module: a
-/// `send_response` from the request hook can run this stream's response hook
-/// before it returns (Envoy's filter skips that with a `sent_local_reply_`
-/// flag in the versions we read; the cell makes it harmless either way).
+/// One stream's state. A `RefCell` in case Envoy re-enters the module: a
+/// `send_response` from the request hook could run this stream's response
+/// hook before it returns. Envoy 1.40 does not (its filter sets
+/// `sent_local_reply_` and skips the module's encode hooks for the reply;
+/// checked with a build that logged every response-hook call: none for a
+/// preflight answer, one for a forwarded request), but the cell keeps a
+/// re-entry from ever aliasing the stream.
 type StreamCell = RefCell<Stream<RuntimeRef>>;
 
 /// Runs a hook body; a panic is caught, logged through Envoy, and `default`
