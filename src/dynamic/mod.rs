@@ -38,10 +38,10 @@ pub mod names {
     pub const PATH: &str = ":path";
     /// `:method`.
     pub const METHOD: &str = ":method";
-    /// `:scheme`.
-    pub const SCHEME: &str = ":scheme";
     /// The scheme a proxy in front saw (leftmost entry).
     pub const FORWARDED_PROTO: &str = "x-forwarded-proto";
+    /// `:scheme`, read only without `x-forwarded-proto`.
+    pub const SCHEME: &str = ":scheme";
     /// The preflight's request headers, read only for `OPTIONS`.
     pub const PREFLIGHT: [&str; 3] = [
         "access-control-request-method",
@@ -109,14 +109,16 @@ pub fn read_head<'h>(envoy: &impl Envoy<'h>, route_name: bool) -> RequestHead<'h
         return head;
     }
     req.method = first(envoy, names::METHOD);
-    req.scheme = first(envoy, names::SCHEME);
-    if let Some(proto) = envoy
+    // Envoy's connection manager sets `x-forwarded-proto` on every request
+    // before the filters run, so `:scheme` is rarely needed.
+    req.scheme = match envoy
         .request_header(names::FORWARDED_PROTO)
         .0
         .and_then(|v| crate::tokens::split_list(v).next())
     {
-        req.scheme = proto;
-    }
+        Some(proto) => proto,
+        None => first(envoy, names::SCHEME),
+    };
     if req.method == b"OPTIONS" {
         let [method, headers, private_network] = names::PREFLIGHT;
         req.request_method = header(envoy.request_header(method));

@@ -299,7 +299,7 @@ proptest! {
 #[test]
 fn each_kind_of_request_makes_a_fixed_number_of_header_reads() {
     let runtime = runtime();
-    let cases: [(&[(&str, &str)], usize); 3] = [
+    let cases: [(&[(&str, &str)], usize); 4] = [
         (&[(":method", "GET"), (":path", "/x")], 3),
         (
             &[
@@ -308,6 +308,16 @@ fn each_kind_of_request_makes_a_fixed_number_of_header_reads() {
                 ("origin", "https://app.example.com"),
             ],
             6,
+        ),
+        // As Envoy hands it over: x-forwarded-proto set, so :scheme is not read.
+        (
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                ("x-forwarded-proto", "http"),
+                ("origin", "https://app.example.com"),
+            ],
+            5,
         ),
         (
             &[
