@@ -2,7 +2,11 @@
 WASM := target/wasm32-wasip1/release/envoy_cors.wasm
 PYTHON := .venv/bin/python
 
-.PHONY: setup build demo test unit e2e browser fuzz fmt lint oci bench bench-callgrind floor clean
+.PHONY: setup build module demo test unit e2e browser fuzz fmt lint oci bench bench-callgrind floor clean
+
+# Which shell `make demo` runs: wasm (default) or dynamic. Not SHELL: make
+# itself runs recipes with $(SHELL).
+CORS_SHELL ?= wasm
 
 setup:
 	scripts/setup.sh
@@ -12,12 +16,18 @@ setup:
 build:
 	scripts/build-wasm.sh
 
-# Installs and builds what it needs, then runs until Ctrl-C.
-demo: setup build
-	scripts/demo.sh
+# The dynamic module: target/release/libenvoy_cors.so (cargo build --release).
+module:
+	cargo build --release
 
-# Every test: lint, native, end-to-end in Envoy (incl. browser), bounded fuzzing.
-test: setup build lint unit fuzz e2e
+# Installs and builds what it needs (the shell it runs), then runs until
+# Ctrl-C; `make demo CORS_SHELL=dynamic` runs the dynamic module.
+demo: setup
+	scripts/demo.sh --shell $(CORS_SHELL)
+
+# Every test: lint, native, end-to-end in Envoy for both shells (incl.
+# browser), bounded fuzzing.
+test: setup build module lint unit fuzz e2e
 
 unit:
 	cargo test
@@ -51,11 +61,11 @@ floor:
 
 # Figures, not tests: req/s and latency (docs/benchmarks.md, .svg), and
 # instructions per request under callgrind (docs/callgrind.md).
-bench: setup build floor
+bench: setup build module floor
 	cargo bench --bench decision --no-default-features
 	$(PYTHON) bench/run.py
 
-bench-callgrind: setup build floor
+bench-callgrind: setup build module floor
 	$(PYTHON) bench/callgrind.py
 
 clean:

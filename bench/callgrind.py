@@ -3,9 +3,9 @@
 
 Wall-clock and CPU-time figures swing by tens of percent on a shared virtual
 machine; instruction counts do not. This runs the Envoy under test (the same
-listeners as bench/run.py: none, floor, native, ours, and a second build of
-ours with --wasm-b for an A/B comparison) under callgrind, warms each listener
-up, then for every (scenario, listener) zeroes the counters, sends N requests
+listeners as bench/run.py: none, the floors, native, ours, module, and a
+second build of ours with --wasm-b for an A/B comparison) under callgrind,
+warms each listener up, then for every (scenario, listener) zeroes the counters, sends N requests
 over one keep-alive HTTP/1.1 connection, dumps, and divides. What is counted
 is the user-space work of Envoy's worker thread for those requests (codec,
 router, filters, the wasm VM), not the kernel's, nor the main thread's or
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import re
 import subprocess
 import sys
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import yaml  # noqa: E402
 
 import run as bench  # noqa: E402
-from tests.support.envoy_runner import Envoy, envoy_binary  # noqa: E402
+from tests.support.envoy_runner import Envoy, envoy_binary, stage_module  # noqa: E402
 
 BROWSER_HEADERS = {
     "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
@@ -121,11 +122,12 @@ def main() -> int:
         cfg = config(up_port, args.wasm_b, args.listener)
         (work / "envoy.yaml").write_text(yaml.safe_dump(cfg))
         admin_path = work / "admin"
+        env = dict(os.environ, ENVOY_DYNAMIC_MODULES_SEARCH_PATH=str(stage_module(bench.MODULE)))
         proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--dump-instr=no", "--separate-threads=yes",
              f"--callgrind-out-file={work}/cg.out", envoy_binary(), "-c", str(work / "envoy.yaml"),
              "--concurrency", "1", "--use-dynamic-base-id", "-l", "warn", "--admin-address-path", str(admin_path)],
-            stdout=open(work / "envoy.log", "w"), stderr=subprocess.STDOUT, cwd=ROOT,
+            stdout=open(work / "envoy.log", "w"), stderr=subprocess.STDOUT, cwd=ROOT, env=env,
         )
         try:
             probe = Envoy(cfg)
@@ -150,6 +152,7 @@ def main() -> int:
                     continue
                 names = [name for name in listeners if not name.startswith("probe_")]
                 names += [probe_listener(scenario, name) for name in PROBES.get(scenario, {})]
+                names = [name for name in names if name in ports]
                 if args.wasm_b is not None:
                     names.append("ours_b_large" if scenario.startswith("large") else "ours_b")
                 cells += [(scenario, name, method, headers) for name in names

@@ -3,8 +3,10 @@
 floor) and Envoy's built-in CORS filter, on one Envoy worker.
 
 One Envoy under test (--concurrency 1) with these listeners in front of the
-same upstream: none, floor, native, ours, native/ours with a large policy
-(1,000 exact origins, 100 patterns, 50 route rules), and probes: the floor
+same upstream: none, floor, native, ours (the wasm plugin), module (the same
+filter as a dynamic module, target/release/libenvoy_cors.so),
+native/ours/module with a large policy (1,000 exact origins, 100 patterns, 50
+route rules), and probes: the floor
 filter making only some host calls (PROBES), to price the calls alone. The upstream is a second
 Envoy process answering with a direct response, so the Envoy under test has
 its worker to itself. wrk (HTTP/1.1) and h2load (HTTP/2, prior knowledge)
@@ -34,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.envoy_runner import Envoy, envoy_binary  # noqa: E402
+from tests.support.envoy_runner import Envoy, dynamic_module_filter, envoy_binary  # noqa: E402
 from tests.support.memory import wasm_memories  # noqa: E402
 
 WASM = Path(os.environ.get("CORS_WASM", ROOT / "target/wasm32-wasip1/release/envoy_cors.wasm"))
@@ -45,6 +47,7 @@ FLOOR_DIR = ROOT / "bench/empty-filter/target/wasm32-wasip1/release"
 FLOOR = FLOOR_DIR / "empty_filter.wasm"
 FLOOR_LEAN = FLOOR_DIR / "empty_filter_probes.wasm"
 FLOOR_ABI = FLOOR_DIR / "empty_filter_abi.wasm"
+MODULE = Path(os.environ.get("CORS_MODULE", ROOT / "target/release/libenvoy_cors.so"))
 ALLOWED = "https://app.example.com"
 LARGE_ALLOWED = "https://app500.example.com"
 REFUSED = "https://evil.example"
@@ -200,7 +203,9 @@ def config_under_test(upstream_port: int) -> dict:
                 listener("floor_lean", [wasm_filter("floor_lean", FLOOR_LEAN, "", vm_id="floor_lean")]),
                 listener("floor_abi", [wasm_filter("floor_abi", FLOOR_ABI, "")]),
                 listener("native", [NATIVE_CORS], native_cors_policy(SMALL_POLICY["allow_origins"])),
+                listener("module", [dynamic_module_filter(small)]),
                 listener("native_large", [NATIVE_CORS], native_cors_policy(big_origins), native_routes),
+                listener("module_large", [dynamic_module_filter(json.dumps(big))]),
                 *probe_listeners(),
             ],
             "clusters": [{
@@ -231,14 +236,14 @@ def listener_ports(envoy: Envoy) -> dict[str, int]:
 
 FLOORS = ["none", "floor", "floor_lean", "floor_abi"]
 SCENARIOS = {
-    "allowed actual request": ("GET", {"origin": ALLOWED}, [*FLOORS, "native", "ours",
+    "allowed actual request": ("GET", {"origin": ALLOWED}, [*FLOORS, "native", "ours", "module",
                                                             "probe_minimal_allowed", "probe_our_calls_allowed"]),
-    "refused origin": ("GET", {"origin": REFUSED}, [*FLOORS, "native", "ours", "probe_our_calls_refused"]),
+    "refused origin": ("GET", {"origin": REFUSED}, [*FLOORS, "native", "ours", "module", "probe_our_calls_refused"]),
     "preflight": ("OPTIONS", {"origin": ALLOWED, "access-control-request-method": "PUT",
                               "access-control-request-headers": "content-type"},
-                  [*FLOORS, "native", "ours", "probe_reply_preflight", "probe_our_calls_preflight"]),
-    "no Origin": ("GET", {}, [*FLOORS, "native", "ours", "probe_our_calls_no"]),
-    "large policy, allowed": ("GET", {"origin": LARGE_ALLOWED}, [*FLOORS, "native_large", "ours_large"]),
+                  [*FLOORS, "native", "ours", "module", "probe_reply_preflight", "probe_our_calls_preflight"]),
+    "no Origin": ("GET", {}, [*FLOORS, "native", "ours", "module", "probe_our_calls_no"]),
+    "large policy, allowed": ("GET", {"origin": LARGE_ALLOWED}, [*FLOORS, "native_large", "ours_large", "module_large"]),
 }
 
 
@@ -313,7 +318,8 @@ def machine() -> str:
 
 def svg_plot(results: dict) -> str:
     """A grouped bar chart of median req/s, HTTP/1.1 and HTTP/2, per scenario."""
-    colors = {"none": "#9e9e9e", "floor": "#64b5f6", "native": "#ffb74d", "ours": "#4caf50", "probe": "#ce93d8"}
+    colors = {"none": "#9e9e9e", "floor": "#64b5f6", "native": "#ffb74d", "ours": "#4caf50", "module": "#00796b",
+              "probe": "#ce93d8"}
     groups = [(s, p) for s in SCENARIOS for p in ("http1", "http2") if (s, p) in results]
     peak = max(v["rps"] for r in results.values() for v in r.values()) or 1
     bar, gap, left, top, height = 14, 24, 60, 40, 260
@@ -326,7 +332,7 @@ def svg_plot(results: dict) -> str:
         x0 = left + sum(widths[:i])
         for j, (label, run) in enumerate(results[(scenario, proto)].items()):
             h = height * run["rps"] / peak
-            kind = next((k for k in ("ours", "native", "probe", "floor") if label.startswith(k)), label)
+            kind = next((k for k in ("ours", "native", "module", "probe", "floor") if label.startswith(k)), label)
             out.append(f'<rect x="{x0 + j * bar}" y="{top + height - h:.1f}" width="{bar - 2}" height="{h:.1f}" fill="{colors[kind]}"><title>{label}: {run["rps"]:.0f} req/s</title></rect>')
         out.append(f'<text x="{x0}" y="{top + height + 14}" transform="rotate(35 {x0} {top + height + 14})">{scenario} ({proto})</text>')
     for j, (kind, color) in enumerate(colors.items()):
@@ -367,13 +373,13 @@ def main() -> int:
         results = {(r["scenario"], r["protocol"]): r["listeners"] for r in saved}
         (Path(args.out) / "benchmarks.svg").write_text(svg_plot(results))
         return 0
-    for path in (WASM, FLOOR, FLOOR_LEAN, FLOOR_ABI):
+    for path in (WASM, FLOOR, FLOOR_LEAN, FLOOR_ABI, MODULE):
         if not path.exists():
-            sys.exit(f"missing {path}: run `make bench` (it builds both filters)")
+            sys.exit(f"missing {path}: run `make bench` (it builds the filters)")
 
     with Envoy(upstream_config(), component_log_level=None, log_level="warn") as upstream:
         up_port = listener_ports(upstream)["upstream"]
-        with Envoy(config_under_test(up_port), component_log_level=None, log_level="warn") as envoy:
+        with Envoy(config_under_test(up_port), component_log_level=None, log_level="warn", module=MODULE) as envoy:
             ports = listener_ports(envoy)
             samples: dict = {}
             for round_no in range(args.rounds):
@@ -421,6 +427,7 @@ def write_report(out: Path, results: dict, args, wasm_stats: dict, configure: li
         "- Floors: `floor` is the empty filter as the SDK exports it; `floor_lean` the same code exporting what a CORS filter",
         "  needs (configure and both header callbacks, like this filter's build step); `floor_abi` exporting only what the ABI",
         "  needs (no HTTP callback): the true floor of a proxy-wasm filter.",
+        f"- Dynamic module (`module`, `module_large`): {MODULE.stat().st_size:,} bytes.",
         "",
         "![requests per second](benchmarks.svg)",
         "",
@@ -443,7 +450,7 @@ def write_report(out: Path, results: dict, args, wasm_stats: dict, configure: li
         for name in names:
             r = runs[name]
             ratios = ["", "", "", ""]
-            if name.startswith(("ours", "probe")):
+            if name.startswith(("ours", "module", "probe")):
                 ratios = [f"{r['rps'] / floor['rps']:.3f}", f"{r['rps'] / native['rps']:.3f}",
                           f"{floor['cpu'] / r['cpu']:.3f}", f"{native['cpu'] / r['cpu']:.3f}"]
             lines.append(f"| {scenario} | {proto} | {name} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['cpu']:.2f} | {' | '.join(ratios)} |")

@@ -1,6 +1,7 @@
-"""The demo stack on localhost: upstream, Envoy with the CORS plugin, demo page.
+"""The demo stack on localhost: upstream, Envoy with the CORS filter, demo page.
 
-Run through scripts/demo.sh (make demo), which builds the plugin first.
+Run through scripts/demo.sh (make demo), which builds the filter first: the
+wasm plugin, or with --shell dynamic the dynamic module.
 Without --check it prints what to try and runs until Ctrl-C; with --check it
 runs the printed curl commands, checks their answers and exits.
 """
@@ -39,7 +40,7 @@ def serve_page(port: int) -> http.server.ThreadingHTTPServer:
     return server
 
 
-def tries(api: str, admin: str, page: str) -> list[tuple[str, list[str], str]]:
+def tries(api: str, admin: str, page: str, shell: str = "wasm") -> list[tuple[str, list[str], str]]:
     """(what, curl argv, what to expect) for each thing to try."""
     curl = ["curl", "-sS", "-o", "/dev/null", "-D", "-"]
     return [
@@ -54,14 +55,14 @@ def tries(api: str, admin: str, page: str) -> list[tuple[str, list[str], str]]:
          "403 without any Access-Control-* header"),
         ("a refused request", curl + [f"{api}/anything/items", "-H", f"Origin: {REFUSED}"],
          "200 from the upstream, without any Access-Control-* header (the browser hides it)"),
-        ("the counters", ["curl", "-sS", f"{admin}/stats?filter=wasmcustom"],
-         "wasmcustom.cors.<policy>.preflight_allowed|preflight_denied|actual_allowed|actual_denied"),
+        ("the counters", ["curl", "-sS", f"{admin}/stats?filter={envoy_runner.COUNTER_NAMESPACE[shell]}cors"],
+         f"{envoy_runner.COUNTER_NAMESPACE[shell]}cors.<policy>.preflight_allowed|preflight_denied|actual_allowed|actual_denied"),
         ("the demo page", ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}\\n", page],
          f"open {page} in a browser"),
     ]
 
 
-def check(items) -> list[str]:
+def check(items, shell: str = "wasm") -> list[str]:
     """Run the curl commands; returns the problems found."""
     problems = []
     expect = [("204", True), ("200", True), ("403", False), ("200", False)]
@@ -72,7 +73,7 @@ def check(items) -> list[str]:
         if f" {status}" not in head or has_cors != cors:
             problems.append(f"{what}: expected {status} {'with' if cors else 'without'} CORS, got:\n{out}")
     stats = subprocess.run(items[4][1], capture_output=True, text=True, timeout=10).stdout
-    if "wasmcustom.cors.strict.preflight_allowed: 1" not in stats:
+    if f"{envoy_runner.COUNTER_NAMESPACE[shell]}cors.strict.preflight_allowed: 1" not in stats:
         problems.append(f"the counters: expected one allowed preflight, got:\n{stats}")
     page = subprocess.run(items[5][1], capture_output=True, text=True, timeout=10).stdout.strip()
     if page != "200":
@@ -83,6 +84,8 @@ def check(items) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="run the curls, check them, stop")
+    ap.add_argument("--shell", choices=envoy_runner.SHELLS, default="wasm",
+                    help="run the filter as the wasm plugin (default) or as the dynamic module")
     ap.add_argument("--port", type=int, default=None, help="API port (default 10000; free port with --check)")
     ap.add_argument("--admin-port", type=int, default=None, help="admin port (default 9901)")
     ap.add_argument("--page-port", type=int, default=None, help="demo page port (default 8000)")
@@ -97,7 +100,7 @@ def main() -> int:
         stack.append(up.stop)
         config = envoy_runner.render(
             upstream=(up.host, up.port),
-            listen_port=port(args.port, 10000), admin_port=port(args.admin_port, 9901),
+            listen_port=port(args.port, 10000), admin_port=port(args.admin_port, 9901), shell=args.shell,
         )
         envoy = envoy_runner.Envoy(config).start()
         stack.append(envoy.cleanup)
@@ -110,10 +113,10 @@ def main() -> int:
         page = f"http://localhost:{page_port}/"
         if (envoy.port, page_port) != (10000, 8000):
             page += f"?api={api}&admin={admin}"
-        items = tries(api, admin, page)
+        items = tries(api, admin, page, args.shell)
 
         if args.check:
-            problems = check(items)
+            problems = check(items, args.shell)
             for p in problems:
                 print("FAIL", p, file=sys.stderr)
             if problems:
@@ -122,7 +125,7 @@ def main() -> int:
             print("demo check: ok")
             return 0
 
-        print(f"\nenvoy-cors demo: API {api}  admin {admin}  page {page}")
+        print(f"\nenvoy-cors demo ({args.shell} shell): API {api}  admin {admin}  page {page}")
         print(f"upstream {up.url}, Envoy log {envoy.log_path}\n")
         for what, argv, expect in items:
             print(f"# {what}: {expect}")

@@ -6,6 +6,7 @@
 //! and on the response writes one call per header it changes, never reading
 //! the response.
 
+use std::ops::Deref;
 use std::rc::Rc;
 
 use arrayvec::ArrayString;
@@ -158,16 +159,20 @@ impl OwnedAllowOrigin {
     }
 }
 
-/// The filter state of one HTTP stream.
+/// The filter state of one HTTP stream. `R` is how the shell shares the
+/// compiled runtime with its streams: an `Rc` in the single-threaded wasm VM;
+/// in the dynamic module, a plain reference to the filter config that Envoy
+/// keeps alive for as long as any of its streams (no reference count shared
+/// between worker threads).
 #[derive(Debug, Default)]
-pub struct Stream {
-    runtime: Option<Rc<Runtime>>,
+pub struct Stream<R = Rc<Runtime>> {
+    runtime: Option<R>,
     state: State,
 }
 
-impl Stream {
+impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
     /// A stream using `runtime` (none before the first good configure).
-    pub fn new(runtime: Option<Rc<Runtime>>) -> Self {
+    pub fn new(runtime: Option<R>) -> Self {
         Self {
             runtime,
             state: State::Untouched,

@@ -16,6 +16,8 @@ pub mod response;
 pub mod routes;
 pub mod tokens;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod dynamic;
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)] // `proxy_wasm::main!` exports `_initialize` with `#[no_mangle]`.
 mod host;

@@ -155,6 +155,31 @@ fn check_reads_the_plugin_config_of_a_wasm_plugin_in_a_multi_document_file() {
 }
 
 #[test]
+fn check_finds_the_dynamic_module_filter_of_an_envoy_config_and_an_extension_policy() {
+    let bad = r#"{"allow_origins": ["https://*example.com"]}"#;
+    let envoy = format!(
+        "static_resources:\n  listeners:\n  - filter_chains:\n    - filters:\n      - typed_config:\n          http_filters:\n          - name: envoy.filters.http.dynamic_modules\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter\n              dynamic_module_config: {{ name: envoy_cors }}\n              filter_name: cors\n              filter_config:\n                \"@type\": type.googleapis.com/google.protobuf.StringValue\n                value: '{bad}'\n"
+    );
+    let out = run(&["check", temp_file("module-envoy.yaml", &envoy).to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("typed_config.filter_config.value: allow_origins[0]"),
+        "{}",
+        stdout(&out)
+    );
+
+    let policy = "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: EnvoyExtensionPolicy\nmetadata: { name: cors }\nspec:\n  dynamicModules:\n  - name: other\n    filterName: something-else\n    config: { anything: 1 }\n  - name: envoy-cors\n    filterName: cors\n    config: { allow_origins: [\"https://*example.com\"] }\n";
+    let out = run(&["check", temp_file("module-eep.yaml", policy).to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("spec.dynamicModules[1].config: allow_origins[0]"),
+        "{text}"
+    );
+    assert!(!text.contains("spec.dynamicModules[0]"), "{text}");
+}
+
+#[test]
 fn check_refuses_an_envoy_config_without_the_wasm_filter() {
     let file = temp_file("plain-envoy.yaml", "static_resources:\n  listeners: []\n");
     let out = run(&["check", file.to_str().unwrap()]);

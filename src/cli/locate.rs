@@ -1,8 +1,10 @@
 //! Finding the policies in a file: a policy on its own (JSON, or YAML for
-//! convenience), every `envoy.filters.http.wasm` filter of an Envoy bootstrap,
-//! LDS or ECDS file, an Istio `WasmPlugin` (`spec.pluginConfig`) or an Envoy
-//! Gateway `EnvoyExtensionPolicy` (`spec.wasm[].config`). YAML files may hold
-//! several documents.
+//! convenience), every `envoy.filters.http.wasm` filter and every
+//! `envoy.filters.http.dynamic_modules` filter with `filter_name: cors` of an
+//! Envoy bootstrap, LDS or ECDS file, an Istio `WasmPlugin`
+//! (`spec.pluginConfig`) or an Envoy Gateway `EnvoyExtensionPolicy`
+//! (`spec.wasm[].config`, and `spec.dynamicModules[].config` with `filterName:
+//! cors`). YAML files may hold several documents.
 
 use std::path::Path;
 
@@ -10,6 +12,10 @@ use serde_json::Value;
 
 /// The type URL suffix of the wasm HTTP filter's configuration.
 const WASM_FILTER_TYPE: &str = "envoy.extensions.filters.http.wasm.v3.Wasm";
+/// The type URL suffix of the dynamic-module HTTP filter's configuration.
+const DYNAMIC_FILTER_TYPE: &str = "envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter";
+/// The `filter_name` (`filterName` in Envoy Gateway) of this module's filter.
+const DYNAMIC_FILTER_NAME: &str = "cors";
 /// Top-level keys that mark an Envoy bootstrap or xDS file rather than a policy.
 const ENVOY_KEYS: [&str; 5] = ["static_resources", "dynamic_resources", "resources", "admin", "node"];
 
@@ -68,7 +74,7 @@ fn require_some(found: Vec<Found>, envoy_like: bool) -> Result<Vec<Found>, Locat
     match (found.is_empty(), envoy_like) {
         (false, _) => Ok(found),
         (true, true) => Err(LocateError::Content(format!(
-            "no {WASM_FILTER_TYPE} filter ({}) found",
+            "no {WASM_FILTER_TYPE} filter ({}) found, nor a {DYNAMIC_FILTER_TYPE} with filter_name {DYNAMIC_FILTER_NAME:?}",
             "envoy.filters.http.wasm"
         ))),
         (true, false) => Err(LocateError::Content(
@@ -111,14 +117,21 @@ fn in_document(doc: &Value, prefix: &str) -> Vec<Found> {
         Some("WasmPlugin") if is_kubernetes => {
             vec![structured(doc.pointer("/spec/pluginConfig"), at("spec.pluginConfig"))]
         }
-        Some("EnvoyExtensionPolicy") if is_kubernetes => doc
-            .pointer("/spec/wasm")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-            .map(|(i, wasm)| structured(wasm.get("config"), at(&format!("spec.wasm[{i}].config"))))
-            .collect(),
+        Some("EnvoyExtensionPolicy") if is_kubernetes => {
+            let entries = |key: &str| {
+                doc.pointer(&format!("/spec/{key}"))
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+            };
+            let wasm =
+                entries("wasm").map(|(i, wasm)| structured(wasm.get("config"), at(&format!("spec.wasm[{i}].config"))));
+            let modules = entries("dynamicModules")
+                .filter(|(_, m)| m.get("filterName").and_then(Value::as_str) == Some(DYNAMIC_FILTER_NAME))
+                .map(|(i, m)| structured(m.get("config"), at(&format!("spec.dynamicModules[{i}].config"))));
+            wasm.chain(modules).collect()
+        }
         _ if is_kubernetes => Vec::new(),
         _ if looks_like_envoy(doc) => {
             let mut found = Vec::new();
@@ -143,7 +156,8 @@ fn structured(value: Option<&Value>, location: String) -> Found {
 }
 
 /// Calls `found` with the location and configuration string of every wasm
-/// HTTP filter configuration under `value`.
+/// HTTP filter configuration, and of every dynamic-module filter of this
+/// module, under `value`.
 fn walk_envoy(value: &Value, path: String, found: &mut dyn FnMut(String, String)) {
     match value {
         Value::Object(map) => {
@@ -157,6 +171,19 @@ fn walk_envoy(value: &Value, path: String, found: &mut dyn FnMut(String, String)
                     Some(Value::String(s)) => (join(&path, "config.configuration.value"), s.clone()),
                     // Envoy hands the plugin an empty string when there is no configuration.
                     _ => (join(&path, "config.configuration"), String::new()),
+                };
+                found(location, text);
+                return;
+            }
+            let is_module = map
+                .get("@type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.ends_with(DYNAMIC_FILTER_TYPE))
+                && map.get("filter_name").and_then(Value::as_str) == Some(DYNAMIC_FILTER_NAME);
+            if is_module {
+                let (location, text) = match map.get("filter_config").and_then(|c| c.get("value")) {
+                    Some(Value::String(s)) => (join(&path, "filter_config.value"), s.clone()),
+                    _ => (join(&path, "filter_config"), String::new()),
                 };
                 found(location, text);
                 return;

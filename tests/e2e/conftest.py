@@ -1,12 +1,25 @@
-"""Fixtures that run the CORS plugin in a real Envoy in front of a test upstream.
+"""Fixtures that run the CORS filter in a real Envoy in front of a test upstream.
 
+The filter has two shells, and every test that asks for an Envoy runs once per
+shell (ids end in `[wasm]` or `[dynamic]`):
+
+- `shell`: "wasm" (the proxy-wasm plugin) or "dynamic" (the dynamic module);
+  session-scoped and parametrized, so `envoy`, `envoy_refuses` and every
+  fixture built on them run each test against both.
 - `wasm`: builds the deployable plugin once per session (scripts/build-wasm.sh)
   and refuses a module whose exports are not the deployable ones.
+- `module`: builds the dynamic module once per session (`cargo build
+  --release`) and refuses one that lacks a hook Envoy requires.
+- `artifact`: the build the current shell runs (`wasm` or `module`).
 - `upstream`: one recording upstream for the whole session (tests use their own paths).
 - `envoy(policy, **opts)`: an Envoy running envoy/envoy.yaml with that policy in
-  front of `upstream`; Envoys are reused for identical (policy, opts) and a few
-  are kept alive at a time.
+  front of `upstream`, in the current shell; Envoys are reused for identical
+  (policy, opts) and a few are kept alive at a time.
 - `envoy_refuses(policy)`: starts Envoy expecting it to stop; returns its log.
+
+Suites that build their own configs pass `shell=shell` to
+envoy_runner.render() and edit the filter with envoy_runner.cors_filter() and
+set_policy().
 """
 
 from __future__ import annotations
@@ -22,11 +35,39 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support import envoy_runner, wasm_module  # noqa: E402
+from support import envoy_runner, native_module, wasm_module  # noqa: E402
 from support.upstream import Upstream  # noqa: E402
 
 ROOT = envoy_runner.ROOT
 MAX_ALIVE = 4  # Envoys with a V8 VM each; bounded so the suite stays light
+# CORS_SHELLS=wasm (or dynamic) runs one shell only.
+SHELLS = [s for s in os.environ.get("CORS_SHELLS", ",".join(envoy_runner.SHELLS)).split(",") if s]
+
+
+@pytest.fixture(scope="session", params=SHELLS)
+def shell(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def module() -> Path:
+    if os.environ.get("CORS_SKIP_BUILD") != "1":
+        proc = subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.fail("cargo build --release failed:\n" + proc.stderr[-4000:], pytrace=False)
+    path = Path(os.environ.get("CORS_MODULE", envoy_runner.MODULE))
+    if not path.exists():
+        pytest.fail(f"no dynamic module at {path}", pytrace=False)
+    missing = native_module.REQUIRED_HOOKS - native_module.exports(path)
+    if missing:
+        pytest.fail(f"{path} lacks hooks Envoy 1.40 requires: {sorted(missing)}", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def artifact(shell, request) -> Path:
+    """The build the current shell runs: the .wasm or the .so."""
+    return request.getfixturevalue("wasm" if shell == "wasm" else "module")
 
 
 @pytest.fixture(scope="session")
@@ -61,8 +102,17 @@ def _policy_text(policy) -> str | None:
     return json.dumps(policy)
 
 
+def _render(shell: str, artifact: Path, policy_text, **kwargs) -> dict:
+    built = {"wasm": artifact} if shell == "wasm" else {}
+    return envoy_runner.render(policy_text, shell=shell, **built, **kwargs)
+
+
+def _envoy_kwargs(shell: str, artifact: Path) -> dict:
+    return {"module": artifact} if shell == "dynamic" else {}
+
+
 @pytest.fixture(scope="session")
-def envoy(wasm, upstream):
+def envoy(shell, artifact, upstream):
     """Factory: envoy(policy, log_level=..., component_log_level=..., mutate=fn)."""
     alive: collections.OrderedDict = collections.OrderedDict()
 
@@ -75,8 +125,8 @@ def envoy(wasm, upstream):
         while len(alive) >= MAX_ALIVE:
             _, old = alive.popitem(last=False)
             old.cleanup()
-        config = envoy_runner.render(text, upstream=(upstream.host, upstream.port), wasm=wasm, mutate=mutate)
-        running = envoy_runner.Envoy(config, **opts).start()
+        config = _render(shell, artifact, text, upstream=(upstream.host, upstream.port), mutate=mutate)
+        running = envoy_runner.Envoy(config, **_envoy_kwargs(shell, artifact), **opts).start()
         alive[key] = running
         return running
 
@@ -86,12 +136,12 @@ def envoy(wasm, upstream):
 
 
 @pytest.fixture(scope="session")
-def envoy_refuses(wasm):
+def envoy_refuses(shell, artifact):
     """envoy_refuses(policy) -> log; fails the test unless Envoy exits non-zero in time."""
 
     def run(policy, timeout: float = 20.0) -> str:
-        config = envoy_runner.render(_policy_text(policy), upstream=("127.0.0.1", 9), wasm=wasm)
-        code, log = envoy_runner.refuses(config, timeout=timeout, component_log_level="wasm:debug")
+        config = _render(shell, artifact, _policy_text(policy), upstream=("127.0.0.1", 9))
+        code, log = envoy_runner.refuses(config, timeout=timeout, **_envoy_kwargs(shell, artifact))
         if code is None:
             pytest.fail(f"Envoy accepted the policy and kept running:\n{policy}\n{log[-3000:]}", pytrace=False)
         assert code != 0, f"Envoy exited with 0:\n{log[-3000:]}"

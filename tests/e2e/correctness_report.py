@@ -25,12 +25,27 @@ def load() -> dict:
         return {}
 
 
-def record(section: str, figures: dict) -> None:
+SHELL_NAMES = {"wasm": "the wasm plugin", "dynamic": "the dynamic module"}
+
+
+def record(section: str, figures: dict, shell: str | None = None) -> None:
+    """Records a section's figures; with `shell`, also which shells produced
+    them: a second shell with the same figures joins the list, different ones
+    replace them (and the list)."""
     data = load()
+    if shell is not None:
+        shells = data.setdefault("shells", {})
+        same = data.get(section) == figures
+        shells[section] = sorted(set(shells.get(section, [])) | {shell}) if same else [shell]
     data[section] = figures
     DOCS.mkdir(exist_ok=True)
     DATA.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     PAGE.write_text(render(data))
+
+
+def _by(data: dict, section: str) -> str:
+    shells = data.get("shells", {}).get(section, ["wasm"])
+    return " and ".join(SHELL_NAMES.get(s, s) for s in sorted(shells, key=list(SHELL_NAMES).index))
 
 
 def render(data: dict) -> str:
@@ -56,7 +71,7 @@ def render(data: dict) -> str:
             "| Runner | Cases passed |",
             "|---|---|",
             f"| native decision engine (`cargo test --test fetch_cases`) | {fetch['cases']} / {fetch['cases']} (the suite fails otherwise) |",
-            f"| the wasm filter in Envoy {fetch['envoy']} (`pytest tests/e2e/test_fetch_cases.py`) | {fetch['passed']} / {fetch['cases']} |",
+            f"| {_by(data, 'fetch')} in Envoy {fetch['envoy']} (`pytest tests/e2e/test_fetch_cases.py`) | {fetch['passed']} / {fetch['cases']} |",
             "",
             "Areas covered: " + ", ".join(f"{k} ({v})" for k, v in sorted(fetch.get("areas", {}).items())) + ".",
             "",
@@ -68,7 +83,8 @@ def render(data: dict) -> str:
     if diff:
         out += [
             f"One Envoy {diff['envoy']}, two listeners in front of the same upstream: `envoy.filters.http.cors` with "
-            f"a `CorsPolicy`, and this filter with the equivalent JSON policy. `tests/e2e/test_differential.py` "
+            f"a `CorsPolicy`, and this filter ({_by(data, 'differential')}, the same figures) with the equivalent "
+            f"JSON policy. `tests/e2e/test_differential.py` "
             f"sends **{diff['cases']} generated cases** over {diff['policies']} policies to both and compares the "
             f"status, every `Access-Control-*` header and `Vary`, after normalising spelling and order.",
             "",

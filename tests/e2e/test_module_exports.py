@@ -1,8 +1,11 @@
 """The deployable module exports only what the ABI needs and the callbacks the
 filter implements: Envoy enters the VM for every exported callback, so an
-export the filter does not use is paid on every request."""
+export the filter does not use is paid on every request.
 
-from support import wasm_module
+The dynamic module exports exactly the hooks Envoy 1.40 requires, and needs
+from Envoy exactly the callbacks src/dynamic/abi.rs binds."""
+
+from support import native_module, wasm_module
 from support.envoy_runner import ROOT
 
 # Written out here, not read from src/host/exports.txt, so that a change to
@@ -29,3 +32,38 @@ def test_the_deployable_module_exports_only_the_abi_and_the_callbacks_the_filter
 def test_the_export_list_of_the_build_step_is_the_deployable_one():
     assert wasm_module.listed(ROOT / "src/host/exports.txt") == DEPLOYABLE_EXPORTS
 
+
+
+# The callbacks src/dynamic/abi.rs declares; a new one must be bound, and
+# checked against the binary, on purpose.
+MODULE_CALLBACKS = {f"envoy_dynamic_module_callback_{c}" for c in (
+    "http_get_header", "http_set_header", "http_add_header", "http_send_response",
+    "http_filter_get_attribute_string", "http_filter_config_define_counter", "http_filter_increment_counter",
+    "log", "log_enabled",
+)}
+
+
+def test_the_dynamic_module_exports_exactly_the_hooks_envoy_requires(module):
+    assert native_module.exports(module) == native_module.REQUIRED_HOOKS
+
+
+def test_the_dynamic_module_calls_only_the_bound_callbacks(module):
+    assert native_module.imports(module) == MODULE_CALLBACKS
+
+
+def test_every_callback_the_module_calls_is_exported_by_the_envoy_binary(module):
+    import subprocess
+
+    from support.envoy_runner import envoy_binary
+    out = subprocess.run(["nm", "-D", "--defined-only", envoy_binary()], capture_output=True, text=True, check=True)
+    exported = {line.split()[-1].split("@")[0] for line in out.stdout.splitlines()}
+    assert MODULE_CALLBACKS <= exported, sorted(MODULE_CALLBACKS - exported)
+
+
+def test_the_native_build_unwinds_so_the_hooks_can_catch_a_panic():
+    # With panic = "abort" a panic in the module would abort Envoy, whatever
+    # the hooks' catch_unwind; wasm32-wasip1 aborts by default anyway.
+    import tomllib
+
+    profile = tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]["release"]
+    assert profile.get("panic", "unwind") == "unwind", profile

@@ -59,7 +59,7 @@ def test_refused_preflight_reason_is_logged_at_debug_level(example):
     method = "PURGE" + uuid.uuid4().hex[:8].upper()
     assert preflight(example, unique(), APP, method).status == 403
     assert preflight(example, unique(), origin, "GET").status == 403
-    debug = [line for line in example.log().splitlines() if "[debug][wasm]" in line]
+    debug = example.filter_log_lines("debug")
     assert any(method in line for line in debug), debug[-5:]
     assert any(origin in line for line in debug), debug[-5:]
 

@@ -103,6 +103,13 @@ def test_loosened_wildcards_with_credentials_load(envoy):
     envoy(routed(allow_methods=["*"], allow_headers=["*"], allow_credentials=True))
 
 
-def test_refusal_reports_the_plugin_failure_as_envoys_startup_error(envoy_refuses):
+# What Envoy 1.40 says when the filter refuses its configuration at startup.
+STARTUP_ERROR = {
+    "wasm": r"Unable to create Wasm plugin cors",
+    "dynamic": r"Failed to create filter config: Failed to initialize dynamic module",
+}
+
+
+def test_refusal_reports_the_plugin_failure_as_envoys_startup_error(envoy_refuses, shell):
     log = envoy_refuses(routed(allow_origins=[]))
-    assert re.search(r"Unable to create Wasm plugin cors", log), log[-2000:]
+    assert re.search(STARTUP_ERROR[shell], log), log[-2000:]

@@ -29,10 +29,8 @@ def free_port() -> int:
 
 def listener_resource(config: dict, policy: dict) -> dict:
     listener = copy.deepcopy(config["static_resources"]["listeners"][0])
-    plugin = listener["filter_chains"][0]["filters"][0]["typed_config"]
-    for f in plugin["http_filters"]:
-        if f["name"] == envoy_runner.WASM_FILTER:
-            f["typed_config"]["config"]["configuration"]["value"] = json.dumps(policy)
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    envoy_runner.set_policy(envoy_runner.cors_filter(hcm["http_filters"]), json.dumps(policy))
     listener["@type"] = "type.googleapis.com/envoy.config.listener.v3.Listener"
     return listener
 
@@ -61,11 +59,12 @@ def allowed(envoy, origin):
     return r.status == 204 and r.all("access-control-allow-origin") == [origin]
 
 
-def test_refused_policy_update_keeps_the_previous_policy_serving(wasm, upstream, tmp_path):
+def test_refused_policy_update_keeps_the_previous_policy_serving(shell, artifact, upstream, tmp_path):
     lds = tmp_path / "lds.yaml"
     port = free_port()
+    built = {"wasm": artifact} if shell == "wasm" else {}
     config = envoy_runner.render(
-        {"allow_origins": [APP]}, upstream=(upstream.host, upstream.port), wasm=wasm, listen_port=port,
+        {"allow_origins": [APP]}, upstream=(upstream.host, upstream.port), shell=shell, listen_port=port, **built,
     )
     push(lds, config, {"allow_origins": [APP]})
     boot = copy.deepcopy(config)
@@ -73,7 +72,7 @@ def test_refused_policy_update_keeps_the_previous_policy_serving(wasm, upstream,
     boot["node"] = {"id": "cors-test", "cluster": "cors-test"}
     boot["dynamic_resources"] = {"lds_config": {"path_config_source": {"path": str(lds)}, "resource_api_version": "V3"}}
 
-    with envoy_runner.Envoy(boot) as envoy:
+    with envoy_runner.Envoy(boot, shell=shell, module=artifact if shell == "dynamic" else None) as envoy:
         assert allowed(envoy, APP)
         assert not allowed(envoy, OTHER)
 

@@ -49,11 +49,12 @@ def free_port() -> int:
 class WatchedListener:
     """An Envoy whose listener comes from <dir>/lds.yaml, replaced by rename."""
 
-    def __init__(self, wasm: Path, upstream):
+    def __init__(self, shell: str, artifact: Path, upstream):
         self.dir = Path(tempfile.mkdtemp(prefix="envoy-cors-lds-"))
         self.lds = self.dir / "lds.yaml"
         self._upstream = upstream
-        self._wasm = wasm
+        self._shell = shell
+        self._artifact = artifact
         self._versions = 0
         # The same port in every version of the file: a listener whose address
         # changes is replaced (new socket, pending connections reset), while one
@@ -69,14 +70,16 @@ class WatchedListener:
                 "path_config_source": {"path": str(self.lds), "watched_directory": {"path": str(self.dir)}},
             }
         }
-        self.envoy = envoy_runner.Envoy(bootstrap)
+        self.envoy = envoy_runner.Envoy(bootstrap, shell=shell,
+                                        module=artifact if shell == "dynamic" else None)
         # Envoy.start() reads the listen host from the static listener; the
         # file Envoy runs has already been written without it.
         self.envoy.config = rendered
 
     def render(self, policy: dict) -> dict:
-        return envoy_runner.render(policy, upstream=(self._upstream.host, self._upstream.port), wasm=self._wasm,
-                                   listen_port=self.port)
+        built = {"wasm": self._artifact} if self._shell == "wasm" else {}
+        return envoy_runner.render(policy, upstream=(self._upstream.host, self._upstream.port), shell=self._shell,
+                                   listen_port=self.port, **built)
 
     def write(self, listeners: list[dict]) -> None:
         """Atomically replace the watched file (write aside, then rename)."""
@@ -165,8 +168,8 @@ def allows_new_origin(url: str) -> bool:
 
 
 @pytest.fixture
-def watched(wasm, upstream):
-    w = WatchedListener(wasm, upstream)
+def watched(shell, artifact, upstream):
+    w = WatchedListener(shell, artifact, upstream)
     w.envoy.start()
     yield w
     w.envoy.cleanup()

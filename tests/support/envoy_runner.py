@@ -3,8 +3,19 @@
 envoy/envoy.yaml is the single source of the Envoy setup (docker-compose.yaml
 mounts the same file). This module loads it, edits only the parsed values that
 differ on a developer machine -- listen addresses and ports, the upstream
-endpoint, the wasm path and the policy -- writes the result to a temporary
-file and starts the Envoy binary of the project's .venv (or $ENVOY_BIN).
+endpoint, the filter's artifact and the policy -- writes the result to a
+temporary file and starts the Envoy binary of the project's .venv (or
+$ENVOY_BIN).
+
+Two shells run the same filter: the proxy-wasm plugin (shell "wasm", the
+filter envoy.yaml declares) and the dynamic module (shell "dynamic",
+target/release/libenvoy_cors.so). render(shell="dynamic") swaps the wasm filter
+for the dynamic-module filter with the same policy; cors_filter() and
+set_policy() edit either, so suites that build their own configs stay
+shell-agnostic. Envoy loads a module by name from
+ENVOY_DYNAMIC_MODULES_SEARCH_PATH: every Envoy started here gets a per-process
+temporary directory holding a copy of the module (stage_module), because
+replacing a loaded .so in place crashes Envoy.
 
 Listener and admin bind port 0; Envoy writes the admin address to a file and
 the listener port is read back from the admin /listeners endpoint, so there is
@@ -35,8 +46,18 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "envoy" / "envoy.yaml"
 POLICY = ROOT / "envoy" / "policy.json"
 WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "envoy_cors.wasm"
+MODULE = ROOT / "target" / "release" / "libenvoy_cors.so"
 WASM_FILTER = "envoy.filters.http.wasm"
+DYNAMIC_FILTER = "envoy.filters.http.dynamic_modules"
 HCM = "envoy.filters.network.http_connection_manager"
+SHELLS = ("wasm", "dynamic")
+# Where each shell's counters live in /stats (a proxy-wasm counter `cors.a.b`
+# is `wasmcustom.cors.a.b`; a dynamic module's, `dynamicmodulescustom.cors.a.b`)
+# and what /stats/prometheus calls `cors.strict.actual_allowed`.
+COUNTER_NAMESPACE = {"wasm": "wasmcustom.", "dynamic": "dynamicmodulescustom."}
+PROMETHEUS_PREFIX = {"wasm": "", "dynamic": "envoy_dynamicmodulescustom_"}
+# The component whose log carries the filter's own lines.
+LOG_COMPONENT = {"wasm": "wasm", "dynamic": "dynamic_modules"}
 
 _running: set["Envoy"] = set()
 
@@ -75,9 +96,57 @@ def wasm_filter(config: dict) -> dict:
     raise KeyError("no wasm filter in the config")
 
 
+def dynamic_module_filter(policy: str, name: str = DYNAMIC_FILTER) -> dict:
+    """The http_filters entry that runs the filter as a dynamic module:
+    libenvoy_cors.so, found through ENVOY_DYNAMIC_MODULES_SEARCH_PATH."""
+    return {
+        "name": name,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "dynamic_module_config": {"name": "envoy_cors"},
+            "filter_name": "cors",
+            "filter_config": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": policy},
+        },
+    }
+
+
+def cors_filter(filters: list[dict]) -> dict:
+    """The CORS filter's entry among http_filters, whichever shell runs it."""
+    for f in filters:
+        if f["name"] in (WASM_FILTER, DYNAMIC_FILTER):
+            return f
+    raise KeyError("no CORS filter among the http_filters")
+
+
+def filter_policy(entry: dict) -> str:
+    """The policy string of a CORS filter entry."""
+    typed = entry["typed_config"]
+    if entry["name"] == DYNAMIC_FILTER:
+        return typed["filter_config"]["value"]
+    return typed["config"]["configuration"]["value"]
+
+
+def set_policy(entry: dict, policy: str) -> None:
+    """Hands a policy string to a CORS filter entry, whichever shell runs it."""
+    typed = entry["typed_config"]
+    if entry["name"] == DYNAMIC_FILTER:
+        typed["filter_config"]["value"] = policy
+    else:
+        typed["config"]["configuration"]["value"] = policy
+
+
+def shell_of(config: dict) -> str | None:
+    """Which shell runs the CORS filter of a config (None without one)."""
+    try:
+        entry = cors_filter(http_connection_manager(config)["http_filters"])
+    except KeyError:
+        return None
+    return "dynamic" if entry["name"] == DYNAMIC_FILTER else "wasm"
+
+
 def inline_policy(config: dict) -> str:
     """The policy string the config hands to the plugin."""
-    return wasm_filter(config)["config"]["configuration"]["value"]
+    return filter_policy(cors_filter(http_connection_manager(config)["http_filters"]))
 
 
 def wasm_path(config: dict) -> str:
@@ -100,14 +169,20 @@ def render(
     cors: bool = True,
     mutate: Callable[[dict], None] | None = None,
     base: dict | None = None,
+    shell: str = "wasm",
 ) -> dict:
     """envoy.yaml with the local edits applied.
 
     policy: the plugin configuration (a dict is serialized to JSON; a string is
     passed verbatim, so tests can hand over invalid JSON); None keeps the inline
     example policy. cors=False drops the wasm filter (to run Envoy before the
-    plugin exists). mutate gets the config last, for test-specific routes.
+    plugin exists). shell="dynamic" runs the filter as the dynamic module
+    instead of the wasm plugin, in the same place of the filter chain, with the
+    same policy (wasm is then ignored). mutate gets the config last, for
+    test-specific routes.
     """
+    if shell not in SHELLS:
+        raise ValueError(f"unknown shell {shell!r}: one of {SHELLS}")
     config = copy.deepcopy(base if base is not None else load_config())
     config["admin"]["address"]["socket_address"] = {"address": host, "port_value": admin_port}
     for listener in config["static_resources"]["listeners"]:
@@ -128,9 +203,40 @@ def render(
         if policy is not None:
             text = policy if isinstance(policy, str) else json.dumps(policy)
             plugin["configuration"]["value"] = text
+        if shell == "dynamic":
+            filters = hcm["http_filters"]
+            at = filters.index(cors_filter(filters))
+            filters[at] = dynamic_module_filter(plugin["configuration"]["value"])
     if mutate is not None:
         mutate(config)
     return config
+
+
+_staged: dict[tuple, Path] = {}
+
+
+def stage_module(path: str | Path = MODULE) -> Path:
+    """A temporary directory of this process holding a copy of the module as
+    libenvoy_cors.so: what ENVOY_DYNAMIC_MODULES_SEARCH_PATH points at. Each
+    build is copied once (keyed by path, size and mtime), into a directory of
+    its own, so a rebuild never touches a file a running Envoy has loaded."""
+    source = Path(path).resolve()
+    if not source.exists():
+        raise FileNotFoundError(f"no dynamic module at {source}: run `cargo build --release`")
+    st = source.stat()
+    key = (source, st.st_size, st.st_mtime_ns)
+    if key not in _staged:
+        staged = Path(tempfile.mkdtemp(prefix="envoy-cors-module-"))
+        shutil.copy2(source, staged / "libenvoy_cors.so.tmp")
+        os.replace(staged / "libenvoy_cors.so.tmp", staged / "libenvoy_cors.so")
+        _staged[key] = staged
+    return _staged[key]
+
+
+@atexit.register
+def _remove_staged() -> None:
+    for staged in _staged.values():
+        shutil.rmtree(staged, ignore_errors=True)
 
 
 class EnvoyExited(RuntimeError):
@@ -145,11 +251,19 @@ class Envoy:
         config: dict,
         *,
         log_level: str = "info",
-        component_log_level: str | None = "wasm:debug",
+        component_log_level: str | None = "wasm:debug,dynamic_modules:debug",
         extra_args: list[str] | None = None,
         binary: str | None = None,
+        module: str | Path | None = None,
+        shell: str | None = None,
     ):
         self.config = config
+        # Which shell runs the filter here, for counter names and log lines
+        # (given when the filter comes later, over LDS).
+        self.shell = shell or shell_of(config) or "wasm"
+        # The module's directory, whenever there is a module: a wasm config
+        # ignores it, and a listener pushed later may need it.
+        self.module_dir = stage_module(module or MODULE) if module is not None or MODULE.exists() else None
         self._dir = Path(tempfile.mkdtemp(prefix="envoy-cors-"))
         self.config_path = self._dir / "envoy.yaml"
         self.log_path = self._dir / "envoy.log"
@@ -175,9 +289,12 @@ class Envoy:
     def spawn(self) -> "Envoy":
         """Start the process without waiting for it."""
         logf = open(self.log_path, "wb")
+        env = dict(os.environ)
+        if self.module_dir is not None:
+            env["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = str(self.module_dir)
         self.proc = subprocess.Popen(
             self.args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=logf,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            stderr=subprocess.STDOUT, start_new_session=True, env=env,
         )
         logf.close()
         _running.add(self)
@@ -247,14 +364,36 @@ class Envoy:
             return e.code, e.read().decode()
 
     def stats(self, prefix: str = "wasmcustom.") -> dict[str, int]:
-        """Counters and gauges whose name starts with prefix."""
-        _, text = self.admin("/stats?filter=" + urllib.request.quote("^" + re.escape(prefix)))
+        """Counters and gauges whose name starts with prefix.
+
+        The filter's counters may be asked for by their proxy-wasm names
+        (`wasmcustom.cors....`): on an Envoy running the dynamic module they
+        are read from its namespace (`dynamicmodulescustom.cors....`) and
+        returned under the names asked for, so a test reads both shells alike.
+        counter_name() gives a counter's real name."""
+        wasm_ns, ours = COUNTER_NAMESPACE["wasm"], COUNTER_NAMESPACE[self.shell]
+        translate = self.shell != "wasm" and prefix.startswith(wasm_ns)
+        asked = ours + prefix.removeprefix(wasm_ns) if translate else prefix
+        _, text = self.admin("/stats?filter=" + urllib.request.quote("^" + re.escape(asked)))
         out = {}
         for line in text.splitlines():
             name, sep, value = line.partition(": ")
             if sep and value.strip().lstrip("-").isdigit():
-                out[name] = int(value)
+                out[wasm_ns + name.removeprefix(ours) if translate else name] = int(value)
         return out
+
+    def counter_name(self, counter: str) -> str:
+        """The /stats name of the filter's counter `cors.<policy>.<name>`."""
+        return COUNTER_NAMESPACE[self.shell] + counter
+
+    def prometheus_name(self, counter: str) -> str:
+        """The /stats/prometheus name of the filter's counter `cors.<policy>.<name>`."""
+        return PROMETHEUS_PREFIX[self.shell] + counter.replace(".", "_")
+
+    def filter_log_lines(self, level: str = "debug") -> list[str]:
+        """The log lines of the filter's own component at a level."""
+        tag = f"[{level}][{LOG_COMPONENT[self.shell]}]"
+        return [line for line in self.log().splitlines() if tag in line]
 
     def _ready(self) -> bool:
         try:

@@ -1,0 +1,31 @@
+"""The dynamic module's exports, as Envoy 1.40 resolves them (src/dynamic/abi.rs)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+# Envoy 1.40 refuses the module, or the filter config, without any of these
+# (found by loading a stub module lacking each in turn; see src/dynamic/abi.rs).
+REQUIRED_HOOKS = frozenset(
+    ["envoy_dynamic_module_on_program_init"]
+    + [f"envoy_dynamic_module_on_http_filter_{h}" for h in (
+        "config_new", "config_destroy", "new", "request_headers", "request_body", "request_trailers",
+        "response_headers", "response_body", "response_trailers", "stream_complete", "destroy",
+        "http_callout_done", "http_stream_headers", "http_stream_data", "http_stream_trailers",
+        "http_stream_complete", "http_stream_reset", "scheduled",
+        "downstream_above_write_buffer_high_watermark", "downstream_below_write_buffer_low_watermark",
+    )]
+)
+
+
+def exports(path: Path) -> set[str]:
+    """The envoy_dynamic_module_on_* symbols the shared library defines."""
+    out = subprocess.run(["nm", "-D", "--defined-only", str(path)], capture_output=True, text=True, check=True).stdout
+    return {line.split()[-1] for line in out.splitlines() if "envoy_dynamic_module_on_" in line}
+
+
+def imports(path: Path) -> set[str]:
+    """The envoy_dynamic_module_callback_* symbols it needs from Envoy."""
+    out = subprocess.run(["nm", "-D", "--undefined-only", str(path)], capture_output=True, text=True, check=True).stdout
+    return {line.split()[-1] for line in out.splitlines() if "envoy_dynamic_module_callback_" in line}
