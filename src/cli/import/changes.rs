@@ -390,6 +390,7 @@ fn requests(scope: &Scope) -> Vec<Request> {
                 headers.push(("origin".to_owned(), o.clone()));
             }
             headers.extend(extra.iter().cloned());
+            headers.extend(scope.sample.headers.iter().cloned());
             out.push(Request {
                 method: method.clone(),
                 authority: scope.sample.authority.clone(),
@@ -426,13 +427,13 @@ fn origin_variants(entry: &str) -> Vec<String> {
 /// Runs every scope's matrix.
 pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> Report {
     let mut cases = Vec::new();
+    let mut seen = BTreeSet::new();
     for (i, scope) in scopes.iter().enumerate() {
         let ours_any = scope.policy.as_ref().is_some_and(|p| {
             p.get("allow_origins")
                 .and_then(Value::as_array)
                 .is_some_and(|o| o.iter().any(|e| e == "*"))
         });
-        let _ = names.get(i);
         let mut exposed: Vec<String> = vec!["x-upstream".into()];
         if let Some(p) = &scope.policy {
             exposed.extend(
@@ -457,17 +458,25 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
         exposed.retain(|h| h != "*");
         exposed.sort();
         exposed.dedup();
-        for (n, request) in requests(scope).into_iter().enumerate() {
-            let (upstream_kind, upstream) = match scope.sample.direct_status {
-                Some(status) => (
-                    "direct",
+        let upstreams: Vec<(&'static str, Response)> = match scope.sample.direct_status {
+            Some(status) => vec![(
+                "direct",
+                Response {
+                    status,
+                    headers: Vec::new(),
+                    reached_upstream: false,
+                },
+            )],
+            None => vec![
+                (
+                    "plain",
                     Response {
-                        status,
+                        status: 200,
                         headers: Vec::new(),
-                        reached_upstream: false,
+                        reached_upstream: true,
                     },
                 ),
-                None if n % 2 == 1 => (
+                (
                     "own-cors",
                     Response {
                         status: 200,
@@ -478,102 +487,104 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
                         reached_upstream: true,
                     },
                 ),
-                None => (
-                    "plain",
-                    Response {
-                        status: 200,
-                        headers: Vec::new(),
-                        reached_upstream: true,
-                    },
-                ),
-            };
-            let source = match &scope.source {
-                Some(cors) => cors.respond(&request, &upstream),
-                None => upstream.clone(),
-            };
-            let ours = ours(config, &request, &upstream);
-            let (envoy_fields, our_fields) = (normalise(&source), normalise(&ours));
-            let facts = Facts {
-                preflight: request.method == "OPTIONS"
-                    && request
-                        .header("access-control-request-method")
-                        .is_some_and(|m| !m.is_empty())
-                    && request.header("origin").is_some(),
-                origin: request.header("origin"),
-                ours_any,
-                upstream: normalise(&upstream),
-            };
-            let mut explained = BTreeMap::new();
-            let fields: BTreeSet<&String> = envoy_fields.keys().chain(our_fields.keys()).collect();
-            for field in fields {
-                if envoy_fields.get(field) == our_fields.get(field) {
-                    continue;
-                }
-                let id = classify(&facts, field, &envoy_fields, &our_fields).unwrap_or(UNEXPLAINED);
-                explained.insert(field.clone(), id);
-            }
-            // What a page could tell, each with the ids that explain it: the
-            // cache key by `vary`'s id, the rest by the other fields' ids.
-            let mut noticed: Vec<(&'static str, String)> = Vec::new();
-            let header_ids: BTreeSet<&'static str> = explained
-                .iter()
-                .filter(|(f, _)| f.as_str() != "vary")
-                .map(|(_, id)| *id)
-                .collect();
-            let mut aspects = Vec::new();
-            let (theirs_v, ours_v) = (verdict(&request, &source, &exposed), verdict(&request, &ours, &exposed));
-            if let (Some(t), Some(o)) = (&theirs_v, &ours_v) {
-                for (i, mode) in ["without credentials", "with credentials"].iter().enumerate() {
-                    match (t.ok.get(i), o.ok.get(i)) {
-                        (Some(true), Some(false)) => aspects.push(format!("now refused {mode}, allowed before")),
-                        (Some(false), Some(true)) => aspects.push(format!("now allowed {mode}, refused before")),
-                        _ => {}
+            ],
+        };
+        // A scope with the same policies as an earlier one (another host or
+        // path of the same route) needs only a few requests: its routing.
+        let key = (names.get(i).cloned().flatten(), scope.policy_hint.clone(), scope.source.is_some());
+        let all = requests(scope);
+        let count = if seen.insert(key) { all.len() } else { 6 };
+        for request in all.into_iter().take(count) {
+            for (upstream_kind, upstream) in &upstreams {
+                let (upstream_kind, upstream) = (*upstream_kind, upstream.clone());
+                let source = match &scope.source {
+                    Some(cors) => cors.respond(&request, &upstream),
+                    None => upstream.clone(),
+                };
+                let ours = ours(config, &request, &upstream);
+                let (envoy_fields, our_fields) = (normalise(&source), normalise(&ours));
+                let facts = Facts {
+                    preflight: request.method == "OPTIONS"
+                        && request
+                            .header("access-control-request-method")
+                            .is_some_and(|m| !m.is_empty())
+                        && request.header("origin").is_some(),
+                    origin: request.header("origin"),
+                    ours_any,
+                    upstream: normalise(&upstream),
+                };
+                let mut explained = BTreeMap::new();
+                let fields: BTreeSet<&String> = envoy_fields.keys().chain(our_fields.keys()).collect();
+                for field in fields {
+                    if envoy_fields.get(field) == our_fields.get(field) {
+                        continue;
                     }
-                    if t.ok.get(i) == o.ok.get(i) && t.readable.get(i) != o.readable.get(i) {
+                    let id = classify(&facts, field, &envoy_fields, &our_fields).unwrap_or(UNEXPLAINED);
+                    explained.insert(field.clone(), id);
+                }
+                // What a page could tell, each with the ids that explain it: the
+                // cache key by `vary`'s id, the rest by the other fields' ids.
+                let mut noticed: Vec<(&'static str, String)> = Vec::new();
+                let header_ids: BTreeSet<&'static str> = explained
+                    .iter()
+                    .filter(|(f, _)| f.as_str() != "vary")
+                    .map(|(_, id)| *id)
+                    .collect();
+                let mut aspects = Vec::new();
+                let (theirs_v, ours_v) = (verdict(&request, &source, &exposed), verdict(&request, &ours, &exposed));
+                if let (Some(t), Some(o)) = (&theirs_v, &ours_v) {
+                    for (i, mode) in ["without credentials", "with credentials"].iter().enumerate() {
+                        match (t.ok.get(i), o.ok.get(i)) {
+                            (Some(true), Some(false)) => aspects.push(format!("now refused {mode}, allowed before")),
+                            (Some(false), Some(true)) => aspects.push(format!("now allowed {mode}, refused before")),
+                            _ => {}
+                        }
+                        if t.ok.get(i) == o.ok.get(i) && t.readable.get(i) != o.readable.get(i) {
+                            aspects.push(format!(
+                                "the page reads {:?} {mode}, {:?} before",
+                                o.readable.get(i).cloned().unwrap_or_default(),
+                                t.readable.get(i).cloned().unwrap_or_default()
+                            ));
+                        }
+                    }
+                    if t.max_age.is_some() && o.max_age.is_some() && t.max_age != o.max_age {
                         aspects.push(format!(
-                            "the page reads {:?} {mode}, {:?} before",
-                            o.readable.get(i).cloned().unwrap_or_default(),
-                            t.readable.get(i).cloned().unwrap_or_default()
+                            "the preflight is cached {} s, {} s before",
+                            o.max_age.unwrap_or_default(),
+                            t.max_age.unwrap_or_default()
                         ));
                     }
                 }
-                if t.max_age.is_some() && o.max_age.is_some() && t.max_age != o.max_age {
-                    aspects.push(format!(
-                        "the preflight is cached {} s, {} s before",
-                        o.max_age.unwrap_or_default(),
-                        t.max_age.unwrap_or_default()
+                for aspect in aspects {
+                    let ids = if header_ids.is_empty() {
+                        BTreeSet::from([UNEXPLAINED])
+                    } else {
+                        header_ids.clone()
+                    };
+                    for id in ids {
+                        noticed.push((id, aspect.clone()));
+                    }
+                }
+                if let Some(id) = explained.get("vary") {
+                    noticed.push((
+                        id,
+                        format!(
+                            "caches keep one answer per Vary: {}",
+                            our_fields.get("vary").cloned().unwrap_or_default()
+                        ),
                     ));
                 }
+                cases.push(Case {
+                    scope: i,
+                    request: request.clone(),
+                    upstream_kind,
+                    upstream,
+                    source,
+                    ours,
+                    explained,
+                    noticed,
+                });
             }
-            for aspect in aspects {
-                let ids = if header_ids.is_empty() {
-                    BTreeSet::from([UNEXPLAINED])
-                } else {
-                    header_ids.clone()
-                };
-                for id in ids {
-                    noticed.push((id, aspect.clone()));
-                }
-            }
-            if let Some(id) = explained.get("vary") {
-                noticed.push((
-                    id,
-                    format!(
-                        "caches keep one answer per Vary: {}",
-                        our_fields.get("vary").cloned().unwrap_or_default()
-                    ),
-                ));
-            }
-            cases.push(Case {
-                scope: i,
-                request,
-                upstream_kind,
-                upstream,
-                source,
-                ours,
-                explained,
-                noticed,
-            });
         }
     }
     Report {

@@ -321,6 +321,7 @@ fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Iss
                         path: m.sample.clone(),
                         route_name: rname.map(str::to_owned),
                         direct_status: direct,
+                        headers: header_sample(route.pointer("/match/headers")),
                     },
                     at: rat.clone(),
                 };
@@ -328,6 +329,29 @@ fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Iss
             }
         }
     }
+}
+
+/// Header values that satisfy a route's simple header matchers (present, exact).
+fn header_sample(matchers: Option<&Value>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for m in matchers.and_then(Value::as_array).into_iter().flatten() {
+        let Some(name) = m.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        if m.get("invert_match").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        let value = m
+            .pointer("/string_match/exact")
+            .or_else(|| m.get("exact_match"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| m.get("present_match").map(|_| "1".to_owned()));
+        if let Some(value) = value {
+            out.push((name.to_ascii_lowercase(), value));
+        }
+    }
+    out
 }
 
 /// Every route name of the configuration, for uniqueness.

@@ -155,6 +155,7 @@ pub fn import(docs: &[(String, Value)], issues: &mut Issues) -> Imported {
                                     path: path.sample(),
                                     route_name: None,
                                     direct_status: None,
+                                    headers: Vec::new(),
                                 },
                                 at: mat.clone(),
                             },

@@ -127,6 +127,7 @@ pub fn import(docs: &[(String, Value)], browser: &BrowserOrigins, issues: &mut I
                             path: path.sample(),
                             route_name: None,
                             direct_status: None,
+                            headers: Vec::new(),
                         },
                         at: mat.clone(),
                     });

@@ -104,6 +104,8 @@ pub struct Sample {
     pub route_name: Option<String>,
     /// The route answers itself with this status (`direct_response`, `redirect`).
     pub direct_status: Option<u32>,
+    /// Request headers the source's route also matches on (so the sample selects it).
+    pub headers: Vec<(String, String)>,
 }
 
 /// One rule of the output, with the source's behaviour there.
