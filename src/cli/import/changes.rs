@@ -491,7 +491,11 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
         };
         // A scope with the same policies as an earlier one (another host or
         // path of the same route) needs only a few requests: its routing.
-        let key = (names.get(i).cloned().flatten(), scope.policy_hint.clone(), scope.source.is_some());
+        let key = (
+            names.get(i).cloned().flatten(),
+            scope.policy_hint.clone(),
+            scope.source.is_some(),
+        );
         let all = requests(scope);
         let count = if seen.insert(key) { all.len() } else { 6 };
         for request in all.into_iter().take(count) {
