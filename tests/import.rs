@@ -601,3 +601,99 @@ fn gateway_api_fixture_matches_gep_1767() {
     ];
     check_table(&format!("{FIXTURES}/gateway-api/cors.yaml"), &rows);
 }
+
+#[test]
+fn several_route_configurations_need_route_config_to_pick_one() {
+    let one = envoy_with(
+        r#""allow_origin_string_match": [{"exact": "https://a.example.com"}]"#,
+        r#"{"prefix": "/"}"#,
+    );
+    let doc: Value = serde_json::from_str(&one).unwrap();
+    let mut second = doc["static_resources"]["listeners"][0].clone();
+    second["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["name"] = "other".into();
+    let mut both = doc.clone();
+    both["static_resources"]["listeners"]
+        .as_array_mut()
+        .unwrap()
+        .push(second);
+    let file = temp_file("two.json", &both.to_string());
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--route-config") && stderr(&out).contains("other"),
+        "{}",
+        stderr(&out)
+    );
+    let picked = run(&["import", file.to_str().unwrap(), "--route-config", "other"]);
+    assert_eq!(picked.status.code(), Some(0), "{}", stderr(&picked));
+}
+
+#[test]
+fn an_rds_resource_file_is_read_like_a_bootstrap() {
+    let rds = r#"
+resources:
+- "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+  name: rds
+  virtual_hosts:
+  - name: api
+    domains: ["api.example.com"]
+    routes:
+    - match: { path: "/v1/items" }
+      route: { cluster: c }
+      typed_per_filter_config:
+        envoy.filters.http.cors:
+          "@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy
+          allow_origin_string_match: [{ exact: "https://App.example.com", ignore_case: true }]
+"#;
+    let (policy, _, _) = import(temp_file("rds.yaml", rds).to_str().unwrap(), &[]);
+    assert_eq!(
+        policy["routes"][0]["match"],
+        serde_json::json!({"host": "api.example.com", "path": "/v1/items"})
+    );
+    let name = policy["routes"][0]["policy"].as_str().unwrap();
+    assert_eq!(
+        policy["policies"][name]["allow_origins"],
+        serde_json::json!(["https://app.example.com"])
+    );
+    assert_eq!(
+        policy["policies"][name]["allow_methods"],
+        serde_json::json!([]),
+        "no allow_methods: no header, as Envoy"
+    );
+}
+
+#[test]
+fn null_and_plain_http_origins_with_credentials_are_refused_with_their_reasons() {
+    let file = temp_file(
+        "null.json",
+        &envoy_with(
+            r#""allow_origin_string_match": [{"exact": "null"}, {"exact": "http://intranet.example.com"}], "allow_credentials": true"#,
+            r#"{"prefix": "/"}"#,
+        ),
+    );
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("sandboxed page"), "{err}");
+    assert!(err.contains("anyone on the network path"), "{err}");
+}
+
+#[test]
+fn istio_short_names_and_gateway_method_matches_need_lossy() {
+    let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [ratings]\n  http:\n  - corsPolicy:\n      allowOrigins: [{exact: https://a.example.com}]\n    route: [{destination: {host: ratings}}]\n";
+    let file = temp_file("short.yaml", vs);
+    assert_eq!(run(&["import", file.to_str().unwrap()]).status.code(), Some(1));
+    assert_eq!(
+        run(&["import", file.to_str().unwrap(), "--lossy"]).status.code(),
+        Some(0)
+    );
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  rules:\n  - matches: [{method: GET}]\n    filters:\n    - type: CORS\n      cors: {allowOrigins: ['https://a.example.com']}\n";
+    let file = temp_file("method.yaml", route);
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("spec.rules[0].matches[0]: also matches on method"),
+        "{}",
+        stderr(&out)
+    );
+}

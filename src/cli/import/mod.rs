@@ -219,6 +219,15 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         return ExitCode::from(PROBLEMS);
     }
     let output = assemble(&imported.scopes);
+    if output
+        .policy
+        .get("policies")
+        .and_then(Value::as_object)
+        .is_none_or(Map::is_empty)
+    {
+        eprintln!("cors-policy: {label}: every route has CORS off: there is no policy to import");
+        return ExitCode::from(PROBLEMS);
+    }
     let text = match serde_json::to_string_pretty(&output.policy) {
         Ok(text) => text,
         Err(e) => return fail(&format!("internal error: {e}")),
