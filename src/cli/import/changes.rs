@@ -678,6 +678,25 @@ impl Report {
                     .push((case, aspect.as_str()));
             }
         }
+        let quiet: Vec<&Case> = self
+            .cases
+            .iter()
+            .filter(|c| c.noticed.is_empty() && c.explained.values().any(|id| *id == UNEXPLAINED))
+            .collect();
+        if let Some(first) = quiet.first() {
+            let fields: Vec<&String> = first
+                .explained
+                .iter()
+                .filter(|(_, id)| **id == UNEXPLAINED)
+                .map(|(f, _)| f)
+                .collect();
+            eprintln!(
+                "cors-policy: note: {} requests differ in a way docs/differences.md does not list and no browser \
+                 notices (e.g. {}: {fields:?})",
+                quiet.len(),
+                label(&first.request)
+            );
+        }
         for (id, cases) in by_id.values() {
             eprintln!("change: {id} ({} requests): {}", cases.len(), documented(id));
             // The first example of each kind of effect.
