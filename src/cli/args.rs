@@ -33,6 +33,53 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print the JSON Schema of the policy (both the single and the routed form).
     Schema,
+    /// Convert the CORS policies of Envoy's built-in filter, Istio
+    /// VirtualServices or Gateway API HTTPRoutes into one routed policy
+    /// (stdout), listing on stderr every change a browser would notice.
+    /// Exits 1 when something has no exact equivalent (see --lossy).
+    Import(ImportArgs),
+}
+
+/// Where the policies to import come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceFormat {
+    /// Envoy's `envoy.filters.http.cors` (`CorsPolicy` in `typed_per_filter_config`).
+    Envoy,
+    /// Istio `VirtualService` `spec.http[].corsPolicy`.
+    Istio,
+    /// Gateway API `HTTPRoute` rules with a `CORS` filter.
+    GatewayApi,
+}
+
+impl SourceFormat {
+    /// The source's name in messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Envoy => "an Envoy configuration",
+            Self::Istio => "Istio VirtualServices",
+            Self::GatewayApi => "Gateway API HTTPRoutes",
+        }
+    }
+}
+
+/// What to import.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files to read: YAML (several documents allowed) or JSON.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The source, when the files hold more than one kind.
+    #[arg(long, value_enum)]
+    pub format: Option<SourceFormat>,
+    /// Write the nearest rule or origin where there is no exact one, with a warning.
+    #[arg(long)]
+    pub lossy: bool,
+    /// Envoy: the route configuration to import, when there are several.
+    #[arg(long, value_name = "NAME")]
+    pub route_config: Option<String>,
+    /// Also write every request of the comparison, with both answers, as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub matrix: Option<PathBuf>,
 }
 
 /// The request to explain.

@@ -7,6 +7,7 @@
 pub mod args;
 pub mod check;
 pub mod explain;
+pub mod import;
 pub mod locate;
 pub mod schema;
 pub mod style;
@@ -38,5 +39,6 @@ pub fn main() -> ExitCode {
         Command::Check { files } => check::run(&files, style),
         Command::Explain(request) => explain::run(&request, style),
         Command::Schema => schema::run(),
+        Command::Import(args) => import::run(&args),
     }
 }
