@@ -23,9 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
-import tempfile
 import time
 import urllib.parse
 import uuid
@@ -33,7 +31,7 @@ import uuid
 import pytest
 import yaml
 
-from support import envoy_runner, podman
+from support import browsers, envoy_runner, podman
 from support.http import request
 
 ROOT = envoy_runner.ROOT
@@ -48,7 +46,6 @@ ALLOWED = f"http://localhost:{PAGE_PORT}"  # the page's own origin, allowed by h
 REFUSED = "https://evil.example"
 OFFICIAL = {"envoyproxy/envoy:v1.40.0": "docker.io/envoyproxy/envoy:v1.40.0",
             "python:3-alpine": "docker.io/library/python:3-alpine"}
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
 def _mounted_files_are_world_readable() -> None:
@@ -204,35 +201,29 @@ def test_stats_count_each_decision_per_policy(stack):
 def browser(stack):
     if os.environ.get("CORS_SKIP_BROWSER") == "1":
         pytest.skip("CORS_SKIP_BROWSER=1")
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/setup.sh", pytrace=False)
-    import playwright.sync_api as playwright_api
+    if missing := browsers.missing("chromium"):
+        pytest.fail(f"no {missing}: run scripts/setup.sh", pytrace=False)
+    with browsers.launch("chromium") as engine:
+        yield engine
 
-    profile = tempfile.mkdtemp(prefix="cors-compose-chromium-")
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run",
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"]
-    with playwright_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            yield context
-        finally:
-            context.close()
-    shutil.rmtree(profile, ignore_errors=True)
+
+# Waits until every call of the demo page has an answer, then reads the table.
+READ_CALLS = """async () => {
+  const deadline = Date.now() + 30000;
+  const done = () => document.querySelectorAll('#calls tr').length > 0
+      && !document.querySelector('#calls td.pending');
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('the demo page did not finish its calls');
+    await new Promise(r => setTimeout(r, 100));
+  }
+  return [...document.querySelectorAll('#calls tr')].map(
+      r => [r.cells[0].textContent, r.cells[2].className, r.cells[2].textContent]);
+}"""
 
 
 def demo_results(browser, url: str) -> dict[str, tuple[str, str]]:
     """Opens the demo page and returns {call: (ok|refused, what the page shows)}."""
-    page = browser.new_page()
-    try:
-        page.goto(url)
-        page.wait_for_function(
-            "() => document.querySelectorAll('#calls tr').length > 0"
-            " && !document.querySelector('#calls td.pending')", timeout=30_000)
-        rows = page.eval_on_selector_all(
-            "#calls tr", "rows => rows.map(r => [r.cells[0].textContent, r.cells[2].className, r.cells[2].textContent])")
-    finally:
-        page.close()
+    rows = browser.open(url).run(READ_CALLS)
     return {what: (cls.replace("result", "").strip(), text) for what, cls, text in rows}
 
 
