@@ -141,7 +141,7 @@ impl HttpContext for Pass {
                 .origin
                 .as_deref()
                 .map_or("*", |o| std::str::from_utf8(o).unwrap_or("*"));
-            let headers = vec![
+            let headers = [
                 ("access-control-allow-origin", origin),
                 ("access-control-allow-credentials", "true"),
                 ("access-control-allow-methods", "PUT"),
@@ -152,7 +152,8 @@ impl HttpContext for Pass {
                     "origin, access-control-request-method, access-control-request-headers",
                 ),
             ];
-            proxy_wasm::hostcalls::send_http_response(204, headers, None).ok();
+            // The filter's own reply call (src/host/raw.rs), not the SDK's.
+            raw::send_local_response(204, &headers);
             return Action::Pause;
         }
         Action::Continue
