@@ -63,7 +63,8 @@ PROBES = bench.PROBES
 probe_listener = bench.probe_listener
 
 
-def config(upstream_port: int, wasm_b: Path | None, only: list[str] | None) -> dict:
+def config(upstream_port: int, wasm_b: Path | None, only: list[str] | None,
+           variants: list[tuple[str, Path]] = ()) -> dict:
     """The benchmark's Envoy config; with `only`, just those listeners (and
     `none`), so that an A/B run starts few VMs."""
     cfg = bench.config_under_test(upstream_port)
@@ -74,6 +75,9 @@ def config(upstream_port: int, wasm_b: Path | None, only: list[str] | None) -> d
     if wasm_b is not None:
         listeners.append(bench.listener("ours_b", [bench.wasm_filter("cors_b", wasm_b, json.dumps(bench.SMALL_POLICY))]))
         listeners.append(bench.listener("ours_b_large", [bench.wasm_filter("cors_b_large", wasm_b, json.dumps(bench.large_policy()), vm_id="cors_b")]))
+    for name, path in variants:
+        listeners.append(bench.listener(name, [bench.wasm_filter(name, path, json.dumps(bench.SMALL_POLICY))]))
+        listeners.append(bench.listener(f"{name}_large", [bench.wasm_filter(f"{name}_large", path, json.dumps(bench.large_policy()), vm_id=name)]))
     return cfg
 
 
@@ -111,6 +115,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--wasm-b", type=Path, help="a second build of the filter to compare (listener ours_b)")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
+                    type=lambda v: (v.split("=", 1)[0], Path(v.split("=", 1)[1])),
+                    help="another build of the filter as listeners NAME and NAME_large (repeatable; each is one more VM)")
     ap.add_argument("--listener", action="append", help="measure only this listener (repeatable; for quick A/B runs)")
     ap.add_argument("--scenario", action="append", choices=list(bench.SCENARIOS), help="measure only this scenario (repeatable)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
@@ -123,7 +130,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="cors-callgrind-"))
     with Envoy(bench.upstream_config(), component_log_level=None, log_level="warn") as upstream:
         up_port = bench.listener_ports(upstream)["upstream"]
-        cfg = config(up_port, args.wasm_b, args.listener)
+        cfg = config(up_port, args.wasm_b, args.listener, args.variant)
         (work / "envoy.yaml").write_text(yaml.safe_dump(cfg))
         admin_path = work / "admin"
         env = dict(os.environ, ENVOY_DYNAMIC_MODULES_SEARCH_PATH=str(stage_module(bench.MODULE)))
@@ -159,6 +166,8 @@ def main() -> int:
                 names = [name for name in names if name in ports]
                 if args.wasm_b is not None:
                     names.append("ours_b_large" if scenario.startswith("large") else "ours_b")
+                for variant, _ in args.variant:
+                    names.append(f"{variant}_large" if scenario.startswith("large") else variant)
                 cells += [(scenario, name, method, headers) for name in names
                           if not args.listener or name in args.listener]
             # V8 runs new wasm code in its baseline tier and compiles hot
