@@ -19,6 +19,7 @@ use super::model::{Enabled, EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
 use super::paths::{host_glob, PathMatch};
 use super::{convert, Imported, Issues, Sample, Scope};
+use crate::cli::document::{join, walk_objects};
 
 const CORS_POLICY: &str = "envoy.extensions.filters.http.cors.v3.CorsPolicy";
 const ROUTE_CORS_POLICY: &str = "envoy.config.route.v3.CorsPolicy";
@@ -69,7 +70,7 @@ struct RouteConfig<'a> {
 pub fn import(docs: &[(String, Value)], only: Option<&str>, browser: &BrowserOrigins, issues: &mut Issues) -> Imported {
     let mut found = Vec::new();
     for (prefix, doc) in docs {
-        walk(doc, prefix.clone(), None, false, &mut found);
+        route_configs(doc, prefix, &mut found);
     }
     if let Some(name) = only {
         found.retain(|rc| rc.value.get("name").and_then(Value::as_str) == Some(name));
@@ -109,46 +110,29 @@ pub fn import(docs: &[(String, Value)], only: Option<&str>, browser: &BrowserOri
     imported
 }
 
-/// Finds route configurations: objects with `virtual_hosts`.
-fn walk<'a>(value: &'a Value, path: String, filters: Option<&'a Value>, ports: bool, out: &mut Vec<RouteConfig<'a>>) {
-    match value {
-        Value::Object(map) => {
-            if map.get("virtual_hosts").is_some_and(Value::is_array) {
-                out.push(RouteConfig {
-                    path,
-                    value,
-                    http_filters: filters,
-                    ports_ignored: ports
-                        || map.get("ignore_port_in_host_matching").and_then(Value::as_bool) == Some(true),
-                });
-                return;
-            }
-            let (filters, ports) = match map.get("http_filters") {
-                Some(f) => (
-                    Some(f),
-                    map.get("strip_any_host_port").and_then(Value::as_bool) == Some(true),
-                ),
-                None => (filters, ports),
-            };
-            for (key, child) in map {
-                walk(child, join(&path, key), filters, ports, out);
-            }
+/// Finds the route configurations (objects with `virtual_hosts`) under `doc`,
+/// each with the filters and `strip_any_host_port` of the nearest connection
+/// manager above it.
+fn route_configs<'a>(doc: &'a Value, prefix: &str, out: &mut Vec<RouteConfig<'a>>) {
+    walk_objects(doc, prefix, (None, false), &mut |object, path, (filters, ports)| {
+        if object.get("virtual_hosts").is_some_and(Value::is_array) {
+            out.push(RouteConfig {
+                path: path.to_owned(),
+                value: object,
+                http_filters: filters,
+                ports_ignored: ports
+                    || object.get("ignore_port_in_host_matching").and_then(Value::as_bool) == Some(true),
+            });
+            return None;
         }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                walk(child, format!("{path}[{i}]"), filters, ports, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
+        Some(match object.get("http_filters") {
+            Some(f) => (
+                Some(f),
+                object.get("strip_any_host_port").and_then(Value::as_bool) == Some(true),
+            ),
+            None => (filters, ports),
+        })
+    });
 }
 
 /// One level's CorsPolicy, fields as given.

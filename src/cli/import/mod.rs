@@ -33,6 +33,7 @@ use envoy_cors::config::Config;
 use serde_json::{json, Map, Value};
 
 use super::args::{ImportArgs, SourceFormat};
+use super::document::{yaml_documents, YamlError};
 use super::{fail, OK, PROBLEMS};
 use automata::BrowserOrigins;
 use model::SourceCors;
@@ -284,16 +285,12 @@ fn documents(path: &std::path::Path) -> Result<Vec<(String, Value)>, Failure> {
         let doc = serde_json::from_str(&text).map_err(|e| Failure::Content(format!("invalid JSON: {e}")))?;
         return Ok(vec![(String::new(), doc)]);
     }
-    let mut docs = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-        let yaml = <serde_yaml_ng::Value as serde::Deserialize>::deserialize(doc)
-            .map_err(|e| Failure::Content(format!("invalid YAML: {e}")))?;
-        let json = serde_json::to_value(&yaml)
-            .map_err(|e| Failure::Content(format!("YAML without a JSON equivalent: {e}")))?;
-        if !json.is_null() {
-            docs.push(json);
-        }
-    }
+    let docs = yaml_documents(&text).map_err(|e| {
+        Failure::Content(match e {
+            YamlError::Invalid(e) => format!("invalid YAML: {e}"),
+            YamlError::NotJson(e) => format!("YAML without a JSON equivalent: {e}"),
+        })
+    })?;
     let many = docs.len() > 1;
     Ok(docs
         .into_iter()
