@@ -22,7 +22,6 @@ use super::{convert, Imported, Issues, Sample, Scope};
 use crate::cli::document::{join, walk_objects};
 
 const CORS_POLICY: &str = "envoy.extensions.filters.http.cors.v3.CorsPolicy";
-const ROUTE_CORS_POLICY: &str = "envoy.config.route.v3.CorsPolicy";
 const FILTER_CONFIG: &str = "envoy.config.route.v3.FilterConfig";
 const CORS_FILTER_TYPE: &str = "envoy.extensions.filters.http.cors.v3.Cors";
 const CORS_FILTER_NAME: &str = "envoy.filters.http.cors";
@@ -371,12 +370,12 @@ fn route_match(m: Option<&Value>, at: &str, named: bool, issues: &mut Issues) ->
     };
     let case_sensitive = bool_value(m.get("case_sensitive")).unwrap_or(true);
     let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
-    let (path, exact) = if let Some(p) = text("prefix") {
-        (PathMatch::StringPrefix(p), true)
+    let path = if let Some(p) = text("prefix") {
+        PathMatch::StringPrefix(p)
     } else if let Some(p) = text("path") {
-        (PathMatch::Exact(p), true)
+        PathMatch::Exact(p)
     } else if let Some(p) = text("path_separated_prefix") {
-        (PathMatch::SegmentPrefix(p), true)
+        PathMatch::SegmentPrefix(p)
     } else if let Some(regex) = m.get("safe_regex").and_then(|r| r.get("regex")).and_then(Value::as_str) {
         let head: String = regex
             .trim_start_matches('^')
@@ -389,7 +388,7 @@ fn route_match(m: Option<&Value>, at: &str, named: bool, issues: &mut Issues) ->
                 format!("a regex path ({regex:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
             );
         }
-        (PathMatch::StringPrefix(head), false)
+        PathMatch::StringPrefix(head)
     } else if m.contains_key("connect_matcher") {
         issues.note(
             &mat,
@@ -403,7 +402,7 @@ fn route_match(m: Option<&Value>, at: &str, named: bool, issues: &mut Issues) ->
                 "a path match this tool cannot convert (path_match_policy?); --lossy matches every path".to_owned(),
             );
         }
-        (PathMatch::Any, false)
+        PathMatch::Any
     };
     let extras: Vec<&str> = m
         .keys()
@@ -429,7 +428,6 @@ fn route_match(m: Option<&Value>, at: &str, named: bool, issues: &mut Issues) ->
     if named {
         return Some(vec![PathRule { glob: None, sample }]);
     }
-    let _ = exact;
     let globs = path.globs(case_sensitive);
     if globs.is_empty() {
         return Some(vec![PathRule { glob: None, sample }]);
@@ -481,9 +479,7 @@ fn level(owner: &Value, at: &str, issues: &mut Issues) -> Option<Level> {
 
 /// The deprecated `cors` field of a virtual host or route action.
 fn legacy(value: Option<&Value>, at: &str, issues: &mut Issues) -> Option<Level> {
-    let value = value?;
-    let _ = ROUTE_CORS_POLICY;
-    Some(cors_policy(value, at, issues))
+    value.map(|value| cors_policy(value, at, issues))
 }
 
 fn bool_value(v: Option<&Value>) -> Option<bool> {
