@@ -35,6 +35,16 @@ pub fn join(path: &str, key: &str) -> String {
     }
 }
 
+/// A path inside a named part of a file (`document 2: spec.hosts[0]`); the
+/// part's name alone for an empty path, the path alone for an unnamed part.
+pub fn within(part: &str, path: &str) -> String {
+    match (part.is_empty(), path.is_empty()) {
+        (true, _) => path.to_owned(),
+        (false, true) => part.to_owned(),
+        (false, false) => format!("{part}: {path}"),
+    }
+}
+
 /// Calls `visit` on every object under `value` (itself included), depth
 /// first in key order, with its path (`path` for `value`) and the state
 /// its nearest visited ancestor passed down. `visit` returns the state for

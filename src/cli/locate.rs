@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::document::{self, join, YamlError};
+use super::document::{self, join, within, YamlError};
 
 /// The type URL suffix of the wasm HTTP filter's configuration.
 const WASM_FILTER_TYPE: &str = "envoy.extensions.filters.http.wasm.v3.Wasm";
@@ -103,11 +103,7 @@ fn looks_like_envoy(doc: &Value) -> bool {
 
 /// The policies of one document; `prefix` names the document in a multi-document file.
 fn in_document(doc: &Value, prefix: &str) -> Vec<Found> {
-    let at = |path: &str| match (prefix.is_empty(), path.is_empty()) {
-        (true, _) => path.to_owned(),
-        (false, true) => prefix.to_owned(),
-        (false, false) => format!("{prefix}: {path}"),
-    };
+    let at = |path: &str| within(prefix, path);
     let kind = doc.get("kind").and_then(Value::as_str);
     let is_kubernetes = doc.get("apiVersion").is_some() && kind.is_some();
     match kind {

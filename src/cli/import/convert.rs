@@ -7,6 +7,7 @@ use envoy_cors::tokens;
 use serde_json::{json, Map, Value};
 
 use super::automata::BrowserOrigins;
+use super::fields::comma_list;
 use super::model::{Enabled, EnvoyCors, GatewayCors};
 use super::origins::{self, StringMatch};
 use super::Issues;
@@ -230,11 +231,7 @@ fn finish_origins(
 
 /// A comma-separated header value as its items.
 fn split(list: &str) -> Vec<String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    comma_list(list).map(str::to_owned).collect()
 }
 
 /// `allow_methods`: `*`, or the methods a browser can ask for.

@@ -15,9 +15,10 @@
 use serde_json::Value;
 
 use super::automata::BrowserOrigins;
+use super::fields::items;
 use super::model::{Enabled, EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
-use super::paths::{host_glob, PathMatch};
+use super::paths::{host_glob, regex_head, rule_paths, sample_host, PathMatch};
 use super::{convert, Imported, Issues, Sample, Scope};
 use crate::cli::document::{join, walk_objects};
 
@@ -160,7 +161,7 @@ const ALL: u64 = 1_000_000;
 
 fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Issues, out: &mut Imported) {
     if let Some(filters) = rc.http_filters {
-        let has_cors = filters.as_array().into_iter().flatten().any(|f| {
+        let has_cors = items(Some(filters)).any(|f| {
             f.get("name").and_then(Value::as_str) == Some(CORS_FILTER_NAME)
                 || f.pointer("/typed_config/@type")
                     .and_then(Value::as_str)
@@ -179,12 +180,7 @@ fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Iss
     }
     let at = rc.path.clone();
     let global = level(rc.value, &at, issues);
-    let vhosts = rc
-        .value
-        .get("virtual_hosts")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let vhosts: Vec<&Value> = items(rc.value.get("virtual_hosts")).collect();
     if vhosts.len() > 1 && !rc.ports_ignored {
         issues.note(
             &at,
@@ -197,13 +193,7 @@ fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Iss
     // (priority, domain, vhost index): Envoy's search order.
     let mut domains = Vec::new();
     for (v, vhost) in vhosts.iter().enumerate() {
-        for (d, domain) in vhost
-            .get("domains")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (d, domain) in items(vhost.get("domains")).enumerate() {
             let Some(domain) = domain.as_str() else { continue };
             let bare = domain.strip_suffix(":*").unwrap_or(domain);
             let rank = if bare == "*" {
@@ -245,13 +235,7 @@ fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Iss
         let vname = vhost.get("name").and_then(Value::as_str).unwrap_or("vhost");
         let host = host_glob(domain);
         let authority = sample_host(domain);
-        for (r, route) in vhost
-            .get("routes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (r, route) in items(vhost.get("routes")).enumerate() {
             let rat = format!("{vat}.routes[{r}]");
             let mut levels: Vec<Level> = Vec::new();
             let rlevel = level(route, &rat, issues);
@@ -317,7 +301,7 @@ fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Iss
 /// Header values that satisfy a route's simple header matchers (present, exact).
 fn header_sample(matchers: Option<&Value>) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for m in matchers.and_then(Value::as_array).into_iter().flatten() {
+    for m in items(matchers) {
         let Some(name) = m.get("name").and_then(Value::as_str) else {
             continue;
         };
@@ -338,21 +322,12 @@ fn header_sample(matchers: Option<&Value>) -> Vec<(String, String)> {
 }
 
 /// Every route name of the configuration, for uniqueness.
-fn route_names(vhosts: &[Value]) -> Vec<String> {
+fn route_names(vhosts: &[&Value]) -> Vec<String> {
     vhosts
         .iter()
-        .flat_map(|v| v.get("routes").and_then(Value::as_array).cloned().unwrap_or_default())
+        .flat_map(|v| items(v.get("routes")))
         .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_owned))
         .collect()
-}
-
-/// A host a request to `domain` could carry.
-fn sample_host(domain: &str) -> String {
-    if domain == "*" {
-        "unlisted-host.invalid".to_owned()
-    } else {
-        domain.replacen('*', "sample", 1)
-    }
 }
 
 /// One rule's path glob and a path it selects.
@@ -377,11 +352,7 @@ fn route_match(m: Option<&Value>, at: &str, named: bool, issues: &mut Issues) ->
     } else if let Some(p) = text("path_separated_prefix") {
         PathMatch::SegmentPrefix(p)
     } else if let Some(regex) = m.get("safe_regex").and_then(|r| r.get("regex")).and_then(Value::as_str) {
-        let head: String = regex
-            .trim_start_matches('^')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_'))
-            .collect();
+        let head = regex_head(regex);
         if !named {
             issues.lossy(
                 &format!("{mat}.safe_regex"),
@@ -424,19 +395,18 @@ fn route_match(m: Option<&Value>, at: &str, named: bool, issues: &mut Issues) ->
             ),
         );
     }
+    // A named route becomes a route_name rule, whatever its path.
+    let globs = if named {
+        vec![None]
+    } else {
+        rule_paths(path.globs(case_sensitive))
+    };
     let sample = path.sample();
-    if named {
-        return Some(vec![PathRule { glob: None, sample }]);
-    }
-    let globs = path.globs(case_sensitive);
-    if globs.is_empty() {
-        return Some(vec![PathRule { glob: None, sample }]);
-    }
     Some(
         globs
             .into_iter()
-            .map(|g| PathRule {
-                glob: Some(g),
+            .map(|glob| PathRule {
+                glob,
                 sample: sample.clone(),
             })
             .collect(),
@@ -482,6 +452,7 @@ fn legacy(value: Option<&Value>, at: &str, issues: &mut Issues) -> Option<Level>
     value.map(|value| cors_policy(value, at, issues))
 }
 
+/// A bool field, given plain or as a `BoolValue` wrapper (`{value: true}`).
 fn bool_value(v: Option<&Value>) -> Option<bool> {
     match v? {
         Value::Bool(b) => Some(*b),
@@ -490,6 +461,7 @@ fn bool_value(v: Option<&Value>) -> Option<bool> {
     }
 }
 
+/// A `RuntimeFractionalPercent` as its default share (a runtime key is noted).
 fn percent(v: Option<&Value>, at: &str, issues: &mut Issues) -> Option<Percent> {
     let v = v?;
     if v.get("runtime_key").is_some() {
@@ -543,13 +515,7 @@ fn cors_policy(v: &Value, at: &str, issues: &mut Issues) -> Level {
     out.forward = bool_value(map.get("forward_not_matching_preflights"));
     out.enabled = percent(map.get("filter_enabled"), &join(at, "filter_enabled"), issues);
     out.shadow = percent(map.get("shadow_enabled"), &join(at, "shadow_enabled"), issues);
-    for (i, m) in map
-        .get("allow_origin_string_match")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, m) in items(map.get("allow_origin_string_match")).enumerate() {
         let mat = format!("{at}.allow_origin_string_match[{i}]");
         let ignore_case = m.get("ignore_case").and_then(Value::as_bool).unwrap_or(false);
         let found = [

@@ -15,6 +15,7 @@ mod automata;
 mod changes;
 mod convert;
 mod envoy;
+mod fields;
 mod gateway;
 mod istio;
 mod model;
@@ -33,7 +34,7 @@ use envoy_cors::config::Config;
 use serde_json::{json, Map, Value};
 
 use super::args::{ImportArgs, SourceFormat};
-use super::document::{yaml_documents, YamlError};
+use super::document::{within, yaml_documents, YamlError};
 use super::{fail, OK, PROBLEMS};
 use automata::BrowserOrigins;
 use model::SourceCors;
@@ -265,10 +266,10 @@ pub fn run(args: &ImportArgs) -> ExitCode {
 /// Where a document sits, for messages: the file when several are read, and
 /// `document N` in a multi-document file.
 fn located_prefix(file: &std::path::Path, prefix: &str, many_files: bool) -> String {
-    match (many_files, prefix.is_empty()) {
-        (true, true) => file.display().to_string(),
-        (true, false) => format!("{}: {prefix}", file.display()),
-        (false, _) => prefix.to_owned(),
+    if many_files {
+        within(&file.display().to_string(), prefix)
+    } else {
+        prefix.to_owned()
     }
 }
 
