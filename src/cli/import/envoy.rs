@@ -238,8 +238,7 @@ fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Iss
         for (r, route) in items(vhost.get("routes")).enumerate() {
             let rat = format!("{vat}.routes[{r}]");
             let mut levels: Vec<Level> = Vec::new();
-            let rlevel = level(route, &rat, issues);
-            levels.extend(rlevel.clone());
+            levels.extend(level(route, &rat, issues));
             levels.extend(vlevel.clone());
             levels.extend(global.clone());
             if levels.is_empty() {

@@ -159,23 +159,21 @@ pub fn run(args: &ImportArgs) -> ExitCode {
             }
         }
     }
-    let format = match args.format.or_else(|| detect(&docs).ok().flatten()) {
-        Some(format) => format,
-        None => {
-            return match detect(&docs) {
-                Err(kinds) => fail(&format!(
-                    "the files hold {}: say which to import with --format envoy|istio|gateway-api",
-                    kinds.join(" and ")
-                )),
-                Ok(_) => {
-                    let names: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
-                    eprintln!(
-                        "cors-policy: {}: no Envoy configuration, Istio VirtualService or Gateway API HTTPRoute found",
-                        names.join(", ")
-                    );
-                    ExitCode::from(PROBLEMS)
-                }
-            };
+    let format = match args.format.map_or_else(|| detect(&docs), |format| Ok(Some(format))) {
+        Ok(Some(format)) => format,
+        Err(kinds) => {
+            return fail(&format!(
+                "the files hold {}: say which to import with --format envoy|istio|gateway-api",
+                kinds.join(" and ")
+            ))
+        }
+        Ok(None) => {
+            let names: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
+            eprintln!(
+                "cors-policy: {}: no Envoy configuration, Istio VirtualService or Gateway API HTTPRoute found",
+                names.join(", ")
+            );
+            return ExitCode::from(PROBLEMS);
         }
     };
     let browser = match BrowserOrigins::new() {
@@ -333,7 +331,8 @@ fn detect(docs: &[(PathBuf, String, Value)]) -> Result<Option<SourceFormat>, Vec
     }
 }
 
-/// A policy name usable in metric names: `[A-Za-z0-9_-]{1,64}`.
+/// A policy name usable in metric names: `[A-Za-z0-9_-]{1,64}`, at most 56
+/// characters here so that `assemble` can add a `-N` to tell two apart.
 fn policy_name(hint: &str) -> String {
     let mut name: String = hint
         .chars()
