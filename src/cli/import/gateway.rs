@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::fields::{items, string_list, strings};
 use super::model::{GatewayCors, SourceCors};
-use super::paths::{host_glob, regex_head, rule_paths, sample_host, PathMatch};
+use super::paths::{host_glob, regex_head, rule_paths, PathMatch};
 use super::{convert, Imported, Issues, Sample, Scope};
 use crate::cli::document::within;
 
@@ -112,13 +112,7 @@ pub fn import(docs: &[(String, Value)], issues: &mut Issues) -> Imported {
                                 policy: spec.clone(),
                                 policy_hint: format!("{name}-{rule_name}"),
                                 source: source.clone().map(SourceCors::Gateway),
-                                sample: Sample {
-                                    authority: sample_host(host),
-                                    path: path.sample(),
-                                    route_name: None,
-                                    direct_status: None,
-                                    headers: Vec::new(),
-                                },
+                                sample: Sample::new(host, path.sample()),
                                 at: mat.clone(),
                             },
                         });

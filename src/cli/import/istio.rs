@@ -13,7 +13,7 @@ use super::automata::BrowserOrigins;
 use super::fields::{items, string_list};
 use super::model::{Enabled, EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
-use super::paths::{host_glob, regex_head, rule_paths, sample_host, PathMatch};
+use super::paths::{host_glob, regex_head, rule_paths, PathMatch};
 use super::{convert, Imported, Issues, Sample, Scope};
 use crate::cli::document::within;
 
@@ -100,13 +100,7 @@ pub fn import(docs: &[(String, Value)], browser: &BrowserOrigins, issues: &mut I
                         policy: spec.clone(),
                         policy_hint: format!("{vs}-{name}"),
                         source: source.clone().map(SourceCors::Envoy),
-                        sample: Sample {
-                            authority: sample_host(host),
-                            path: path.sample(),
-                            route_name: None,
-                            direct_status: None,
-                            headers: Vec::new(),
-                        },
+                        sample: Sample::new(host, path.sample()),
                         at: mat.clone(),
                     });
                 }

@@ -110,6 +110,20 @@ pub struct Sample {
     pub headers: Vec<(String, String)>,
 }
 
+impl Sample {
+    /// A request to `host` (a name it covers, for a wildcard) and `path`,
+    /// with nothing else a route could match on.
+    pub fn new(host: &str, path: String) -> Self {
+        Self {
+            authority: paths::sample_host(host),
+            path,
+            route_name: None,
+            direct_status: None,
+            headers: Vec::new(),
+        }
+    }
+}
+
 /// One rule of the output, with the source's behaviour there.
 #[derive(Debug, Clone)]
 pub struct Scope {
