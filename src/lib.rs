@@ -6,6 +6,7 @@
 //! `wasm32` only.
 
 pub mod config;
+pub mod configure;
 pub mod exchange;
 pub mod filter;
 pub mod header_map;

@@ -9,37 +9,13 @@
 #[allow(dead_code)] // the shared Fetch model; this file reads only the checks
 mod browser;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cors-policy");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use common::{run, stderr, stdout, temp_file, ROOT};
+
 const FIXTURES: &str = "tests/fixtures/import";
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).current_dir(ROOT).output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
-
-fn temp_file(name: &str, text: &str) -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("cors-import-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{n}-{name}"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 /// Imports a file; returns the policy, stderr and the matrix.
 fn import(file: &str, extra: &[&str]) -> (Value, String, Value) {

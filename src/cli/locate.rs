@@ -10,6 +10,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::document::{self, join, within, YamlError};
+
 /// The type URL suffix of the wasm HTTP filter's configuration.
 const WASM_FILTER_TYPE: &str = "envoy.extensions.filters.http.wasm.v3.Wasm";
 /// The type URL suffix of the dynamic-module HTTP filter's configuration.
@@ -85,17 +87,12 @@ fn require_some(found: Vec<Found>, envoy_like: bool) -> Result<Vec<Found>, Locat
 
 /// Parses every non-empty YAML document as JSON values.
 fn yaml_documents(text: &str) -> Result<Vec<Value>, LocateError> {
-    let mut docs = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(text) {
-        let yaml = <serde_yaml_ng::Value as serde::Deserialize>::deserialize(doc)
-            .map_err(|e| LocateError::Content(format!("invalid YAML: {e}")))?;
-        let json = serde_json::to_value(&yaml)
-            .map_err(|e| LocateError::Content(format!("YAML that has no JSON equivalent: {e}")))?;
-        if !json.is_null() {
-            docs.push(json);
-        }
-    }
-    Ok(docs)
+    document::yaml_documents(text).map_err(|e| {
+        LocateError::Content(match e {
+            YamlError::Invalid(e) => format!("invalid YAML: {e}"),
+            YamlError::NotJson(e) => format!("YAML that has no JSON equivalent: {e}"),
+        })
+    })
 }
 
 /// Reports whether a document is an Envoy bootstrap or xDS resource file.
@@ -106,11 +103,7 @@ fn looks_like_envoy(doc: &Value) -> bool {
 
 /// The policies of one document; `prefix` names the document in a multi-document file.
 fn in_document(doc: &Value, prefix: &str) -> Vec<Found> {
-    let at = |path: &str| match (prefix.is_empty(), path.is_empty()) {
-        (true, _) => path.to_owned(),
-        (false, true) => prefix.to_owned(),
-        (false, false) => format!("{prefix}: {path}"),
-    };
+    let at = |path: &str| within(prefix, path);
     let kind = doc.get("kind").and_then(Value::as_str);
     let is_kubernetes = doc.get("apiVersion").is_some() && kind.is_some();
     match kind {
@@ -135,11 +128,15 @@ fn in_document(doc: &Value, prefix: &str) -> Vec<Found> {
         _ if is_kubernetes => Vec::new(),
         _ if looks_like_envoy(doc) => {
             let mut found = Vec::new();
-            walk_envoy(doc, String::new(), &mut |path, text| {
-                found.push(Found {
-                    location: at(&path),
-                    text,
-                });
+            document::walk_objects(doc, "", (), &mut |object, path, ()| match our_filter(object, path) {
+                Some((location, text)) => {
+                    found.push(Found {
+                        location: at(&location),
+                        text,
+                    });
+                    None
+                }
+                None => Some(()),
             });
             found
         }
@@ -155,57 +152,28 @@ fn structured(value: Option<&Value>, location: String) -> Found {
     }
 }
 
-/// Calls `found` with the location and configuration string of every wasm
-/// HTTP filter configuration, and of every dynamic-module filter of this
-/// module, under `value`.
-fn walk_envoy(value: &Value, path: String, found: &mut dyn FnMut(String, String)) {
-    match value {
-        Value::Object(map) => {
-            let is_wasm = map
-                .get("@type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.ends_with(WASM_FILTER_TYPE));
-            if is_wasm {
-                let configuration = map.get("config").and_then(|c| c.get("configuration"));
-                let (location, text) = match configuration.and_then(|c| c.get("value")) {
-                    Some(Value::String(s)) => (join(&path, "config.configuration.value"), s.clone()),
-                    // Envoy hands the plugin an empty string when there is no configuration.
-                    _ => (join(&path, "config.configuration"), String::new()),
-                };
-                found(location, text);
-                return;
-            }
-            let is_module = map
-                .get("@type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.ends_with(DYNAMIC_FILTER_TYPE))
-                && map.get("filter_name").and_then(Value::as_str) == Some(DYNAMIC_FILTER_NAME);
-            if is_module {
-                let (location, text) = match map.get("filter_config").and_then(|c| c.get("value")) {
-                    Some(Value::String(s)) => (join(&path, "filter_config.value"), s.clone()),
-                    _ => (join(&path, "filter_config"), String::new()),
-                };
-                found(location, text);
-                return;
-            }
-            for (key, child) in map {
-                walk_envoy(child, join(&path, key), found);
-            }
-        }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                walk_envoy(child, format!("{path}[{i}]"), found);
-            }
-        }
-        _ => {}
+/// The location and configuration string of `object` when it is a wasm HTTP
+/// filter configuration, or a dynamic-module filter of this module.
+fn our_filter(object: &Value, path: &str) -> Option<(String, String)> {
+    let of_type = |suffix: &str| {
+        object
+            .get("@type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.ends_with(suffix))
+    };
+    if of_type(WASM_FILTER_TYPE) {
+        let configuration = object.get("config").and_then(|c| c.get("configuration"));
+        return Some(match configuration.and_then(|c| c.get("value")) {
+            Some(Value::String(s)) => (join(path, "config.configuration.value"), s.clone()),
+            // Envoy hands the plugin an empty string when there is no configuration.
+            _ => (join(path, "config.configuration"), String::new()),
+        });
     }
-}
-
-/// Joins a JSON path and a key.
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
+    if of_type(DYNAMIC_FILTER_TYPE) && object.get("filter_name").and_then(Value::as_str) == Some(DYNAMIC_FILTER_NAME) {
+        return Some(match object.get("filter_config").and_then(|c| c.get("value")) {
+            Some(Value::String(s)) => (join(path, "filter_config.value"), s.clone()),
+            _ => (join(path, "filter_config"), String::new()),
+        });
     }
+    None
 }

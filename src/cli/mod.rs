@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod check;
+pub mod document;
 pub mod explain;
 pub mod import;
 pub mod locate;

@@ -19,9 +19,9 @@ mod abi;
 
 use std::time::Instant;
 
-use crate::config::Config;
+use crate::configure::{self, Loaded};
 use crate::exchange::RequestHead;
-use crate::filter::{origin_for_log, Host, PolicyCounters, Runtime};
+use crate::filter::{origin_for_log, Host, Runtime};
 use crate::policy::{Decision, Header, LocalReply, Policy, Request};
 use crate::response::HeaderWriter;
 
@@ -204,7 +204,7 @@ pub enum Level {
 pub fn configure(
     name: &[u8],
     policy: &[u8],
-    mut define: impl FnMut(&str) -> Result<u32, String>,
+    define: impl FnMut(&str) -> Result<u32, String>,
     mut log: impl FnMut(Level, &str),
 ) -> Option<Runtime> {
     if name != FILTER_NAME.as_bytes() {
@@ -218,53 +218,26 @@ pub fn configure(
         return None;
     }
     let started = Instant::now();
-    let config = match Config::parse(policy) {
-        Ok(config) => config,
-        Err(problems) => {
-            for problem in &problems {
-                log(Level::Error, &format!("cors: policy refused: {problem}"));
+    match configure::load(policy, define) {
+        Ok(runtime) => {
+            let took_us = started.elapsed().as_micros();
+            log(
+                Level::Info,
+                &Loaded {
+                    config: &runtime.config,
+                    took_us,
+                }
+                .to_string(),
+            );
+            Some(runtime)
+        }
+        Err(lines) => {
+            for line in &lines {
+                log(Level::Error, line);
             }
-            log(
-                Level::Error,
-                &format!(
-                    "cors: policy refused with {} problem(s); keeping the previous configuration",
-                    problems.len()
-                ),
-            );
-            return None;
+            None
         }
-    };
-    let counters: Result<Vec<_>, _> = config
-        .policies
-        .iter()
-        .map(|p| PolicyCounters::define(&p.name, &mut define))
-        .collect();
-    let counters = match counters {
-        Ok(counters) => counters,
-        Err(problem) => {
-            log(
-                Level::Error,
-                &format!("cors: policy refused: cannot define counters: {problem}"),
-            );
-            return None;
-        }
-    };
-    log(
-        Level::Info,
-        &format!(
-            "cors: policy loaded in {} us: {} polic{}, {} route rule(s), default {}",
-            started.elapsed().as_micros(),
-            config.policies.len(),
-            if config.policies.len() == 1 { "y" } else { "ies" },
-            config.routes.rules.len(),
-            config
-                .routes
-                .default
-                .and_then(|i| config.policy(i))
-                .map_or("none (untouched)", |p| p.name.as_str()),
-        ),
-    );
-    Some(Runtime::new(config, counters))
+    }
 }
 
 /// A local reply as [`Recorder`] saw it.

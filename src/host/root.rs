@@ -10,8 +10,8 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, MetricType};
 
 use super::http::CorsHttp;
-use crate::config::Config;
-use crate::filter::{PolicyCounters, Runtime};
+use crate::configure::{self, Loaded};
+use crate::filter::Runtime;
 
 /// How often the root re-reads Envoy's log level, so that
 /// `/logging?wasm=debug` turns on the refusal reasons without a reload.
@@ -38,47 +38,28 @@ impl RootContext for CorsRoot {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let config = match Config::parse(&text) {
-            Ok(config) => config,
-            Err(problems) => {
-                for problem in &problems {
-                    error!("cors: policy refused: {problem}");
+        let define =
+            |name: &str| hostcalls::define_metric(MetricType::Counter, name).map_err(|status| format!("{status:?}"));
+        let runtime = match configure::load(&text, define) {
+            Ok(runtime) => runtime,
+            Err(lines) => {
+                for line in &lines {
+                    error!("{line}");
                 }
-                error!(
-                    "cors: policy refused with {} problem(s); keeping the previous configuration",
-                    problems.len()
-                );
                 return false;
             }
         };
-        let counters = config
-            .policies
-            .iter()
-            .map(|p| PolicyCounters::define(&p.name, |name| hostcalls::define_metric(MetricType::Counter, name)))
-            .collect();
-        let counters = match counters {
-            Ok(counters) => counters,
-            Err(status) => {
-                error!("cors: policy refused: cannot define counters: {status:?}");
-                return false;
-            }
-        };
-        // Whole microseconds: no float formatting in the plugin.
         let took_us = started
             .and_then(|t| hostcalls::get_current_time().ok()?.duration_since(t).ok())
             .map_or(0, |d| d.as_micros());
         info!(
-            "cors: policy loaded in {took_us} us: {} polic{}, {} route rule(s), default {}",
-            config.policies.len(),
-            if config.policies.len() == 1 { "y" } else { "ies" },
-            config.routes.rules.len(),
-            config
-                .routes
-                .default
-                .and_then(|i| config.policy(i))
-                .map_or("none (untouched)", |p| p.name.as_str()),
+            "{}",
+            Loaded {
+                config: &runtime.config,
+                took_us,
+            }
         );
-        self.runtime = Some(Rc::new(Runtime::new(config, counters)));
+        self.runtime = Some(Rc::new(runtime));
         let _ = hostcalls::set_tick_period(LOG_LEVEL_REFRESH);
         true
     }

@@ -16,6 +16,7 @@ use envoy_cors::origin::Origin;
 use serde_json::{json, Value};
 
 use super::browser;
+use super::fields::{comma_list, string_list, strings};
 use super::model::{Request, Response, SourceCors};
 use super::Scope;
 use crate::cli::args::SourceFormat;
@@ -99,12 +100,7 @@ fn normalise(r: &Response) -> BTreeMap<String, String> {
     for (name, values) in grouped {
         if LIST_HEADERS.contains(&name.as_str()) {
             let mut tokens: BTreeSet<String> = BTreeSet::new();
-            for t in values
-                .iter()
-                .flat_map(|v| v.split(','))
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-            {
+            for t in values.iter().flat_map(|v| comma_list(v)) {
                 tokens.insert(if name == "access-control-allow-methods" {
                     t.to_owned()
                 } else {
@@ -244,12 +240,8 @@ fn verdict(request: &Request, response: &Response, exposed: &[String]) -> Option
                     .header("access-control-request-method")
                     .unwrap_or_default()
                     .to_owned(),
-                unsafe_headers: request
-                    .header("access-control-request-headers")
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|h| h.trim().to_ascii_lowercase())
-                    .filter(|h| !h.is_empty())
+                unsafe_headers: comma_list(request.header("access-control-request-headers").unwrap_or_default())
+                    .map(str::to_ascii_lowercase)
                     .collect(),
                 credentials,
                 private_network: request.header("access-control-request-private-network") == Some("true"),
@@ -286,51 +278,19 @@ fn requests(scope: &Scope) -> Vec<Request> {
         }
     };
     if let Some(policy) = &scope.policy {
-        for o in policy
-            .get("allow_origins")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        for o in strings(policy.get("allow_origins")) {
             collect_origin(o, &mut origins);
         }
-        methods.extend(
-            policy
-                .get("allow_methods")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_owned),
-        );
-        headers.extend(
-            policy
-                .get("allow_headers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_owned),
-        );
+        methods.extend(string_list(policy.get("allow_methods")));
+        headers.extend(string_list(policy.get("allow_headers")));
     }
     match &scope.source {
         Some(SourceCors::Envoy(cors)) => {
             for m in &cors.origins {
                 collect_origin(&m.value.replace(['^', '$', '\\'], ""), &mut origins);
             }
-            methods.extend(
-                cors.allow_methods
-                    .split(',')
-                    .map(|m| m.trim().to_owned())
-                    .filter(|m| !m.is_empty()),
-            );
-            headers.extend(
-                cors.allow_headers
-                    .split(',')
-                    .map(|h| h.trim().to_ascii_lowercase())
-                    .filter(|h| !h.is_empty()),
-            );
+            methods.extend(comma_list(&cors.allow_methods).map(str::to_owned));
+            headers.extend(comma_list(&cors.allow_headers).map(str::to_ascii_lowercase));
         }
         Some(SourceCors::Gateway(cors)) => {
             for o in &cors.allow_origins {
@@ -429,29 +389,16 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
     let mut cases = Vec::new();
     let mut seen = BTreeSet::new();
     for (i, scope) in scopes.iter().enumerate() {
-        let ours_any = scope.policy.as_ref().is_some_and(|p| {
-            p.get("allow_origins")
-                .and_then(Value::as_array)
-                .is_some_and(|o| o.iter().any(|e| e == "*"))
-        });
+        let ours_any = scope
+            .policy
+            .as_ref()
+            .is_some_and(|p| strings(p.get("allow_origins")).any(|e| e == "*"));
         let mut exposed: Vec<String> = vec!["x-upstream".into()];
         if let Some(p) = &scope.policy {
-            exposed.extend(
-                p.get("expose_headers")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned),
-            );
+            exposed.extend(string_list(p.get("expose_headers")));
         }
         match &scope.source {
-            Some(SourceCors::Envoy(c)) => exposed.extend(
-                c.expose_headers
-                    .split(',')
-                    .map(|h| h.trim().to_ascii_lowercase())
-                    .filter(|h| !h.is_empty()),
-            ),
+            Some(SourceCors::Envoy(c)) => exposed.extend(comma_list(&c.expose_headers).map(str::to_ascii_lowercase)),
             Some(SourceCors::Gateway(c)) => exposed.extend(c.expose_headers.iter().map(|h| h.to_ascii_lowercase())),
             None => {}
         }

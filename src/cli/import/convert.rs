@@ -7,6 +7,7 @@ use envoy_cors::tokens;
 use serde_json::{json, Map, Value};
 
 use super::automata::BrowserOrigins;
+use super::fields::comma_list;
 use super::model::{Enabled, EnvoyCors, GatewayCors};
 use super::origins::{self, StringMatch};
 use super::Issues;
@@ -50,7 +51,7 @@ pub fn envoy(cors: &EnvoyCors, at: &str, browser: &BrowserOrigins, issues: &mut 
         &mut origins,
         any,
         credentials,
-        false,
+        "Envoy",
         &format!("{at}.allow_origin_string_match"),
         issues,
         &mut policy,
@@ -129,7 +130,7 @@ pub fn gateway(cors: &GatewayCors, at: &str, issues: &mut Issues) -> Option<Valu
         &mut origins,
         any,
         credentials,
-        true,
+        "the Gateway API",
         &format!("{at}.allowOrigins"),
         issues,
         &mut policy,
@@ -140,11 +141,7 @@ pub fn gateway(cors: &GatewayCors, at: &str, issues: &mut Issues) -> Option<Valu
         );
         return None;
     }
-    let methods = if cors.allow_methods.iter().any(|m| m == "*") {
-        vec!["*".to_owned()]
-    } else {
-        methods_list(&cors.allow_methods, &format!("{at}.allowMethods"), issues)
-    };
+    let methods = methods_list(&cors.allow_methods, &format!("{at}.allowMethods"), issues);
     policy.insert("allow_methods".into(), json!(methods));
     let headers = request_headers(&cors.allow_headers, &format!("{at}.allowHeaders"), issues);
     if !headers.is_empty() {
@@ -174,27 +171,24 @@ pub fn gateway(cors: &GatewayCors, at: &str, issues: &mut Issues) -> Option<Valu
 }
 
 /// Writes `allow_origins` (and drops credentials where `--lossy` must);
-/// false when no origin is left.
+/// false when no origin is left. `source` names who echoes every origin
+/// with credentials today, for the message.
 fn finish_origins(
     origins: &mut Vec<String>,
     any: bool,
     credentials: bool,
-    echo_any: bool,
+    source: &str,
     at: &str,
     issues: &mut Issues,
     policy: &mut Map<String, Value>,
 ) -> bool {
     if any {
         if credentials {
-            let source = if echo_any {
-                "the Gateway API then echoes every origin with credentials"
-            } else {
-                "Envoy then echoes every origin with credentials"
-            };
             issues.lossy(
                 at,
                 format!(
-                    "every origin with allow_credentials ({source}): {}; --lossy keeps \"*\" without credentials",
+                    "every origin with allow_credentials ({source} then echoes every origin with credentials): {}; \
+                     --lossy keeps \"*\" without credentials",
                     Problem::AnyOriginWithCredentials
                 ),
             );
@@ -230,11 +224,7 @@ fn finish_origins(
 
 /// A comma-separated header value as its items.
 fn split(list: &str) -> Vec<String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    comma_list(list).map(str::to_owned).collect()
 }
 
 /// `allow_methods`: `*`, or the methods a browser can ask for.

@@ -15,13 +15,14 @@
 use serde_json::Value;
 
 use super::automata::BrowserOrigins;
+use super::fields::items;
 use super::model::{Enabled, EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
-use super::paths::{host_glob, PathMatch};
+use super::paths::{host_glob, regex_head, rule_paths, sample_host, PathMatch};
 use super::{convert, Imported, Issues, Sample, Scope};
+use crate::cli::document::{join, walk_objects};
 
 const CORS_POLICY: &str = "envoy.extensions.filters.http.cors.v3.CorsPolicy";
-const ROUTE_CORS_POLICY: &str = "envoy.config.route.v3.CorsPolicy";
 const FILTER_CONFIG: &str = "envoy.config.route.v3.FilterConfig";
 const CORS_FILTER_TYPE: &str = "envoy.extensions.filters.http.cors.v3.Cors";
 const CORS_FILTER_NAME: &str = "envoy.filters.http.cors";
@@ -69,7 +70,7 @@ struct RouteConfig<'a> {
 pub fn import(docs: &[(String, Value)], only: Option<&str>, browser: &BrowserOrigins, issues: &mut Issues) -> Imported {
     let mut found = Vec::new();
     for (prefix, doc) in docs {
-        walk(doc, prefix.clone(), None, false, &mut found);
+        route_configs(doc, prefix, &mut found);
     }
     if let Some(name) = only {
         found.retain(|rc| rc.value.get("name").and_then(Value::as_str) == Some(name));
@@ -109,46 +110,29 @@ pub fn import(docs: &[(String, Value)], only: Option<&str>, browser: &BrowserOri
     imported
 }
 
-/// Finds route configurations: objects with `virtual_hosts`.
-fn walk<'a>(value: &'a Value, path: String, filters: Option<&'a Value>, ports: bool, out: &mut Vec<RouteConfig<'a>>) {
-    match value {
-        Value::Object(map) => {
-            if map.get("virtual_hosts").is_some_and(Value::is_array) {
-                out.push(RouteConfig {
-                    path,
-                    value,
-                    http_filters: filters,
-                    ports_ignored: ports
-                        || map.get("ignore_port_in_host_matching").and_then(Value::as_bool) == Some(true),
-                });
-                return;
-            }
-            let (filters, ports) = match map.get("http_filters") {
-                Some(f) => (
-                    Some(f),
-                    map.get("strip_any_host_port").and_then(Value::as_bool) == Some(true),
-                ),
-                None => (filters, ports),
-            };
-            for (key, child) in map {
-                walk(child, join(&path, key), filters, ports, out);
-            }
+/// Finds the route configurations (objects with `virtual_hosts`) under `doc`,
+/// each with the filters and `strip_any_host_port` of the nearest connection
+/// manager above it.
+fn route_configs<'a>(doc: &'a Value, prefix: &str, out: &mut Vec<RouteConfig<'a>>) {
+    walk_objects(doc, prefix, (None, false), &mut |object, path, (filters, ports)| {
+        if object.get("virtual_hosts").is_some_and(Value::is_array) {
+            out.push(RouteConfig {
+                path: path.to_owned(),
+                value: object,
+                http_filters: filters,
+                ports_ignored: ports
+                    || object.get("ignore_port_in_host_matching").and_then(Value::as_bool) == Some(true),
+            });
+            return None;
         }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                walk(child, format!("{path}[{i}]"), filters, ports, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
+        Some(match object.get("http_filters") {
+            Some(f) => (
+                Some(f),
+                object.get("strip_any_host_port").and_then(Value::as_bool) == Some(true),
+            ),
+            None => (filters, ports),
+        })
+    });
 }
 
 /// One level's CorsPolicy, fields as given.
@@ -177,7 +161,7 @@ const ALL: u64 = 1_000_000;
 
 fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Issues, out: &mut Imported) {
     if let Some(filters) = rc.http_filters {
-        let has_cors = filters.as_array().into_iter().flatten().any(|f| {
+        let has_cors = items(Some(filters)).any(|f| {
             f.get("name").and_then(Value::as_str) == Some(CORS_FILTER_NAME)
                 || f.pointer("/typed_config/@type")
                     .and_then(Value::as_str)
@@ -196,12 +180,7 @@ fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Iss
     }
     let at = rc.path.clone();
     let global = level(rc.value, &at, issues);
-    let vhosts = rc
-        .value
-        .get("virtual_hosts")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let vhosts: Vec<&Value> = items(rc.value.get("virtual_hosts")).collect();
     if vhosts.len() > 1 && !rc.ports_ignored {
         issues.note(
             &at,
@@ -214,13 +193,7 @@ fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Iss
     // (priority, domain, vhost index): Envoy's search order.
     let mut domains = Vec::new();
     for (v, vhost) in vhosts.iter().enumerate() {
-        for (d, domain) in vhost
-            .get("domains")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (d, domain) in items(vhost.get("domains")).enumerate() {
             let Some(domain) = domain.as_str() else { continue };
             let bare = domain.strip_suffix(":*").unwrap_or(domain);
             let rank = if bare == "*" {
@@ -262,17 +235,10 @@ fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Iss
         let vname = vhost.get("name").and_then(Value::as_str).unwrap_or("vhost");
         let host = host_glob(domain);
         let authority = sample_host(domain);
-        for (r, route) in vhost
-            .get("routes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (r, route) in items(vhost.get("routes")).enumerate() {
             let rat = format!("{vat}.routes[{r}]");
             let mut levels: Vec<Level> = Vec::new();
-            let rlevel = level(route, &rat, issues);
-            levels.extend(rlevel.clone());
+            levels.extend(level(route, &rat, issues));
             levels.extend(vlevel.clone());
             levels.extend(global.clone());
             if levels.is_empty() {
@@ -334,7 +300,7 @@ fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Iss
 /// Header values that satisfy a route's simple header matchers (present, exact).
 fn header_sample(matchers: Option<&Value>) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for m in matchers.and_then(Value::as_array).into_iter().flatten() {
+    for m in items(matchers) {
         let Some(name) = m.get("name").and_then(Value::as_str) else {
             continue;
         };
@@ -355,21 +321,12 @@ fn header_sample(matchers: Option<&Value>) -> Vec<(String, String)> {
 }
 
 /// Every route name of the configuration, for uniqueness.
-fn route_names(vhosts: &[Value]) -> Vec<String> {
+fn route_names(vhosts: &[&Value]) -> Vec<String> {
     vhosts
         .iter()
-        .flat_map(|v| v.get("routes").and_then(Value::as_array).cloned().unwrap_or_default())
+        .flat_map(|v| items(v.get("routes")))
         .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_owned))
         .collect()
-}
-
-/// A host a request to `domain` could carry.
-fn sample_host(domain: &str) -> String {
-    if domain == "*" {
-        "unlisted-host.invalid".to_owned()
-    } else {
-        domain.replacen('*', "sample", 1)
-    }
 }
 
 /// One rule's path glob and a path it selects.
@@ -387,25 +344,21 @@ fn route_match(m: Option<&Value>, at: &str, named: bool, issues: &mut Issues) ->
     };
     let case_sensitive = bool_value(m.get("case_sensitive")).unwrap_or(true);
     let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
-    let (path, exact) = if let Some(p) = text("prefix") {
-        (PathMatch::StringPrefix(p), true)
+    let path = if let Some(p) = text("prefix") {
+        PathMatch::StringPrefix(p)
     } else if let Some(p) = text("path") {
-        (PathMatch::Exact(p), true)
+        PathMatch::Exact(p)
     } else if let Some(p) = text("path_separated_prefix") {
-        (PathMatch::SegmentPrefix(p), true)
+        PathMatch::SegmentPrefix(p)
     } else if let Some(regex) = m.get("safe_regex").and_then(|r| r.get("regex")).and_then(Value::as_str) {
-        let head: String = regex
-            .trim_start_matches('^')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_'))
-            .collect();
+        let head = regex_head(regex);
         if !named {
             issues.lossy(
                 &format!("{mat}.safe_regex"),
                 format!("a regex path ({regex:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
             );
         }
-        (PathMatch::StringPrefix(head), false)
+        PathMatch::StringPrefix(head)
     } else if m.contains_key("connect_matcher") {
         issues.note(
             &mat,
@@ -419,7 +372,7 @@ fn route_match(m: Option<&Value>, at: &str, named: bool, issues: &mut Issues) ->
                 "a path match this tool cannot convert (path_match_policy?); --lossy matches every path".to_owned(),
             );
         }
-        (PathMatch::Any, false)
+        PathMatch::Any
     };
     let extras: Vec<&str> = m
         .keys()
@@ -441,20 +394,18 @@ fn route_match(m: Option<&Value>, at: &str, named: bool, issues: &mut Issues) ->
             ),
         );
     }
+    // A named route becomes a route_name rule, whatever its path.
+    let globs = if named {
+        vec![None]
+    } else {
+        rule_paths(path.globs(case_sensitive))
+    };
     let sample = path.sample();
-    if named {
-        return Some(vec![PathRule { glob: None, sample }]);
-    }
-    let _ = exact;
-    let globs = path.globs(case_sensitive);
-    if globs.is_empty() {
-        return Some(vec![PathRule { glob: None, sample }]);
-    }
     Some(
         globs
             .into_iter()
-            .map(|g| PathRule {
-                glob: Some(g),
+            .map(|glob| PathRule {
+                glob,
                 sample: sample.clone(),
             })
             .collect(),
@@ -497,11 +448,10 @@ fn level(owner: &Value, at: &str, issues: &mut Issues) -> Option<Level> {
 
 /// The deprecated `cors` field of a virtual host or route action.
 fn legacy(value: Option<&Value>, at: &str, issues: &mut Issues) -> Option<Level> {
-    let value = value?;
-    let _ = ROUTE_CORS_POLICY;
-    Some(cors_policy(value, at, issues))
+    value.map(|value| cors_policy(value, at, issues))
 }
 
+/// A bool field, given plain or as a `BoolValue` wrapper (`{value: true}`).
 fn bool_value(v: Option<&Value>) -> Option<bool> {
     match v? {
         Value::Bool(b) => Some(*b),
@@ -510,6 +460,7 @@ fn bool_value(v: Option<&Value>) -> Option<bool> {
     }
 }
 
+/// A `RuntimeFractionalPercent` as its default share (a runtime key is noted).
 fn percent(v: Option<&Value>, at: &str, issues: &mut Issues) -> Option<Percent> {
     let v = v?;
     if v.get("runtime_key").is_some() {
@@ -563,13 +514,7 @@ fn cors_policy(v: &Value, at: &str, issues: &mut Issues) -> Level {
     out.forward = bool_value(map.get("forward_not_matching_preflights"));
     out.enabled = percent(map.get("filter_enabled"), &join(at, "filter_enabled"), issues);
     out.shadow = percent(map.get("shadow_enabled"), &join(at, "shadow_enabled"), issues);
-    for (i, m) in map
-        .get("allow_origin_string_match")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, m) in items(map.get("allow_origin_string_match")).enumerate() {
         let mat = format!("{at}.allow_origin_string_match[{i}]");
         let ignore_case = m.get("ignore_case").and_then(Value::as_bool).unwrap_or(false);
         let found = [

@@ -11,9 +11,11 @@
 
 use serde_json::Value;
 
+use super::fields::{items, string_list, strings};
 use super::model::{GatewayCors, SourceCors};
-use super::paths::{host_glob, PathMatch};
+use super::paths::{host_glob, regex_head, rule_paths, PathMatch};
 use super::{convert, Imported, Issues, Sample, Scope};
+use crate::cli::document::within;
 
 /// Imports every HTTPRoute.
 pub fn import(docs: &[(String, Value)], issues: &mut Issues) -> Imported {
@@ -23,13 +25,7 @@ pub fn import(docs: &[(String, Value)], issues: &mut Issues) -> Imported {
     }
     let mut candidates: Vec<Candidate> = Vec::new();
     for (prefix, doc) in docs {
-        let at = |p: &str| {
-            if prefix.is_empty() {
-                p.to_owned()
-            } else {
-                format!("{prefix}: {p}")
-            }
-        };
+        let at = |p: &str| within(prefix, p);
         let name = doc
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -38,33 +34,16 @@ pub fn import(docs: &[(String, Value)], issues: &mut Issues) -> Imported {
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or("default");
-        let hostnames: Vec<String> = doc
-            .pointer("/spec/hostnames")
-            .and_then(Value::as_array)
-            .map(|h| {
-                h.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_ascii_lowercase)
-                    .collect()
-            })
-            .filter(|h: &Vec<String>| !h.is_empty())
-            .unwrap_or_else(|| vec!["*".to_owned()]);
-        for (r, rule) in doc
-            .pointer("/spec/rules")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        let mut hostnames: Vec<String> = strings(doc.pointer("/spec/hostnames"))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if hostnames.is_empty() {
+            hostnames.push("*".to_owned());
+        }
+        for (r, rule) in items(doc.pointer("/spec/rules")).enumerate() {
             let rat = at(&format!("spec.rules[{r}]"));
             let mut source = None;
-            for (f, filter) in rule
-                .get("filters")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+            for (f, filter) in items(rule.get("filters")).enumerate() {
                 if filter.get("type").and_then(Value::as_str) == Some("CORS") {
                     source = filter.get("cors").map(cors_filter);
                     if source.is_none() {
@@ -75,17 +54,9 @@ pub fn import(docs: &[(String, Value)], issues: &mut Issues) -> Imported {
                     }
                 }
             }
-            for (b, backend) in rule
-                .get("backendRefs")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                let per_backend = backend
-                    .get("filters")
-                    .and_then(Value::as_array)
-                    .is_some_and(|fs| fs.iter().any(|f| f.get("type").and_then(Value::as_str) == Some("CORS")));
+            for (b, backend) in items(rule.get("backendRefs")).enumerate() {
+                let per_backend =
+                    items(backend.get("filters")).any(|f| f.get("type").and_then(Value::as_str) == Some("CORS"));
                 if per_backend {
                     issues.fatal(
                         &format!("{rat}.backendRefs[{b}].filters"),
@@ -114,12 +85,7 @@ pub fn import(docs: &[(String, Value)], issues: &mut Issues) -> Imported {
                     PathMatch::SegmentPrefix(p) => (1, usize::MAX - p.len()),
                     _ => (2, 0),
                 };
-                let globs = path.globs(true);
-                let globs: Vec<Option<String>> = if globs.is_empty() {
-                    vec![None]
-                } else {
-                    globs.into_iter().map(Some).collect()
-                };
+                let globs = rule_paths(path.globs(true));
                 for host in &hostnames {
                     let host_rank = if host == "*" {
                         (2, 0)
@@ -146,17 +112,7 @@ pub fn import(docs: &[(String, Value)], issues: &mut Issues) -> Imported {
                                 policy: spec.clone(),
                                 policy_hint: format!("{name}-{rule_name}"),
                                 source: source.clone().map(SourceCors::Gateway),
-                                sample: Sample {
-                                    authority: if host == "*" {
-                                        "unlisted-host.invalid".to_owned()
-                                    } else {
-                                        host.replacen('*', "sample", 1)
-                                    },
-                                    path: path.sample(),
-                                    route_name: None,
-                                    direct_status: None,
-                                    headers: Vec::new(),
-                                },
+                                sample: Sample::new(host, path.sample()),
                                 at: mat.clone(),
                             },
                         });
@@ -196,11 +152,7 @@ fn path_match(m: &Value, at: &str, issues: &mut Issues) -> PathMatch {
         "Exact" => PathMatch::Exact(value.to_owned()),
         "PathPrefix" => PathMatch::SegmentPrefix(value.trim_end_matches('/').to_owned()),
         _ => {
-            let head: String = value
-                .trim_start_matches('^')
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_'))
-                .collect();
+            let head = regex_head(value);
             issues.lossy(
                 &format!("{at}.path"),
                 format!("a {kind} path ({value:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
@@ -212,17 +164,8 @@ fn path_match(m: &Value, at: &str, issues: &mut Issues) -> PathMatch {
 
 /// An `HTTPCORSFilter`, origins lowercased and without their default port.
 fn cors_filter(c: &Value) -> GatewayCors {
-    let list = |k: &str| -> Vec<String> {
-        c.get(k)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect()
-    };
-    let origins = list("allowOrigins")
-        .into_iter()
+    let list = |k: &str| string_list(c.get(k));
+    let origins = strings(c.get("allowOrigins"))
         .map(|o| {
             let o = o.to_ascii_lowercase();
             let default = if o.starts_with("https://") { ":443" } else { ":80" };

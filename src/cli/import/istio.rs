@@ -10,10 +10,12 @@
 use serde_json::Value;
 
 use super::automata::BrowserOrigins;
+use super::fields::{items, string_list};
 use super::model::{Enabled, EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
-use super::paths::{host_glob, PathMatch};
+use super::paths::{host_glob, regex_head, rule_paths, PathMatch};
 use super::{convert, Imported, Issues, Sample, Scope};
+use crate::cli::document::within;
 
 /// Keys of an HTTPMatchRequest that are not conditions on the request.
 const NOT_CONDITIONS: [&str; 4] = ["uri", "ignoreUriCase", "name", "statPrefix"];
@@ -23,23 +25,11 @@ pub fn import(docs: &[(String, Value)], browser: &BrowserOrigins, issues: &mut I
     // (host rank, host, document index)
     let mut hosts: Vec<((u8, usize), String, usize)> = Vec::new();
     for (d, (prefix, doc)) in docs.iter().enumerate() {
-        let at = |p: &str| {
-            if prefix.is_empty() {
-                p.to_owned()
-            } else {
-                format!("{prefix}: {p}")
-            }
-        };
+        let at = |p: &str| within(prefix, p);
         if doc.pointer("/spec/http").and_then(Value::as_array).is_none() {
             continue;
         }
-        for (h, host) in doc
-            .pointer("/spec/hosts")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (h, host) in items(doc.pointer("/spec/hosts")).enumerate() {
             let Some(host) = host.as_str() else { continue };
             if host != "*" && !host.contains('.') {
                 issues.lossy(
@@ -70,24 +60,12 @@ pub fn import(docs: &[(String, Value)], browser: &BrowserOrigins, issues: &mut I
     let mut out = Imported::default();
     for (_, host, d) in &hosts {
         let Some((prefix, doc)) = docs.get(*d) else { continue };
-        let at = |p: &str| {
-            if prefix.is_empty() {
-                p.to_owned()
-            } else {
-                format!("{prefix}: {p}")
-            }
-        };
+        let at = |p: &str| within(prefix, p);
         let vs = doc
             .pointer("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or("virtualservice");
-        for (i, http) in doc
-            .pointer("/spec/http")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (i, http) in items(doc.pointer("/spec/http")).enumerate() {
             let hat = at(&format!("spec.http[{i}]"));
             if http.get("delegate").is_some() {
                 issues.fatal(
@@ -114,7 +92,7 @@ pub fn import(docs: &[(String, Value)], browser: &BrowserOrigins, issues: &mut I
             for (m, request_match) in matches.iter().enumerate() {
                 let mat = format!("{hat}.match[{m}]");
                 let (path, case_sensitive) = uri(request_match, &mat, issues);
-                for glob in with_any(path.globs(case_sensitive)) {
+                for glob in rule_paths(path.globs(case_sensitive)) {
                     out.scopes.push(Scope {
                         route_name: None,
                         host: host_glob(host),
@@ -122,13 +100,7 @@ pub fn import(docs: &[(String, Value)], browser: &BrowserOrigins, issues: &mut I
                         policy: spec.clone(),
                         policy_hint: format!("{vs}-{name}"),
                         source: source.clone().map(SourceCors::Envoy),
-                        sample: Sample {
-                            authority: sample_host(host),
-                            path: path.sample(),
-                            route_name: None,
-                            direct_status: None,
-                            headers: Vec::new(),
-                        },
+                        sample: Sample::new(host, path.sample()),
                         at: mat.clone(),
                     });
                 }
@@ -136,23 +108,6 @@ pub fn import(docs: &[(String, Value)], browser: &BrowserOrigins, issues: &mut I
         }
     }
     out
-}
-
-/// `[]` (every path) as one rule without a path.
-fn with_any(globs: Vec<String>) -> Vec<Option<String>> {
-    if globs.is_empty() {
-        vec![None]
-    } else {
-        globs.into_iter().map(Some).collect()
-    }
-}
-
-fn sample_host(host: &str) -> String {
-    if host == "*" {
-        "unlisted-host.invalid".to_owned()
-    } else {
-        host.replacen('*', "sample", 1)
-    }
 }
 
 /// An HTTPMatchRequest's `uri` as a path match, and whether case matters.
@@ -184,11 +139,7 @@ fn uri(m: &Value, at: &str, issues: &mut Issues) -> (PathMatch, bool) {
         return (PathMatch::StringPrefix(p.to_owned()), case_sensitive);
     }
     let regex = u.get("regex").and_then(Value::as_str).unwrap_or_default();
-    let head: String = regex
-        .trim_start_matches('^')
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_'))
-        .collect();
+    let head = regex_head(regex);
     issues.lossy(
         &format!("{at}.uri"),
         format!("a regex uri ({regex:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
@@ -198,15 +149,7 @@ fn uri(m: &Value, at: &str, issues: &mut Issues) -> (PathMatch, bool) {
 
 /// A corsPolicy as the CorsPolicy istiod writes for it.
 fn cors_policy(c: &Value, at: &str, issues: &mut Issues) -> EnvoyCors {
-    let list = |k: &str| -> Vec<String> {
-        c.get(k)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect()
-    };
+    let list = |k: &str| string_list(c.get(k));
     let mut origins = Vec::new();
     if let Some(matchers) = c.get("allowOrigins").and_then(Value::as_array) {
         for (i, m) in matchers.iter().enumerate() {
@@ -245,10 +188,6 @@ fn cors_policy(c: &Value, at: &str, issues: &mut Issues) -> EnvoyCors {
             }
         },
     };
-    let credentials = match c.get("allowCredentials") {
-        Some(Value::Bool(b)) => *b,
-        _ => false,
-    };
     let mut cors = EnvoyCors {
         origins,
         languages: Vec::new(),
@@ -256,7 +195,7 @@ fn cors_policy(c: &Value, at: &str, issues: &mut Issues) -> EnvoyCors {
         allow_headers: list("allowHeaders").join(","),
         expose_headers: list("exposeHeaders").join(","),
         max_age,
-        allow_credentials: credentials,
+        allow_credentials: c.get("allowCredentials").and_then(Value::as_bool).unwrap_or(false),
         allow_private_network: false,
         forward_not_matching_preflights: c.get("unmatchedPreflights").and_then(Value::as_str) != Some("IGNORE"),
         enabled: Enabled::On,

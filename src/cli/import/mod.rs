@@ -15,6 +15,7 @@ mod automata;
 mod changes;
 mod convert;
 mod envoy;
+mod fields;
 mod gateway;
 mod istio;
 mod model;
@@ -33,6 +34,7 @@ use envoy_cors::config::Config;
 use serde_json::{json, Map, Value};
 
 use super::args::{ImportArgs, SourceFormat};
+use super::document::{within, yaml_documents, YamlError};
 use super::{fail, OK, PROBLEMS};
 use automata::BrowserOrigins;
 use model::SourceCors;
@@ -108,6 +110,20 @@ pub struct Sample {
     pub headers: Vec<(String, String)>,
 }
 
+impl Sample {
+    /// A request to `host` (a name it covers, for a wildcard) and `path`,
+    /// with nothing else a route could match on.
+    pub fn new(host: &str, path: String) -> Self {
+        Self {
+            authority: paths::sample_host(host),
+            path,
+            route_name: None,
+            direct_status: None,
+            headers: Vec::new(),
+        }
+    }
+}
+
 /// One rule of the output, with the source's behaviour there.
 #[derive(Debug, Clone)]
 pub struct Scope {
@@ -157,23 +173,21 @@ pub fn run(args: &ImportArgs) -> ExitCode {
             }
         }
     }
-    let format = match args.format.or_else(|| detect(&docs).ok().flatten()) {
-        Some(format) => format,
-        None => {
-            return match detect(&docs) {
-                Err(kinds) => fail(&format!(
-                    "the files hold {}: say which to import with --format envoy|istio|gateway-api",
-                    kinds.join(" and ")
-                )),
-                Ok(_) => {
-                    let names: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
-                    eprintln!(
-                        "cors-policy: {}: no Envoy configuration, Istio VirtualService or Gateway API HTTPRoute found",
-                        names.join(", ")
-                    );
-                    ExitCode::from(PROBLEMS)
-                }
-            };
+    let format = match args.format.map_or_else(|| detect(&docs), |format| Ok(Some(format))) {
+        Ok(Some(format)) => format,
+        Err(kinds) => {
+            return fail(&format!(
+                "the files hold {}: say which to import with --format envoy|istio|gateway-api",
+                kinds.join(" and ")
+            ))
+        }
+        Ok(None) => {
+            let names: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
+            eprintln!(
+                "cors-policy: {}: no Envoy configuration, Istio VirtualService or Gateway API HTTPRoute found",
+                names.join(", ")
+            );
+            return ExitCode::from(PROBLEMS);
         }
     };
     let browser = match BrowserOrigins::new() {
@@ -264,10 +278,10 @@ pub fn run(args: &ImportArgs) -> ExitCode {
 /// Where a document sits, for messages: the file when several are read, and
 /// `document N` in a multi-document file.
 fn located_prefix(file: &std::path::Path, prefix: &str, many_files: bool) -> String {
-    match (many_files, prefix.is_empty()) {
-        (true, true) => file.display().to_string(),
-        (true, false) => format!("{}: {prefix}", file.display()),
-        (false, _) => prefix.to_owned(),
+    if many_files {
+        within(&file.display().to_string(), prefix)
+    } else {
+        prefix.to_owned()
     }
 }
 
@@ -284,16 +298,12 @@ fn documents(path: &std::path::Path) -> Result<Vec<(String, Value)>, Failure> {
         let doc = serde_json::from_str(&text).map_err(|e| Failure::Content(format!("invalid JSON: {e}")))?;
         return Ok(vec![(String::new(), doc)]);
     }
-    let mut docs = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-        let yaml = <serde_yaml_ng::Value as serde::Deserialize>::deserialize(doc)
-            .map_err(|e| Failure::Content(format!("invalid YAML: {e}")))?;
-        let json = serde_json::to_value(&yaml)
-            .map_err(|e| Failure::Content(format!("YAML without a JSON equivalent: {e}")))?;
-        if !json.is_null() {
-            docs.push(json);
-        }
-    }
+    let docs = yaml_documents(&text).map_err(|e| {
+        Failure::Content(match e {
+            YamlError::Invalid(e) => format!("invalid YAML: {e}"),
+            YamlError::NotJson(e) => format!("YAML without a JSON equivalent: {e}"),
+        })
+    })?;
     let many = docs.len() > 1;
     Ok(docs
         .into_iter()
@@ -335,7 +345,8 @@ fn detect(docs: &[(PathBuf, String, Value)]) -> Result<Option<SourceFormat>, Vec
     }
 }
 
-/// A policy name usable in metric names: `[A-Za-z0-9_-]{1,64}`.
+/// A policy name usable in metric names: `[A-Za-z0-9_-]{1,64}`, at most 56
+/// characters here so that `assemble` can add a `-N` to tell two apart.
 fn policy_name(hint: &str) -> String {
     let mut name: String = hint
         .chars()

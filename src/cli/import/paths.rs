@@ -76,6 +76,37 @@ impl PathMatch {
     }
 }
 
+/// The path of each rule that selects what `globs` selects: one rule without
+/// a path when `globs` is empty (every path).
+pub fn rule_paths(globs: Vec<String>) -> Vec<Option<String>> {
+    if globs.is_empty() {
+        vec![None]
+    } else {
+        globs.into_iter().map(Some).collect()
+    }
+}
+
+/// The literal start of a regular expression over the path (after `^`, up
+/// to the first character that is not a letter, digit, `/`, `-` or `_`):
+/// what `--lossy` matches as a prefix.
+pub fn regex_head(regex: &str) -> String {
+    regex
+        .trim_start_matches('^')
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_'))
+        .collect()
+}
+
+/// A host a request to `domain` (a host name or wildcard) could carry, for
+/// the request matrix.
+pub fn sample_host(domain: &str) -> String {
+    if domain == "*" {
+        "unlisted-host.invalid".to_owned()
+    } else {
+        domain.replacen('*', "sample", 1)
+    }
+}
+
 /// A literal as a glob: metacharacters escaped, letters as `[xX]` unless case-sensitive.
 pub fn literal(text: &str, case_sensitive: bool) -> String {
     let mut out = String::with_capacity(text.len());
@@ -159,6 +190,14 @@ mod tests {
         ] {
             assert_eq!(globs_match(&m.globs(true), path), want, "{path}");
         }
+    }
+
+    #[test]
+    fn a_regex_path_keeps_its_literal_start_and_every_path_is_one_rule_without_a_path() {
+        assert_eq!(regex_head("^/api/v[0-9]+/.*"), "/api/v");
+        assert_eq!(rule_paths(PathMatch::Any.globs(true)), [None]);
+        assert_eq!(sample_host("*.example.com"), "sample.example.com");
+        assert_eq!(sample_host("*"), "unlisted-host.invalid");
     }
 
     #[test]
