@@ -150,6 +150,7 @@ PROBES = {
         "probe_read_origin": "read-origin",
         "probe_read_request_map": "read-request-map",
         "probe_count": "count",
+        "probe_read_route_name": "read-route-name",
         "probe_read_response_map": "read-response-map",
         "probe_add_vary": "add-vary",
         "probe_set_acao": "set-acao",

@@ -673,3 +673,37 @@ fn istio_short_names_and_gateway_method_matches_need_lossy() {
         stderr(&out)
     );
 }
+
+#[test]
+fn messages_name_each_sources_own_fields() {
+    // Istio's names, not Envoy's proto fields the importer reads them into.
+    let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [api.example.com]\n  http:\n  - corsPolicy:\n      allowOrigins: [{exact: https://a.example.com}, {suffix: example.com}]\n    route: [{destination: {host: api}}]\n";
+    let file = temp_file("istio-paths.yaml", vs);
+    let err = stderr(&run(&["import", file.to_str().unwrap()]));
+    assert!(err.contains("spec.http[0].corsPolicy.allowOrigins[1]"), "{err}");
+    assert!(!err.contains("allow_origin_string_match"), "{err}");
+    // The Gateway API's: the filter's index, then `cors`.
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  rules:\n  - filters:\n    - type: RequestHeaderModifier\n      requestHeaderModifier: {add: [{name: x, value: y}]}\n    - type: CORS\n      cors: {allowOrigins: ['https://a.example.com', 'https://*.co.uk']}\n";
+    let file = temp_file("gateway-paths.yaml", route);
+    let err = stderr(&run(&["import", file.to_str().unwrap()]));
+    assert!(err.contains("spec.rules[0].filters[1].cors.allowOrigins"), "{err}");
+    // Envoy's in a multi-document file: the document, then its path.
+    let envoy = envoy_with(
+        r#""allow_origin_string_match": [{"suffix": "example.com"}]"#,
+        r#"{"prefix": "/"}"#,
+    );
+    let file = temp_file("envoy-docs.yaml", &format!("kind: Unrelated\n---\n{envoy}\n"));
+    let err = stderr(&run(&["import", file.to_str().unwrap(), "--format", "envoy"]));
+    assert!(err.contains("document 2: static_resources."), "{err}");
+}
+
+#[test]
+fn an_istio_rule_with_an_empty_match_list_covers_every_path() {
+    let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [api.example.com]\n  http:\n  - match: []\n    corsPolicy:\n      allowOrigins: [{exact: https://a.example.com}]\n    route: [{destination: {host: api}}]\n";
+    let file = temp_file("istio-empty-match.yaml", vs);
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let policy: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let origins = policy["policies"].as_object().unwrap().values().next().unwrap()["allow_origins"].clone();
+    assert_eq!(origins, serde_json::json!(["https://a.example.com"]), "{policy}");
+}

@@ -35,7 +35,9 @@ pub fn stderr(out: &Output) -> String {
 pub fn temp_file(name: &str, text: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("cors-policy-test-{}", std::process::id()));
+    // Cargo's scratch directory for integration tests (under target/), so
+    // runs do not pile folders up in the system's temp dir.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cors-policy-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{n}-{name}"));
     std::fs::write(&path, text).unwrap();

@@ -35,6 +35,7 @@ EXPECTED = {
     "probe_read_origin_allowed": ("GET", {"origin": ORIGIN}, {}, False, False),
     "probe_read_request_map_allowed": ("GET", {"origin": ORIGIN}, {}, False, False),
     "probe_count_allowed": ("GET", {"origin": ORIGIN}, {}, False, True),
+    "probe_read_route_name_allowed": ("GET", {"origin": ORIGIN}, {}, False, False),
     "probe_read_response_map_allowed": ("GET", {"origin": ORIGIN}, {}, False, False),
     "probe_add_vary_allowed": ("GET", {"origin": ORIGIN}, {"vary": "origin"}, False, False),
     "probe_set_acao_allowed": ("GET", {"origin": ORIGIN}, {"access-control-allow-origin": "*"}, False, False),

@@ -8,6 +8,8 @@
 //! - `read-origin`: read the request's `origin` header (one value);
 //! - `read-request-map`: read every request header in one call (the host's
 //!   serialized map, not parsed: the least a reader of the whole map pays);
+//! - `read-route-name`: read Envoy's route name (`xds.route_name`), which the
+//!   filter reads only when a route rule names a route;
 //! - `count`: increment a counter;
 //! - `reply`: answer locally with 204 and six CORS headers, as a preflight;
 //! - `read-response-map`: read every response header in one call;
@@ -26,6 +28,7 @@ proxy_wasm::main! {{
 struct Probe {
     read_origin: bool,
     read_request_map: bool,
+    read_route_name: bool,
     count: Option<u32>,
     reply: bool,
     read_response_map: bool,
@@ -86,6 +89,7 @@ impl RootContext for Root {
                 "" => {}
                 "read-origin" => probe.read_origin = true,
                 "read-request-map" => probe.read_request_map = true,
+                "read-route-name" => probe.read_route_name = true,
                 "count" => match proxy_wasm::hostcalls::define_metric(MetricType::Counter, "probe.requests") {
                     Ok(id) => probe.count = Some(id),
                     Err(_) => return false,
@@ -129,6 +133,10 @@ impl HttpContext for Pass {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         if self.probe.read_origin {
             self.origin = self.get_http_request_header_bytes("origin");
+        }
+        if self.probe.read_route_name {
+            // As the filter reads it when a route rule names a route.
+            drop(proxy_wasm::hostcalls::get_property(vec!["xds", "route_name"]));
         }
         if self.probe.read_request_map {
             drop(raw::header_map(MapType::HttpRequestHeaders));

@@ -16,16 +16,60 @@ use super::Issues;
 /// longer value means the same to every browser.
 const BROWSER_MAX_AGE: i64 = 86_400;
 
+/// How a source that reads as an Envoy CorsPolicy names its fields, so that a
+/// message points at the field as the operator wrote it.
+pub struct Names {
+    /// The source, as a message names it.
+    pub source: &'static str,
+    /// The list of origin matchers.
+    pub origins: &'static str,
+    /// The allowed methods.
+    pub methods: &'static str,
+    /// The allowed request headers.
+    pub headers: &'static str,
+    /// The exposed response headers.
+    pub expose: &'static str,
+    /// The preflight cache lifetime.
+    pub max_age: &'static str,
+}
+
+/// Envoy's `CorsPolicy` (proto field names).
+pub const ENVOY: Names = Names {
+    source: "Envoy",
+    origins: "allow_origin_string_match",
+    methods: "allow_methods",
+    headers: "allow_headers",
+    expose: "expose_headers",
+    max_age: "max_age",
+};
+
+/// Istio's VirtualService `corsPolicy`.
+pub const ISTIO: Names = Names {
+    source: "Istio",
+    origins: "allowOrigins",
+    methods: "allowMethods",
+    headers: "allowHeaders",
+    expose: "exposeHeaders",
+    max_age: "maxAge",
+};
+
 /// The policy for an Envoy (or Istio) CorsPolicy; `None` when the source
-/// leaves requests untouched (CORS off, or no origin allowed).
-pub fn envoy(cors: &EnvoyCors, at: &str, browser: &BrowserOrigins, issues: &mut Issues) -> Option<Value> {
+/// leaves requests untouched (CORS off, or no origin allowed). `names` are
+/// the source's field names, for the paths of its messages.
+pub fn envoy(
+    cors: &EnvoyCors,
+    at: &str,
+    names: &Names,
+    browser: &BrowserOrigins,
+    issues: &mut Issues,
+) -> Option<Value> {
     if cors.enabled == Enabled::Off {
         return None;
     }
     let mut origins = Vec::new();
     let mut any = false;
     for (i, matcher) in cors.origins.iter().enumerate() {
-        let path = format!("{at}.allow_origin_string_match[{i}]");
+        let path = format!("{at}.{}[{i}]", names.origins);
         match origins::convert(matcher, browser) {
             Ok(converted) => {
                 any |= converted.any;
@@ -51,8 +95,8 @@ pub fn envoy(cors: &EnvoyCors, at: &str, browser: &BrowserOrigins, issues: &mut 
         &mut origins,
         any,
         credentials,
-        "Envoy",
-        &format!("{at}.allow_origin_string_match"),
+        names.source,
+        &format!("{at}.{}", names.origins),
         issues,
         &mut policy,
     ) {
@@ -67,22 +111,22 @@ pub fn envoy(cors: &EnvoyCors, at: &str, browser: &BrowserOrigins, issues: &mut 
     let methods = split(&cors.allow_methods);
     policy.insert(
         "allow_methods".into(),
-        json!(methods_list(&methods, &format!("{at}.allow_methods"), issues)),
+        json!(methods_list(&methods, &format!("{at}.{}", names.methods), issues)),
     );
-    let headers = request_headers(&split(&cors.allow_headers), &format!("{at}.allow_headers"), issues);
+    let headers = request_headers(&split(&cors.allow_headers), &format!("{at}.{}", names.headers), issues);
     if !headers.is_empty() {
         policy.insert("allow_headers".into(), json!(headers));
     }
     let expose = response_headers(
         &split(&cors.expose_headers),
         credentials,
-        &format!("{at}.expose_headers"),
+        &format!("{at}.{}", names.expose),
         issues,
     );
     if !expose.is_empty() {
         policy.insert("expose_headers".into(), json!(expose));
     }
-    if let Some(max_age) = max_age(&cors.max_age, &format!("{at}.max_age"), issues) {
+    if let Some(max_age) = max_age(&cors.max_age, &format!("{at}.{}", names.max_age), issues) {
         policy.insert("max_age".into(), json!(max_age));
     }
     if policy.get("allow_credentials").is_none() && credentials {

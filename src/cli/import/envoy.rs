@@ -20,7 +20,7 @@ use super::model::{Enabled, EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
 use super::paths::{host_glob, regex_head, rule_paths, sample_host, PathMatch};
 use super::{convert, Imported, Issues, Sample, Scope};
-use crate::cli::document::{join, walk_objects};
+use crate::cli::document::{join, walk_objects, within};
 
 const CORS_POLICY: &str = "envoy.extensions.filters.http.cors.v3.CorsPolicy";
 const FILTER_CONFIG: &str = "envoy.config.route.v3.FilterConfig";
@@ -114,10 +114,12 @@ pub fn import(docs: &[(String, Value)], only: Option<&str>, browser: &BrowserOri
 /// each with the filters and `strip_any_host_port` of the nearest connection
 /// manager above it.
 fn route_configs<'a>(doc: &'a Value, prefix: &str, out: &mut Vec<RouteConfig<'a>>) {
-    walk_objects(doc, prefix, (None, false), &mut |object, path, (filters, ports)| {
+    walk_objects(doc, "", (None, false), &mut |object, path, (filters, ports)| {
         if object.get("virtual_hosts").is_some_and(Value::is_array) {
             out.push(RouteConfig {
-                path: path.to_owned(),
+                // Paths below are joined with `.`: a document that is itself
+                // the route configuration (an RDS file) is `$`.
+                path: within(prefix, if path.is_empty() { "$" } else { path }),
                 value: object,
                 http_filters: filters,
                 ports_ignored: ports
@@ -259,9 +261,15 @@ fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Iss
             };
             let rname = route.get("name").and_then(Value::as_str).filter(|n| !n.is_empty());
             let policy_name = format!("{vname}-{}", rname.map_or_else(|| format!("route{r}"), str::to_owned));
-            let spec = source
-                .as_ref()
-                .and_then(|s| convert::envoy(s, levels.first().map_or(&rat, |l| &l.path), browser, issues));
+            let spec = source.as_ref().and_then(|s| {
+                convert::envoy(
+                    s,
+                    levels.first().map_or(&rat, |l| &l.path),
+                    &convert::ENVOY,
+                    browser,
+                    issues,
+                )
+            });
             let direct = route
                 .pointer("/direct_response/status")
                 .and_then(Value::as_u64)

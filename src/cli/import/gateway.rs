@@ -43,9 +43,11 @@ pub fn import(docs: &[(String, Value)], issues: &mut Issues) -> Imported {
         for (r, rule) in items(doc.pointer("/spec/rules")).enumerate() {
             let rat = at(&format!("spec.rules[{r}]"));
             let mut source = None;
+            let mut cors_at = format!("{rat}.filters");
             for (f, filter) in items(rule.get("filters")).enumerate() {
                 if filter.get("type").and_then(Value::as_str) == Some("CORS") {
                     source = filter.get("cors").map(cors_filter);
+                    cors_at = format!("{rat}.filters[{f}].cors");
                     if source.is_none() {
                         issues.fatal(
                             &format!("{rat}.filters[{f}]"),
@@ -65,7 +67,6 @@ pub fn import(docs: &[(String, Value)], issues: &mut Issues) -> Imported {
                     );
                 }
             }
-            let cors_at = format!("{rat}.filters");
             let spec = source.as_ref().and_then(|s| convert::gateway(s, &cors_at, issues));
             let rule_name = rule
                 .get("name")

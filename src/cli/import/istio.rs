@@ -79,14 +79,17 @@ pub fn import(docs: &[(String, Value)], browser: &BrowserOrigins, issues: &mut I
                 .map(|c| cors_policy(c, &format!("{hat}.corsPolicy"), issues));
             let spec = source
                 .as_ref()
-                .and_then(|s| convert::envoy(s, &format!("{hat}.corsPolicy"), browser, issues));
+                .and_then(|s| convert::envoy(s, &format!("{hat}.corsPolicy"), &convert::ISTIO, browser, issues));
             let name = http
                 .get("name")
                 .and_then(Value::as_str)
                 .map_or_else(|| format!("http{i}"), str::to_owned);
+            // No `match`, or an empty list, matches every request (Istio's
+            // VirtualService reference).
             let matches: Vec<Value> = http
                 .get("match")
                 .and_then(Value::as_array)
+                .filter(|m| !m.is_empty())
                 .cloned()
                 .unwrap_or_else(|| vec![Value::Null]);
             for (m, request_match) in matches.iter().enumerate() {
