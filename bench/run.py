@@ -14,7 +14,7 @@ drive every (scenario, listener) pair in alternating rounds; the report gives
 the median requests per second and p50/p99 latency over the rounds, with the
 ratios ours/floor and ours/native.
 
-Usage: bench/run.py [--seconds 3] [--rounds 3] [--connections 32] [--only SCENARIO --out DIR]
+Usage: bench/run.py [--seconds 3] [--rounds 3] [--connections 32] [--only SCENARIO] [--listener NAME] [--out DIR]
 Writes docs/benchmarks.md and docs/benchmarks.svg. Loopback only, bounded.
 """
 
@@ -367,6 +367,8 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "docs"))
     ap.add_argument("--only", action="append", choices=list(SCENARIOS), metavar="SCENARIO",
                     help="run only this scenario (repeatable); use with --out elsewhere than docs/")
+    ap.add_argument("--listener", action="append", metavar="NAME",
+                    help="run only this listener of each scenario (repeatable); use with --out elsewhere than docs/")
     ap.add_argument("--replot", action="store_true", help="redraw the SVG from the saved benchmarks.json")
     args = ap.parse_args()
     if args.replot:
@@ -387,6 +389,8 @@ def main() -> int:
                 for scenario, (method, headers, listeners) in SCENARIOS.items():
                     if args.only and scenario not in args.only:
                         continue
+                    if args.listener:
+                        listeners = [name for name in listeners if name in args.listener]
                     for proto, runner in (("http1", run_wrk), ("http2", run_h2load)):
                         # Alternate the order each round so drift hits every listener alike.
                         order = listeners if round_no % 2 == 0 else list(reversed(listeners))
