@@ -100,8 +100,22 @@ impl<'a> Iterator for PairIter<'a> {
 
 /// Serializes a header list the way a host does (for tests and simulations).
 pub fn serialize<N: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> Vec<u8> {
-    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
     let mut out = Vec::new();
+    serialize_into(pairs, &mut out);
+    out
+}
+
+/// [`serialize`] into `out`, replacing what it held: a buffer kept from one
+/// call to the next allocates no more once it is large enough.
+pub fn serialize_into<N: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(N, V)], out: &mut Vec<u8>) {
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    out.clear();
+    out.reserve(
+        4 + pairs
+            .iter()
+            .map(|(n, v)| n.as_ref().len() + v.as_ref().len() + 10)
+            .sum::<usize>(),
+    );
     out.extend_from_slice(&len(pairs.len()));
     for (name, value) in pairs {
         out.extend_from_slice(&len(name.as_ref().len()));
@@ -113,7 +127,6 @@ pub fn serialize<N: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> Vec<u8> {
         out.extend_from_slice(value.as_ref());
         out.push(0);
     }
-    out
 }
 
 /// Views an owned header list as borrowed pairs.

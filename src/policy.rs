@@ -169,7 +169,7 @@ pub enum Action<'a> {
 }
 
 /// The most headers a local reply carries: a preflight answer's seven.
-const REPLY_HEADERS: usize = 8;
+pub const REPLY_HEADERS: usize = 8;
 
 /// A response the filter sends itself.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -76,8 +76,11 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use arrayvec::ArrayVec;
+
 use super::{Envoy, Level, Shell};
 use crate::filter::{Runtime, Stream, Verdict};
+use crate::policy::REPLY_HEADERS;
 
 /// The ABI version this module is built for (Envoy compares it and logs
 /// `Dynamic module ABI version v0.2.0 matched.`).
@@ -318,8 +321,10 @@ impl<'h> Envoy<'h> for Filter<'h> {
     }
 
     fn send_response(&mut self, status: u32, headers: &[(&str, &str)], details: &str) {
-        let headers: Vec<ModuleHttpHeader> = headers
+        // Inline, as `LocalReply` keeps them: no heap allocation per reply.
+        let headers: ArrayVec<ModuleHttpHeader, REPLY_HEADERS> = headers
             .iter()
+            .take(REPLY_HEADERS)
             .map(|(name, value)| ModuleHttpHeader {
                 key_ptr: name.as_ptr(),
                 key_length: name.len(),

@@ -6,8 +6,9 @@
 //! (and without its `panic!` on an unexpected status, which would trap the
 //! VM).
 //!
-//! `bench/empty-filter` includes this file too (`#[path]`), so its probes read
-//! maps exactly as the filter does.
+//! `bench/empty-filter` includes this file too (`#[path]`, with
+//! `src/header_map.rs`), so its probes read maps and reply exactly as the
+//! filter does.
 
 use proxy_wasm::types::{MapType, Status};
 
@@ -42,7 +43,7 @@ pub fn send_local_response(status: u32, headers: &[(&str, &str)]) -> bool {
         let Ok(mut buffer) = buffer.try_borrow_mut() else {
             return false;
         };
-        serialize(headers, &mut buffer);
+        crate::header_map::serialize_into(headers, &mut buffer);
         // SAFETY: the pointers and lengths describe `buffer`, alive and
         // unchanged for the whole call; no details and no body are passed
         // (null with length 0, as the SDK does); -1 means "not gRPC".
@@ -76,24 +77,5 @@ pub fn header_map(map_type: MapType) -> Option<Vec<u8>> {
             Status::Ok => Some(Vec::from_raw_parts(data, size, size)),
             _ => None,
         }
-    }
-}
-
-/// Serializes a header list as the host reads one: the count, a pair of
-/// lengths per header, then each name and value followed by a NUL byte.
-fn serialize(headers: &[(&str, &str)], out: &mut Vec<u8>) {
-    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    out.clear();
-    out.reserve(4 + headers.iter().map(|(n, v)| n.len() + v.len() + 10).sum::<usize>());
-    out.extend_from_slice(&len(headers.len()));
-    for (name, value) in headers {
-        out.extend_from_slice(&len(name.len()));
-        out.extend_from_slice(&len(value.len()));
-    }
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_bytes());
-        out.push(0);
-        out.extend_from_slice(value.as_bytes());
-        out.push(0);
     }
 }

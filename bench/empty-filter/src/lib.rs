@@ -208,3 +208,8 @@ fn edit(text: &str) -> Option<(Edit, Header)> {
 /// A header map as the host serialized it: the filter's own reader.
 #[path = "../../../src/host/raw.rs"]
 mod raw;
+
+/// The serialized map format `raw` writes replies in: the filter's own code.
+#[allow(dead_code)] // the probes serialize; they never parse
+#[path = "../../../src/header_map.rs"]
+mod header_map;
