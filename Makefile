@@ -2,7 +2,7 @@
 WASM := target/wasm32-wasip1/release/envoy_cors.wasm
 PYTHON := .venv/bin/python
 
-.PHONY: setup build module demo test unit e2e browser fuzz fuzz-short fmt lint oci bench bench-callgrind floor clean
+.PHONY: setup build module demo test unit e2e wire browser packaging load fuzz fuzz-short fmt lint oci bench bench-callgrind floor clean
 
 # Which shell `make demo` runs: wasm (default) or dynamic. Not SHELL: make
 # itself runs recipes with $(SHELL).
@@ -12,14 +12,14 @@ setup:
 	scripts/setup.sh
 
 # The deployable module (scripts/build-wasm.sh: cargo, then only the exports
-# in src/host/exports.txt): the one the demo, tests, benchmarks and image use.
+# in src/exports.txt): the one the demo, tests, benchmarks and image use.
 build:
 	scripts/build-wasm.sh
 
 # The dynamic module: target/release/libenvoy_cors.so (`cargo build --release`
-# builds it too, with the cors-policy tool; --lib leaves the tool out).
+# builds it too, with the cors-policy tool).
 module:
-	cargo build --release --lib
+	cargo build --release -p envoy-cors-module
 
 # Installs and builds what it needs (the shell it runs), then runs until
 # Ctrl-C; `make demo CORS_SHELL=dynamic` runs the dynamic module.
@@ -31,14 +31,16 @@ demo: setup
 test: setup build module lint unit fuzz-short e2e
 
 unit:
-	cargo test
+	cargo test --workspace
 
 e2e:
 	$(PYTHON) -m pytest -q tests/e2e
 
-# Only the browser suite (part of e2e): Chromium, Firefox and WebKit.
-browser:
-	$(PYTHON) -m pytest -q tests/e2e/test_browser.py
+# One tier of the end-to-end suite (pyproject.toml's markers): `wire` (the
+# filter in Envoy), `browser` (Chromium, Firefox, WebKit), `packaging`
+# (compose, OCI, artifacts, demo), `load` (soak, reload under load).
+wire browser packaging load:
+	$(PYTHON) -m pytest -q tests/e2e -m $@
 
 fuzz:
 	fuzz/run-ci.sh
@@ -53,11 +55,15 @@ oci: build
 	scripts/oci.sh
 
 fmt:
-	cargo fmt --check
+	cargo fmt --all --check
+	for crate in fuzz bench/empty-filter tools/wasm-exports; do cargo fmt --check --manifest-path $$crate/Cargo.toml || exit 1; done
 
+# Every crate natively; for wasm32, every crate but the two native-only ones
+# (the dynamic module and the cors-policy tool).
 lint: fmt
-	cargo clippy --all-targets -- -D warnings
-	cargo clippy --all-targets --target wasm32-wasip1 -- -D warnings
+	$(PYTHON) -m ruff check tests scripts bench
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --exclude envoy-cors-module --exclude cors-policy --all-targets --target wasm32-wasip1 -- -D warnings
 
 # The empty proxy-wasm filter the benchmarks use as the floor, as the SDK
 # exports it and with only what the ABI needs.
@@ -67,7 +73,7 @@ floor:
 # Figures, not tests: req/s and latency (docs/benchmarks.md, .svg), and
 # instructions per request under callgrind (docs/callgrind.md).
 bench: setup build module floor
-	cargo bench --bench decision --no-default-features
+	cargo bench -p envoy-cors-core --bench decision
 	$(PYTHON) bench/run.py
 
 bench-callgrind: setup build module floor

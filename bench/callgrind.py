@@ -29,14 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+from envoy_cors_bench import run as bench
+from envoy_cors_testing.envoy_runner import Envoy, envoy_binary, stage_module
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import yaml  # noqa: E402
-
-import run as bench  # noqa: E402
-from tests.support.envoy_runner import Envoy, envoy_binary, stage_module  # noqa: E402
 
 BROWSER_HEADERS = {
     "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
@@ -70,7 +67,7 @@ def config(upstream_port: int, wasm_b: Path | None, only: list[str] | None,
     cfg = bench.config_under_test(upstream_port)
     if only:
         cfg["static_resources"]["listeners"] = [
-            l for l in cfg["static_resources"]["listeners"] if l["name"] in {*only, "none"}]
+            lis for lis in cfg["static_resources"]["listeners"] if lis["name"] in {*only, "none"}]
     listeners = cfg["static_resources"]["listeners"]
     if wasm_b is not None:
         listeners.append(bench.listener("ours_b", [bench.wasm_filter("cors_b", wasm_b, json.dumps(bench.SMALL_POLICY))]))
@@ -173,7 +170,7 @@ def main() -> int:
             # V8 runs new wasm code in its baseline tier and compiles hot
             # functions again in the background: warm every cell up first so
             # no compilation lands inside a measurement.
-            for scenario, name, method, headers in cells:
+            for _scenario, name, method, headers in cells:
                 send(ports[name], method, headers, args.warmup)
             # A VM that fails to start turns its listener into one without
             # the filter: every figure of it would be wrong.
@@ -257,7 +254,9 @@ def write_report(args, results: dict[str, dict[str, float]]) -> None:
         module = row.get("module_large" if large else "module")
         if not native:
             continue
-        cell = lambda v: (f"{v:,.0f} | {v / native:.3f}" if v else "| ")  # noqa: E731
+        def cell(v, native=native):
+            return f"{v:,.0f} | {v / native:.3f}" if v else "| "
+
         lines.append(f"| {scenario} | {native:,.0f} | {cell(ours)} | {cell(module)} |")
     lines += [
         "",

@@ -33,11 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from envoy_cors_testing.envoy_runner import Envoy, dynamic_module_filter, envoy_binary
+from envoy_cors_testing.memory import wasm_memories
 
-from tests.support.envoy_runner import Envoy, dynamic_module_filter, envoy_binary  # noqa: E402
-from tests.support.memory import wasm_memories  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WASM = Path(os.environ.get("CORS_WASM", ROOT / "target/wasm32-wasip1/release/envoy_cors.wasm"))
 FLOOR_DIR = ROOT / "bench/empty-filter/target/wasm32-wasip1/release"
@@ -426,7 +425,7 @@ def write_report(out: Path, results: dict, args, wasm_stats: dict, configure: li
         "",
         f"- Command: `{' '.join(['bench/run.py', *(shlex.quote(a) for a in sys.argv[1:])])}`",
         f"- Machine: {machine()}",
-        f"- Envoy under test: one worker (`--concurrency 1`); upstream: a second Envoy process answering with a direct response.",
+        "- Envoy under test: one worker (`--concurrency 1`); upstream: a second Envoy process answering with a direct response.",
         f"- Load: wrk (HTTP/1.1, 1 thread, {args.connections} connections) and h2load (HTTP/2 prior knowledge, {args.connections} connections, 4 streams each), {args.seconds:g} s per run, {args.rounds} alternating rounds; medians over rounds.",
         f"- `.wasm` size: {WASM.stat().st_size:,} bytes (floor filter: {FLOOR.stat().st_size:,} bytes as the SDK exports it, {FLOOR_LEAN.stat().st_size:,} lean, {FLOOR_ABI.stat().st_size:,} ABI only).",
         "- Floors: `floor` is the empty filter as the SDK exports it; `floor_lean` the same code exporting what a CORS filter",

@@ -6,20 +6,23 @@
 #   scripts/build-wasm.sh           # target/wasm32-wasip1/release/envoy_cors.wasm
 #   scripts/build-wasm.sh --floor   # also the benchmarks' empty filters (bench/empty-filter)
 #
-# Step 1 is cargo. Step 2 (tools/wasm-exports) keeps only the exports listed
-# in src/host/exports.txt: a proxy-wasm host calls every callback a module
-# exports, and the SDK exports all of them (measured: five unused ones cost
-# 5.4k instructions per request in Envoy 1.40). The result replaces cargo's
-# output at the same path, by rename.
+# Step 1 is cargo: the root package, envoy-cors-wasm, written as
+# envoy_cors_wasm.wasm. Step 2 (tools/wasm-exports) keeps only the exports
+# listed in src/exports.txt and writes the deployable envoy_cors.wasm: a
+# proxy-wasm host calls every callback a module exports, and the SDK exports
+# all of them (measured: five unused ones cost 5.4k instructions per request
+# in Envoy 1.40). cargo's own output keeps its name, so it is never mistaken
+# for what ships.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+BUILT=target/wasm32-wasip1/release/envoy_cors_wasm.wasm
 WASM=target/wasm32-wasip1/release/envoy_cors.wasm
 TOOL=tools/wasm-exports/target/release/wasm-exports
 
 cargo build --quiet --release --manifest-path tools/wasm-exports/Cargo.toml
-cargo build --quiet --release --target wasm32-wasip1
-"$TOOL" keep src/host/exports.txt "$WASM"
+cargo build --quiet --release --target wasm32-wasip1 -p envoy-cors-wasm
+"$TOOL" keep src/exports.txt "$BUILT" "$WASM"
 
 if [ "${1:-}" = "--floor" ]; then
   # The empty filter as the SDK exports it (the floor operators compare with),

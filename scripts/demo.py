@@ -18,11 +18,10 @@ import sys
 import threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from envoy_cors_testing import envoy_runner
+from envoy_cors_testing.upstream import Upstream
 
-from support import envoy_runner  # noqa: E402
-from support.upstream import Upstream  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 ALLOWED = "http://localhost:8000"  # any http://localhost:* origin is in the example policy
 REFUSED = "https://evil.example"

@@ -20,7 +20,7 @@ while [ "$#" -gt 0 ]; do
 done
 case "$shell" in
   wasm) scripts/build-wasm.sh ;;
-  dynamic) cargo build --quiet --release ;;  # target/release/libenvoy_cors.so
+  dynamic) cargo build --quiet --release -p envoy-cors-module ;;  # target/release/libenvoy_cors.so
   *) echo "unknown shell '$shell': wasm or dynamic" >&2; exit 2 ;;
 esac
 exec .venv/bin/python scripts/demo.py --shell "$shell" "${args[@]}"

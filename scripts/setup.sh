@@ -69,12 +69,15 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "venv: creating $VENV"
   python3 -m venv "$VENV"
 fi
+# tests/requirements.txt, then the project's own test-support packages
+# (pyproject.toml: envoy_cors_testing, envoy_cors_bench) in editable mode.
 stamp=$VENV/.requirements.sha256
-want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
+want=$(cat tests/requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  log "pip: installing tests/requirements.txt"
+  log "pip: installing tests/requirements.txt and the test-support packages"
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r tests/requirements.txt
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps -e .
   echo "$want" > "$stamp"
 fi
 
@@ -97,6 +100,6 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
 fi
 
 # --- report -----------------------------------------------------------------
-envoy_bin=$("$VENV/bin/python" -c 'import sys; sys.path.insert(0, "tests"); from support.envoy_runner import envoy_binary; print(envoy_binary())')
+envoy_bin=$("$VENV/bin/python" -c 'from envoy_cors_testing.envoy_runner import envoy_binary; print(envoy_binary())')
 log "envoy: $envoy_bin"
 "$envoy_bin" --version | sed -n 's/^.*version: /envoy version: /p'

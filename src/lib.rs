@@ -1,24 +1,34 @@
-//! A strict, observable CORS filter for Envoy, as a proxy-wasm plugin.
+//! The filter as a proxy-wasm plugin: `envoy_cors.wasm`, for Envoy's wasm
+//! filter with the V8 runtime, an Istio `WasmPlugin` or Envoy Gateway.
 //!
-//! The core (configuration, origin matching, route selection, the CORS
-//! decision and the response plan) is plain Rust with no host calls; the
-//! `host` module is the only code that talks to Envoy, and is built for
-//! `wasm32` only.
+//! A thin shell over the core (`envoy-cors-core`). The root context
+//! (`root`) compiles the policy once per configure; each HTTP context
+//! (`http`) drives the core's `Stream` through [`Shell`], which implements
+//! the core's `Host` port over the [`ProxyWasm`] trait: the host calls the
+//! plugin makes, one method each. On wasm32, `host_calls` implements that
+//! trait over the proxy-wasm host; natively, the tests implement it with a
+//! recorder (`tests/host_calls.rs`), so they drive this very shell.
+//!
+//! `unsafe` lives in `raw` alone (the host calls the SDK does not expose as
+//! we need them), and `entry` exports the module's entry point.
 
-pub mod config;
-pub mod configure;
-pub mod exchange;
-pub mod filter;
 pub mod header_map;
-pub mod origin;
-pub mod origin_matcher;
-pub mod policy;
-pub mod response;
-pub mod routes;
-pub mod tokens;
-
-#[cfg(not(target_arch = "wasm32"))]
-pub mod dynamic;
-#[cfg(target_arch = "wasm32")]
-#[allow(unsafe_code)] // `proxy_wasm::main!` exports `_initialize` with `#[no_mangle]`.
 mod host;
+mod shell;
+
+pub use host::ProxyWasm;
+pub use shell::Shell;
+
+// The plugin itself: wasm32 only, and only with its entry point.
+#[cfg(all(target_arch = "wasm32", feature = "entry-point"))]
+mod entry;
+#[cfg(all(target_arch = "wasm32", feature = "entry-point"))]
+mod host_calls;
+#[cfg(all(target_arch = "wasm32", feature = "entry-point"))]
+mod http;
+#[cfg(all(target_arch = "wasm32", feature = "entry-point"))]
+mod root;
+
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)] // the raw host calls: the plugin's only unsafe code
+pub mod raw;

@@ -1,7 +1,8 @@
-//! Regression check on the per-request cost: the number of host calls the
-//! filter makes for each kind of request, and the heap allocations one CORS
-//! decision makes. A change that adds a host call or an allocation on these
-//! paths fails here, whatever the wall clock says.
+//! Regression check on the per-request cost: the host calls the plugin's
+//! shell makes for each kind of request (the real shell, `Shell`, over a
+//! recording proxy-wasm host), and the heap allocations one CORS decision
+//! makes. A change that adds a host call or an allocation on these paths
+//! fails here, whatever the wall clock says.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code
 
@@ -9,12 +10,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::rc::Rc;
 
-use envoy_cors::config::Config;
-use envoy_cors::exchange::{read_pairs, RequestHead};
-use envoy_cors::filter::{Host, PolicyCounters, Runtime, Stream};
-use envoy_cors::header_map;
-use envoy_cors::policy::{Decision, LocalReply, Policy, Request};
-use envoy_cors::response::HeaderWriter;
+use envoy_cors_core::language::Config;
+use envoy_cors_core::request::read_pairs;
+use envoy_cors_core::stream::{PolicyCounters, Runtime, Stream};
+use envoy_cors_testing::wasm_host::WasmRecorder;
+use envoy_cors_wasm::{header_map, Shell};
 
 /// Counts allocations made by the current thread.
 struct CountingAlloc;
@@ -28,9 +28,11 @@ thread_local! {
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract for `alloc`, passed on unchanged.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above with this layout (the caller's contract).
         unsafe { System.dealloc(ptr, layout) }
     }
 }
@@ -52,54 +54,6 @@ const POLICY: &str = r#"{
   "default": "strict"
 }"#;
 
-/// A host that records every call the filter makes.
-#[derive(Default)]
-struct MockHost {
-    request: Vec<(String, Vec<u8>)>,
-    calls: Vec<String>,
-    set: Vec<(String, Vec<u8>)>,
-}
-
-impl HeaderWriter for MockHost {
-    fn remove(&mut self, name: &str) {
-        self.calls.push(format!("remove {name}"));
-    }
-    fn set(&mut self, name: &str, value: &[u8]) {
-        self.calls.push(format!("set {name}"));
-        self.set.push((name.to_owned(), value.to_vec()));
-    }
-    fn add(&mut self, name: &str, _value: &[u8]) {
-        self.calls.push(format!("add {name}"));
-    }
-}
-
-impl Host for MockHost {
-    fn read_request<R>(&mut self, route_name: bool, f: impl FnOnce(&mut Self, &RequestHead<'_>) -> R) -> Option<R> {
-        // As the proxy-wasm shell does: the whole map in one call.
-        self.calls.push("get request headers".into());
-        if route_name {
-            self.calls.push("get route name".into());
-        }
-        let buffer = header_map::serialize(&self.request);
-        let mut pairs = header_map::pairs(&buffer)?;
-        let head = read_pairs(pairs.by_ref());
-        pairs.is_whole().then(|| f(self, &head))
-    }
-    fn send_reply(&mut self, _reply: &LocalReply<'_>) -> bool {
-        self.calls.push("send reply".into());
-        true
-    }
-    fn increment(&mut self, _counter: u32) {
-        self.calls.push("increment".into());
-    }
-    fn log_refusal(&mut self, _: &Policy, _: &Decision<'_>, _: &Request<'_>) {
-        self.calls.push("log".into());
-    }
-    fn debug_enabled(&self) -> bool {
-        false
-    }
-}
-
 fn runtime() -> Rc<Runtime> {
     let config = Config::parse(POLICY.as_bytes()).unwrap();
     let counters = config.policies.iter().map(|_| PolicyCounters::default()).collect();
@@ -112,17 +66,22 @@ fn headers(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn calls_for(request: &[(&str, &str)]) -> Vec<String> {
-    let mut host = MockHost {
+/// The shell over a host holding these request headers, after one exchange.
+fn exchange(request: &[(&str, &str)]) -> WasmRecorder {
+    let mut shell = Shell(WasmRecorder {
         request: headers(request),
-        ..MockHost::default()
-    };
+        ..WasmRecorder::default()
+    });
     let mut stream = Stream::new(Some(runtime()));
     // Envoy runs the response callback on our own local reply too, so it
     // runs whatever the verdict.
-    let _ = stream.on_request_headers(&mut host);
-    stream.on_response_headers(&mut host);
-    host.calls
+    let _ = stream.on_request_headers(&mut shell);
+    stream.on_response_headers(&mut shell);
+    shell.0
+}
+
+fn calls_for(request: &[(&str, &str)]) -> Vec<String> {
+    exchange(request).calls
 }
 
 fn base(method: &'static str, path: &'static str) -> Vec<(&'static str, &'static str)> {
@@ -157,13 +116,7 @@ fn an_origin_too_long_to_keep_inline_is_still_echoed_whole() {
     for origin in ["https://app.example.com", origin.as_str()] {
         let mut req = base("GET", "/items");
         req.push(("origin", origin));
-        let mut host = MockHost {
-            request: headers(&req),
-            ..MockHost::default()
-        };
-        let mut stream = Stream::new(Some(runtime()));
-        let _ = stream.on_request_headers(&mut host);
-        stream.on_response_headers(&mut host);
+        let host = exchange(&req);
         assert_eq!(
             host.set.first(),
             Some(&("access-control-allow-origin".to_owned(), origin.as_bytes().to_vec()))

@@ -4,12 +4,12 @@
 //! shows).
 #![no_main]
 
-use envoy_cors::config::Config;
+use envoy_cors_core::language::Config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let result = Config::parse(data);
-    if let Err(broken) = envoy_cors_fuzz::check_config(data, &result) {
+    if let Err(broken) = envoy_cors_testing::invariants::check_config(data, &result) {
         panic!("{broken}\nconfig: {:?}", String::from_utf8_lossy(data));
     }
 });

@@ -1,20 +1,21 @@
 //! The dynamic module's shell around the core, without Envoy: hostile
-//! request headers read one getter at a time (src/dynamic: `read_head`, the
+//! request headers read one getter at a time (the `envoy-cors-module` crate: `read_head`, the
 //! `Host` port, the local-reply and response-header calls), driven through
 //! the filter's `Stream` exactly as the module's hooks drive it, against a
 //! recording stand-in for Envoy. Every exchange must end exactly as the
-//! filter's reference path (`exchange::simulate`, which reads the whole header
+//! filter's reference path (`simulation::simulate`, which reads the whole header
 //! map) says: same local reply or same response headers, one counter at most,
 //! and no panic.
 #![no_main]
 
 use std::sync::OnceLock;
 
-use envoy_cors::config::Config;
-use envoy_cors::dynamic::{configure, Recorder, Shell};
-use envoy_cors::exchange::{simulate, VecHeaders};
-use envoy_cors::filter::{Runtime, Stream, Verdict};
-use envoy_cors_fuzz::{Bytes, FIXED_CONFIGS};
+use envoy_cors::{configure, Shell};
+use envoy_cors_core::language::Config;
+use envoy_cors_core::simulation::{simulate, VecHeaders};
+use envoy_cors_core::stream::{Runtime, Stream, Verdict};
+use envoy_cors_testing::invariants::{self, Bytes, FIXED_CONFIGS};
+use envoy_cors_testing::module_host::ModuleRecorder as Recorder;
 use libfuzzer_sys::fuzz_target;
 
 fn runtimes() -> &'static [(Runtime, Config)] {
@@ -41,9 +42,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for _ in 0..4 {
-        let request = envoy_cors_fuzz::request(&mut r);
-        let route_name = envoy_cors_fuzz::route_name(&mut r);
-        let (status, upstream) = envoy_cors_fuzz::upstream(&mut r);
+        let request = invariants::request(&mut r);
+        let route_name = invariants::route_name(&mut r);
+        let (status, upstream) = invariants::upstream(&mut r);
         let expected = simulate(config, &request, route_name, status, &upstream);
 
         let raw: Vec<(Vec<u8>, Vec<u8>)> = request

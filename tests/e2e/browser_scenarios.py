@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from support import envoy_runner
+from envoy_cors_testing import envoy_runner
 
 ENGINES = ("chromium", "firefox", "webkit")
 

@@ -20,6 +20,10 @@ shell (ids end in `[wasm]` or `[dynamic]`):
 Suites that build their own configs pass `shell=shell` to
 envoy_runner.render() and edit the filter with envoy_runner.cors_filter() and
 set_policy().
+
+Every test belongs to one tier, a marker registered in pyproject.toml (`wire`,
+`browser`, `packaging`, `load`): `pytest -m wire` runs one tier, and a test
+without a tier fails the collection.
 """
 
 from __future__ import annotations
@@ -28,20 +32,23 @@ import collections
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from support import envoy_runner, native_module, wasm_module  # noqa: E402
-from support.upstream import Upstream  # noqa: E402
+from envoy_cors_testing import envoy_runner, native_module, wasm_module
+from envoy_cors_testing.upstream import Upstream
 
 ROOT = envoy_runner.ROOT
+TIERS = ("wire", "browser", "packaging", "load")
 MAX_ALIVE = 4  # Envoys with a V8 VM each; bounded so the suite stays light
 # CORS_SHELLS=wasm (or dynamic) runs one shell only.
 SHELLS = [s for s in os.environ.get("CORS_SHELLS", ",".join(envoy_runner.SHELLS)).split(",") if s]
+
+
+def pytest_collection_modifyitems(config, items):
+    untiered = [item.nodeid for item in items if sum(1 for t in TIERS if item.get_closest_marker(t)) != 1]
+    if untiered:
+        raise pytest.UsageError(f"tests without exactly one tier marker ({', '.join(TIERS)}): {untiered[:5]}")
 
 
 @pytest.fixture(scope="session", params=SHELLS)
@@ -52,9 +59,9 @@ def shell(request) -> str:
 @pytest.fixture(scope="session")
 def module() -> Path:
     if os.environ.get("CORS_SKIP_BUILD") != "1":
-        proc = subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "envoy-cors-module"], cwd=ROOT, capture_output=True, text=True)
         if proc.returncode != 0:
-            pytest.fail("cargo build --release failed:\n" + proc.stderr[-4000:], pytrace=False)
+            pytest.fail("cargo build --release -p envoy-cors-module failed:\n" + proc.stderr[-4000:], pytrace=False)
     path = Path(os.environ.get("CORS_MODULE", envoy_runner.MODULE))
     if not path.exists():
         pytest.fail(f"no dynamic module at {path}", pytrace=False)
@@ -79,11 +86,11 @@ def wasm() -> Path:
     path = Path(os.environ.get("CORS_WASM", envoy_runner.WASM))
     if not path.exists():
         pytest.fail(f"no plugin at {path}", pytrace=False)
-    exported, deployable = wasm_module.exports(path), wasm_module.listed(ROOT / "src/host/exports.txt")
+    exported, deployable = wasm_module.exports(path), wasm_module.listed(ROOT / "src/exports.txt")
     if exported != deployable:
         pytest.fail(
             f"{path} is not the deployable module (a bare cargo build?): it exports "
-            f"{sorted(exported - deployable)} beyond src/host/exports.txt and lacks {sorted(deployable - exported)}; "
+            f"{sorted(exported - deployable)} beyond src/exports.txt and lacks {sorted(deployable - exported)}; "
             "build it with scripts/build-wasm.sh (make build)",
             pytrace=False,
         )

@@ -66,11 +66,11 @@ def render(data: dict) -> str:
             f"`tests/cases/fetch.json` holds **{fetch['cases']} cases** written from the CORS protocol of the Fetch "
             f"standard, each citing its section. The browser's verdict (CORS check, CORS-preflight checks, exposed "
             f"headers, preflight cache lifetime) is computed from the actual response by a model of the standard "
-            f"written twice, in Rust (`tests/browser/mod.rs`) and in Python (`tests/e2e/fetch_browser.py`).",
+            f"written twice, in Rust (`crates/fetch-model`) and in Python (`tests/e2e/fetch_browser.py`).",
             "",
             "| Runner | Cases passed |",
             "|---|---|",
-            f"| native decision engine (`cargo test --test fetch_cases`) | {fetch['cases']} / {fetch['cases']} (the suite fails otherwise) |",
+            f"| native decision engine (`cargo test -p envoy-cors-core --test fetch_cases`) | {fetch['cases']} / {fetch['cases']} (the suite fails otherwise) |",
             f"| {_by(data, 'fetch')} in Envoy {fetch['envoy']} (`pytest tests/e2e/test_fetch_cases.py`) | {fetch['passed']} / {fetch['cases']} |",
             "",
             "Areas covered: " + ", ".join(f"{k} ({v})" for k, v in sorted(fetch.get("areas", {}).items())) + ".",

@@ -1,6 +1,6 @@
 """What a browser does with a response, per the WHATWG Fetch standard.
 
-The same model as tests/browser/mod.rs (Rust), written separately from the
+The same model as crates/fetch-model (Rust), written separately from the
 standard's wording: the CORS check, the checks of a CORS-preflight fetch, the
 CORS-exposed header names and the preflight cache lifetime. The Fetch case
 table's browser expectations are computed with it from the response Envoy sent.

@@ -1,6 +1,6 @@
 """The Fetch standard case table (tests/cases/fetch.json), for the e2e runner.
 
-Mirrors what tests/fetch_cases.rs does natively: the same routed policy (one
+Mirrors what crates/core/tests/fetch_cases.rs does natively: the same routed policy (one
 rule per policy, by path), the same request paths, the same checks, and the
 browser's verdict computed with fetch_browser from the actual response.
 """

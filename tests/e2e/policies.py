@@ -2,7 +2,7 @@
 
 import json
 
-from support.envoy_runner import POLICY
+from envoy_cors_testing.envoy_runner import POLICY
 
 # The README's example policy (envoy/policy.json): "strict" by default with
 # credentials, "public" (any origin) under /public/**, CORS off for the

@@ -3,11 +3,12 @@ headers can and cannot do, Vary, local replies."""
 
 import uuid
 
-import pytest
-
 import fetch_browser as browser
+import pytest
+from envoy_cors_testing.http import request
 from policies import APP, EVIL, EXAMPLE
-from support.http import request
+
+pytestmark = pytest.mark.wire
 
 LEAKY_UPSTREAM = [
     ("x-test-response-header", "Access-Control-Allow-Origin: https://evil.example"),

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import http.client
 import subprocess
-import sys
 
 import pytest
+from envoy_cors_bench import run as bench
+from envoy_cors_testing.envoy_runner import ROOT, Envoy
 
-from support.envoy_runner import ROOT, Envoy
-
-sys.path.insert(0, str(ROOT / "bench"))
-import run as bench  # noqa: E402
+pytestmark = pytest.mark.wire
 
 ORIGIN = "https://app.example.com"
 # An upstream that sends its own Access-Control-Allow-Origin, so that a probe
@@ -74,7 +72,7 @@ def bench_envoy(upstream):
         pytest.fail("scripts/build-wasm.sh --floor failed:\n" + build.stderr[-4000:], pytrace=False)
     cfg = bench.config_under_test(upstream.port)
     listeners = cfg["static_resources"]["listeners"]
-    cfg["static_resources"]["listeners"] = [l for l in listeners if l["name"] in EXPECTED]
+    cfg["static_resources"]["listeners"] = [lis for lis in listeners if lis["name"] in EXPECTED]
     with Envoy(cfg, component_log_level=None) as envoy:
         yield envoy, bench.listener_ports(envoy)
 

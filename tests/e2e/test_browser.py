@@ -24,12 +24,13 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 import browser_scenarios as bs
 import correctness_report
+import pytest
 import troubleshooting
-from support import browsers
+from envoy_cors_testing import browsers
+
+pytestmark = pytest.mark.browser
 
 # A missing browser fails the suite (scripts/setup.sh installs all three); set
 # CORS_SKIP_BROWSER=1 to skip these tests on a machine without them.

@@ -30,9 +30,10 @@ import uuid
 
 import pytest
 import yaml
+from envoy_cors_testing import browsers, envoy_runner, podman
+from envoy_cors_testing.http import request
 
-from support import browsers, envoy_runner, podman
-from support.http import request
+pytestmark = pytest.mark.packaging
 
 ROOT = envoy_runner.ROOT
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())

@@ -2,7 +2,10 @@
 
 import subprocess
 
-from support.envoy_runner import ROOT
+import pytest
+from envoy_cors_testing.envoy_runner import ROOT
+
+pytestmark = pytest.mark.packaging
 
 
 def test_demo_check_runs_the_printed_curls_successfully(shell, artifact):

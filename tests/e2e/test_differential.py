@@ -18,11 +18,12 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 import correctness_report
 import differential_matrix as matrix
 import fetch_browser
+import pytest
+
+pytestmark = pytest.mark.wire
 
 DIFFERENCES_DOC = correctness_report.DOCS / "differences.md"
 SUMMARY = correctness_report.DOCS / "differential-summary.json"

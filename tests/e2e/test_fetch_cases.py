@@ -1,6 +1,6 @@
 """The Fetch standard case table (tests/cases/fetch.json) against the filter in Envoy, in both shells.
 
-tests/fetch_cases.rs runs the same table through the native decision engine;
+crates/core/tests/fetch_cases.rs runs the same table through the native decision engine;
 here every case goes over the wire through Envoy, and the browser's verdict is
 computed from what Envoy actually sent.
 """
@@ -12,11 +12,12 @@ import re
 import urllib.parse
 import uuid
 
-import pytest
-
 import correctness_report
 import fetch_table
-from support.http import request
+import pytest
+from envoy_cors_testing.http import request
+
+pytestmark = pytest.mark.wire
 
 RESULTS: dict[str, dict[str, list[str]]] = {}  # shell -> case id -> failures
 COUNTERS = ("preflight_allowed", "preflight_denied", "actual_allowed", "actual_denied")

@@ -26,10 +26,11 @@ import h2.config
 import h2.connection
 import h2.events
 import pytest
-
+from envoy_cors_testing import envoy_runner
+from envoy_cors_testing.http import raw_exchange, request
 from policies import APP, EVIL, EXAMPLE
-from support import envoy_runner
-from support.http import raw_exchange, request
+
+pytestmark = pytest.mark.wire
 
 KIB64 = 64 * 1024
 # What a crashed or trapped VM leaves in Envoy's log.

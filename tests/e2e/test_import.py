@@ -8,7 +8,7 @@ wrote. Every request of the importer's matrix (`--matrix`) goes to both, and:
 
 - the importer's model of the built-in filter predicted the built-in filter's
   real answer (so the model behind the change list cannot drift from Envoy);
-- `exchange::simulate` predicted the wasm filter's real answer;
+- `simulation::simulate` predicted the wasm filter's real answer;
 - every difference between the two real answers is one of docs/differences.md
   (the classifiers of test_differential.py), and is the id the importer gave.
 """
@@ -22,12 +22,13 @@ import subprocess
 import urllib.parse
 from pathlib import Path
 
-import pytest
-import yaml
-
 import differential_matrix as matrix
+import pytest
 import test_differential as differential
-from support import envoy_runner
+import yaml
+from envoy_cors_testing import envoy_runner
+
+pytestmark = pytest.mark.wire
 
 ROOT = envoy_runner.ROOT
 FIXTURES = sorted((ROOT / "tests/fixtures/import/envoy").glob("*.yaml"))
@@ -39,7 +40,7 @@ ROUTER = {"name": "envoy.filters.http.router",
 
 @pytest.fixture(scope="module")
 def cors_policy() -> Path:
-    subprocess.run(["cargo", "build", "--quiet", "--bin", "cors-policy"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--quiet", "-p", "cors-policy"], cwd=ROOT, check=True)
     return ROOT / "target/debug/cors-policy"
 
 

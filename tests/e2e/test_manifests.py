@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from envoy_cors_testing import envoy_runner
 
-from support import envoy_runner
+pytestmark = pytest.mark.packaging
 
 ROOT = envoy_runner.ROOT
 SKIP_DIRS = {".git", ".venv", "target", "node_modules", "__pycache__", ".pytest_cache", ".deps", "fuzz", "bench-out"}
@@ -58,10 +59,10 @@ def cors_policy() -> str:
     """The cors-policy binary ($CORS_POLICY_BIN, else built with cargo)."""
     if os.environ.get("CORS_POLICY_BIN"):
         return os.environ["CORS_POLICY_BIN"]
-    proc = subprocess.run(["cargo", "build", "--quiet", "--bin", "cors-policy"], cwd=ROOT,
+    proc = subprocess.run(["cargo", "build", "--quiet", "-p", "cors-policy"], cwd=ROOT,
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        pytest.fail("cargo build --bin cors-policy failed:\n" + proc.stderr[-4000:], pytrace=False)
+        pytest.fail("cargo build -p cors-policy failed:\n" + proc.stderr[-4000:], pytrace=False)
     return str(ROOT / "target" / "debug" / "cors-policy")
 
 

@@ -3,9 +3,10 @@
 import uuid
 
 import pytest
-
+from envoy_cors_testing.http import request
 from policies import APP, EVIL
-from support.http import request
+
+pytestmark = pytest.mark.wire
 
 REPORT = {"allow_origins": [APP], "allow_methods": ["GET", "PUT"], "mode": "report"}
 REJECT = {"allow_origins": [APP], "reject_disallowed": True}

@@ -3,12 +3,15 @@ filter implements: Envoy enters the VM for every exported callback, so an
 export the filter does not use is paid on every request.
 
 The dynamic module exports exactly the hooks Envoy 1.40 requires, and needs
-from Envoy exactly the callbacks src/dynamic/abi.rs binds."""
+from Envoy exactly the callbacks crates/dynamic-module/src/abi.rs binds."""
 
-from support import native_module, wasm_module
-from support.envoy_runner import ROOT
+import pytest
+from envoy_cors_testing import native_module, wasm_module
+from envoy_cors_testing.envoy_runner import ROOT
 
-# Written out here, not read from src/host/exports.txt, so that a change to
+pytestmark = pytest.mark.packaging
+
+# Written out here, not read from src/exports.txt, so that a change to
 # the list has to be made on purpose in both places.
 DEPLOYABLE_EXPORTS = {
     "memory",
@@ -30,11 +33,11 @@ def test_the_deployable_module_exports_only_the_abi_and_the_callbacks_the_filter
 
 
 def test_the_export_list_of_the_build_step_is_the_deployable_one():
-    assert wasm_module.listed(ROOT / "src/host/exports.txt") == DEPLOYABLE_EXPORTS
+    assert wasm_module.listed(ROOT / "src/exports.txt") == DEPLOYABLE_EXPORTS
 
 
 
-# The callbacks src/dynamic/abi.rs declares; a new one must be bound, and
+# The callbacks crates/dynamic-module/src/abi.rs declares; a new one must be bound, and
 # checked against the binary, on purpose.
 MODULE_CALLBACKS = {f"envoy_dynamic_module_callback_{c}" for c in (
     "http_get_header", "http_set_header", "http_add_header", "http_send_response",
@@ -54,7 +57,7 @@ def test_the_dynamic_module_calls_only_the_bound_callbacks(module):
 def test_every_callback_the_module_calls_is_exported_by_the_envoy_binary(module):
     import subprocess
 
-    from support.envoy_runner import envoy_binary
+    from envoy_cors_testing.envoy_runner import envoy_binary
     out = subprocess.run(["nm", "-D", "--defined-only", envoy_binary()], capture_output=True, text=True, check=True)
     exported = {line.split()[-1].split("@")[0] for line in out.stdout.splitlines()}
     assert MODULE_CALLBACKS <= exported, sorted(MODULE_CALLBACKS - exported)

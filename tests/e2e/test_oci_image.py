@@ -18,8 +18,9 @@ import shutil
 import subprocess
 
 import pytest
+from envoy_cors_testing import envoy_runner, oci, podman
 
-from support import envoy_runner, oci, podman
+pytestmark = pytest.mark.packaging
 
 ROOT = envoy_runner.ROOT
 VERSION = re.search(r'^version = "(.+)"$', (ROOT / "Cargo.toml").read_text(), re.M).group(1)

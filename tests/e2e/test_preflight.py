@@ -3,9 +3,10 @@
 import uuid
 
 import pytest
-
+from envoy_cors_testing.http import request
 from policies import APP, EVIL, EXAMPLE, SINGLE
-from support.http import request
+
+pytestmark = pytest.mark.wire
 
 
 def unique(prefix="/pf"):

@@ -1,9 +1,10 @@
 """Refused at configure time: Envoy must not start, and its log names the JSON path."""
 
-import copy
 import re
 
 import pytest
+
+pytestmark = pytest.mark.wire
 
 OK = {"allow_origins": ["https://app.example.com"]}
 

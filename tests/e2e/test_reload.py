@@ -13,10 +13,11 @@ import uuid
 
 import pytest
 import yaml
-
+from envoy_cors_testing import envoy_runner
+from envoy_cors_testing.http import request
 from policies import APP
-from support import envoy_runner
-from support.http import request
+
+pytestmark = pytest.mark.wire
 
 OTHER = "https://other.example.com"
 

@@ -24,10 +24,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
+from envoy_cors_testing import envoy_runner
+from envoy_cors_testing.http import request
 from policies import APP, EVIL
-from support import envoy_runner
-from support.http import request
+
+pytestmark = pytest.mark.load
 
 NEW = "https://new.example.com"
 LOAD_THREADS = 4

@@ -6,8 +6,9 @@ import subprocess
 
 import pytest
 import yaml
+from envoy_cors_testing import envoy_runner
 
-from support import envoy_runner
+pytestmark = pytest.mark.packaging
 
 ROOT = envoy_runner.ROOT
 

@@ -3,9 +3,10 @@
 import uuid
 
 import pytest
-
+from envoy_cors_testing.http import raw_exchange, request
 from policies import APP, EXAMPLE
-from support.http import raw_exchange, request
+
+pytestmark = pytest.mark.wire
 
 HOSTILE = [
     pytest.param(b"Origin: https://app.example.com\xff\r\n", id="origin-invalid-utf8"),

@@ -3,9 +3,10 @@
 import uuid
 
 import pytest
-
+from envoy_cors_testing.http import request
 from policies import APP, EXAMPLE
-from support.http import request
+
+pytestmark = pytest.mark.wire
 
 ORIGINS = {"a": "https://a.test", "b": "https://b.test", "c": "https://c.test"}
 

@@ -41,10 +41,9 @@ import subprocess
 import time
 
 import pytest
-
+from envoy_cors_testing.http import request
+from envoy_cors_testing.memory import wasm_memories
 from policies import APP, EVIL, EXAMPLE
-from support.http import request
-from support.memory import wasm_memories
 
 SOAK_SECONDS = {shell: float(os.environ.get("CORS_SOAK_SECONDS", default)) for shell, default in
                 (("wasm", "40"), ("dynamic", "20"))}
@@ -81,7 +80,7 @@ KINDS = [
          "2xx", "public.preflight_allowed", h1=True),
 ]
 
-pytestmark = pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) not installed")
+pytestmark = [pytest.mark.load, pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) not installed")]
 
 
 def h2load(url: str, kind: Kind, n: int) -> subprocess.Popen:
@@ -121,7 +120,7 @@ def cors_counters(envoy) -> dict[str, int]:
 def run_round(envoy, n: int) -> dict[str, dict[str, int]]:
     procs = {k.name: (k, h2load(envoy.url, k, n)) for k in KINDS}
     results = {}
-    for name, (kind, proc) in procs.items():
+    for name, (_kind, proc) in procs.items():
         out, _ = proc.communicate(timeout=120)
         assert proc.returncode == 0, out[-2000:]
         results[name] = parse_h2load(out)

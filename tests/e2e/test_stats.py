@@ -8,8 +8,11 @@ ask the Envoy for its shell's real ones (counter_name, prometheus_name)."""
 import re
 import uuid
 
+import pytest
+from envoy_cors_testing.http import request
 from policies import APP, EVIL, EXAMPLE, SINGLE
-from support.http import request
+
+pytestmark = pytest.mark.wire
 
 NAMES = ("preflight_allowed", "preflight_denied", "actual_allowed", "actual_denied")
 

@@ -1,4 +1,4 @@
-"""The dynamic module's exports, as Envoy 1.40 resolves them (src/dynamic/abi.rs)."""
+"""The dynamic module's exports, as Envoy 1.40 resolves them (crates/dynamic-module/src/abi.rs)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 # Envoy 1.40 refuses the module, or the filter config, without any of these
-# (found by loading a stub module lacking each in turn; see src/dynamic/abi.rs).
+# (found by loading a stub module lacking each in turn; see crates/dynamic-module/src/abi.rs).
 REQUIRED_HOOKS = frozenset(
     ["envoy_dynamic_module_on_program_init"]
     + [f"envoy_dynamic_module_on_http_filter_{h}" for h in (

@@ -41,7 +41,7 @@ def exports(path: str | Path) -> set[str]:
 
 
 def listed(path: str | Path) -> set[str]:
-    """The names an export list (src/host/exports.txt) keeps."""
+    """The names an export list (src/exports.txt) keeps."""
     out = set()
     for line in Path(path).read_text().splitlines():
         name = line.split("#", 1)[0].strip()

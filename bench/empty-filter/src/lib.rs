@@ -17,6 +17,7 @@
 //!   `vary`: add, replace or remove one response header
 //!   (`access-control-allow-origin` is the origin read, or `*`).
 
+use envoy_cors_wasm::raw;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, MapType, MetricType};
 
@@ -160,7 +161,7 @@ impl HttpContext for Pass {
                     "origin, access-control-request-method, access-control-request-headers",
                 ),
             ];
-            // The filter's own reply call (src/host/raw.rs), not the SDK's.
+            // The filter's own reply call (envoy_cors_wasm::raw), not the SDK's.
             raw::send_local_response(204, &headers);
             return Action::Pause;
         }
@@ -204,12 +205,3 @@ fn edit(text: &str) -> Option<(Edit, Header)> {
     };
     Some((edit, Header::parse(header)?))
 }
-
-/// A header map as the host serialized it: the filter's own reader.
-#[path = "../../../src/host/raw.rs"]
-mod raw;
-
-/// The serialized map format `raw` writes replies in: the filter's own code.
-#[allow(dead_code)] // the probes serialize; they never parse
-#[path = "../../../src/header_map.rs"]
-mod header_map;

@@ -5,7 +5,7 @@
 //! Rust SDK exports all of them. Every exported callback the filter does not
 //! implement still costs a VM entry per request (`proxy_on_log`,
 //! `proxy_on_response_body`, ...). The list is the shell's contract with the
-//! host (`src/host/exports.txt`); a name on the list that the module does not
+//! host (`src/exports.txt`); a name on the list that the module does not
 //! export is an error, so the list cannot silently drift from the code.
 //!
 //! ```text

@@ -1,0 +1,110 @@
+//! The configure step both shells share: the policy compiled, its counters
+//! defined, and the log lines an operator reads, worded once. Each shell
+//! keeps only its host calls: reading the policy, defining a counter,
+//! the clock, and logging.
+
+use std::fmt;
+
+use crate::language::Config;
+use crate::stream::{PolicyCounters, Runtime};
+
+/// Compiles `policy` and defines every policy's counters with `define`. On
+/// refusal, the lines to log at error level, in order: one per problem,
+/// then a summary (the previous configuration stays in force).
+pub fn load<E: fmt::Display>(
+    policy: &[u8],
+    mut define: impl FnMut(&str) -> Result<u32, E>,
+) -> Result<Runtime, Vec<String>> {
+    let config = match Config::parse(policy) {
+        Ok(config) => config,
+        Err(problems) => {
+            let mut lines: Vec<String> = problems
+                .iter()
+                .map(|problem| format!("cors: policy refused: {problem}"))
+                .collect();
+            lines.push(format!(
+                "cors: policy refused with {} problem(s); keeping the previous configuration",
+                problems.len()
+            ));
+            return Err(lines);
+        }
+    };
+    let counters: Result<Vec<_>, _> = config
+        .policies
+        .iter()
+        .map(|p| PolicyCounters::define(&p.name, &mut define))
+        .collect();
+    match counters {
+        Ok(counters) => Ok(Runtime::new(config, counters)),
+        Err(problem) => Err(vec![format!("cors: policy refused: cannot define counters: {problem}")]),
+    }
+}
+
+/// The line logged at info level when a policy is loaded: how long the
+/// configure step took, and what it loaded (formatted only when logged).
+#[derive(Debug, Clone, Copy)]
+pub struct Loaded<'a> {
+    /// The configuration loaded.
+    pub config: &'a Config,
+    /// The configure step's duration, in whole microseconds (no float
+    /// formatting in the plugin).
+    pub took_us: u128,
+}
+
+impl fmt::Display for Loaded<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = self.config;
+        write!(
+            f,
+            "cors: policy loaded in {} us: {} polic{}, {} route rule(s), default {}",
+            self.took_us,
+            config.policies.len(),
+            if config.policies.len() == 1 { "y" } else { "ies" },
+            config.routes.rules.len(),
+            config
+                .routes
+                .default
+                .and_then(|i| config.policy(i))
+                .map_or("none (untouched)", |p| p.name.as_str()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loaded_policy_is_summarised_in_one_line() {
+        let runtime = load(br#"{"allow_origins": ["*"]}"#, |_| Ok::<_, String>(7)).unwrap();
+        let line = Loaded {
+            config: &runtime.config,
+            took_us: 42,
+        }
+        .to_string();
+        assert_eq!(
+            line,
+            "cors: policy loaded in 42 us: 1 policy, 0 route rule(s), default default"
+        );
+    }
+
+    #[test]
+    fn a_refused_policy_gives_one_line_per_problem_then_a_count() {
+        let lines = load(br#"{"allow_origins": ["null"], "max_age": -1}"#, |_| Ok::<_, String>(0)).unwrap_err();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines.iter().all(|l| l.starts_with("cors: policy refused")), "{lines:?}");
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("cors: policy refused with 2 problem(s); keeping the previous configuration")
+        );
+    }
+
+    #[test]
+    fn a_counter_the_host_cannot_define_refuses_the_policy() {
+        let lines = load(br#"{"allow_origins": ["*"]}"#, |name| Err(format!("{name}: frozen"))).unwrap_err();
+        assert_eq!(
+            lines,
+            ["cors: policy refused: cannot define counters: cors.default.preflight_allowed: frozen"]
+        );
+    }
+}

@@ -1,0 +1,316 @@
+//! What each source does with one request, modelled from its documented
+//! semantics, so the importer can compare it with this filter's own
+//! behaviour (`simulation::simulate`) request by request.
+//!
+//! - [`EnvoyCors`]: Envoy's built-in `envoy.filters.http.cors` (Istio's
+//!   `corsPolicy` is translated to it by istiod), as docs/differences.md
+//!   describes it: an origin is allowed when a matcher matches it or the
+//!   text `*`; a preflight (OPTIONS with a non-empty
+//!   Access-Control-Request-Method) from an allowed origin, or from any
+//!   origin with `forward_not_matching_preflights: false`, is answered 200
+//!   with the configured lists (`*` echoes the request's method or headers),
+//!   and that reply passes the filter's response callback like any other;
+//!   every other request goes upstream, and for an allowed origin its
+//!   response gets `-Allow-Origin` (the origin), `-Allow-Credentials` and
+//!   `-Expose-Headers` set; nothing else is touched.
+//!   `tests/e2e/test_import.py` checks this model against the real filter.
+//! - [`GatewayCors`]: the Gateway API's HTTPRoute `CORS` filter (GEP-1767,
+//!   `HTTPCORSFilter` in v1.5): preflights never reach the backend; an
+//!   allowed one is answered 200 with the lists, `*` echoed with
+//!   credentials; a refused one 200 without CORS headers; actual responses
+//!   of an allowed origin get the three headers. Where the specification
+//!   leaves a choice (`*` or an echo without credentials), the model takes
+//!   `*`, the value the operator wrote.
+
+use envoy_cors_core::origin::{default_port, Origin};
+
+use super::automata::Language;
+use super::origins::StringMatch;
+
+/// A request of the matrix, as the source and this filter receive it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `:method`.
+    pub method: String,
+    /// `:authority`.
+    pub authority: String,
+    /// `:path`.
+    pub path: String,
+    /// Envoy's route name for the request, if the route has one.
+    pub route_name: Option<String>,
+    /// The other request headers (lowercase names).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A CORS preflight as Envoy's filter recognises it.
+    fn is_preflight(&self) -> bool {
+        self.method == "OPTIONS"
+            && self
+                .header("access-control-request-method")
+                .is_some_and(|v| !v.is_empty())
+    }
+}
+
+/// What the client receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status.
+    pub status: u32,
+    /// The headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Whether the upstream saw the request.
+    pub reached_upstream: bool,
+}
+
+/// A header list being written.
+fn set(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
+    headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    headers.push((name.to_owned(), value.to_owned()));
+}
+
+/// Whether the source's CORS is on, off, or only counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enabled {
+    /// Enforced (`filter_enabled` absent or 100 %).
+    On,
+    /// `shadow_enabled` only: origins are evaluated and counted, nothing changes.
+    Shadow,
+    /// Neither: requests pass untouched.
+    Off,
+}
+
+/// A CorsPolicy of Envoy's built-in filter after the route-to-virtual-host
+/// fallback, field by field.
+#[derive(Debug, Clone)]
+pub struct EnvoyCors {
+    /// `allow_origin_string_match`.
+    pub origins: Vec<StringMatch>,
+    /// Compiled `origins` (a matcher that does not compile matches nothing).
+    pub languages: Vec<Language>,
+    /// `allow_methods`, verbatim.
+    pub allow_methods: String,
+    /// `allow_headers`, verbatim.
+    pub allow_headers: String,
+    /// `expose_headers`, verbatim.
+    pub expose_headers: String,
+    /// `max_age`, verbatim.
+    pub max_age: String,
+    /// `allow_credentials`.
+    pub allow_credentials: bool,
+    /// `allow_private_network_access`.
+    pub allow_private_network: bool,
+    /// `forward_not_matching_preflights` (true when unset).
+    pub forward_not_matching_preflights: bool,
+    /// `filter_enabled` / `shadow_enabled` of the most specific policy.
+    pub enabled: Enabled,
+}
+
+impl EnvoyCors {
+    /// Compiles the origin matchers.
+    pub fn compile(&mut self) {
+        self.languages = self.origins.iter().filter_map(|m| m.language().ok()).collect();
+    }
+
+    fn allows(&self, origin: &str) -> bool {
+        self.languages
+            .iter()
+            .any(|l| l.matches(b"*") || l.matches(origin.as_bytes()))
+    }
+
+    /// Envoy's response to `request`, given the upstream's answer.
+    pub fn respond(&self, request: &Request, upstream: &Response) -> Response {
+        let forwarded = || upstream.clone();
+        if self.enabled != Enabled::On {
+            return forwarded();
+        }
+        let Some(origin) = request.header("origin").filter(|o| !o.is_empty()) else {
+            return forwarded();
+        };
+        let allowed = self.allows(origin);
+        let decorate = |mut response: Response| {
+            if allowed {
+                set(&mut response.headers, "access-control-allow-origin", origin);
+                if self.allow_credentials {
+                    set(&mut response.headers, "access-control-allow-credentials", "true");
+                }
+                if !self.expose_headers.is_empty() {
+                    set(
+                        &mut response.headers,
+                        "access-control-expose-headers",
+                        &self.expose_headers,
+                    );
+                }
+            }
+            response
+        };
+        if !request.is_preflight() || (!allowed && self.forward_not_matching_preflights) {
+            return decorate(forwarded());
+        }
+        let mut headers = Vec::new();
+        if allowed {
+            set(&mut headers, "access-control-allow-origin", origin);
+        }
+        if self.allow_credentials {
+            set(&mut headers, "access-control-allow-credentials", "true");
+        }
+        let echo = |configured: &str, requested: &str| {
+            if configured == "*" {
+                request.header(requested).unwrap_or_default().to_owned()
+            } else {
+                configured.to_owned()
+            }
+        };
+        if !self.allow_methods.is_empty() {
+            let value = echo(&self.allow_methods, "access-control-request-method");
+            set(&mut headers, "access-control-allow-methods", &value);
+        }
+        if !self.allow_headers.is_empty() {
+            let value = echo(&self.allow_headers, "access-control-request-headers");
+            set(&mut headers, "access-control-allow-headers", &value);
+        }
+        if !self.max_age.is_empty() {
+            set(&mut headers, "access-control-max-age", &self.max_age);
+        }
+        if self.allow_private_network && request.header("access-control-request-private-network") == Some("true") {
+            set(&mut headers, "access-control-allow-private-network", "true");
+        }
+        decorate(Response {
+            status: 200,
+            headers,
+            reached_upstream: false,
+        })
+    }
+}
+
+/// An HTTPRoute rule's `CORS` filter (GEP-1767).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayCors {
+    /// `allowOrigins`, lowercased, default ports removed.
+    pub allow_origins: Vec<String>,
+    /// `allowCredentials`.
+    pub allow_credentials: bool,
+    /// `allowMethods`.
+    pub allow_methods: Vec<String>,
+    /// `allowHeaders`.
+    pub allow_headers: Vec<String>,
+    /// `exposeHeaders`.
+    pub expose_headers: Vec<String>,
+    /// `maxAge` (5 when unset).
+    pub max_age: i64,
+}
+
+impl GatewayCors {
+    /// Whether an origin matches `allowOrigins`: `*`; the scheme, the port
+    /// (the scheme's default when absent) and the host, where a leading `*`
+    /// is a greedy match over any number of labels to its left.
+    pub fn allows(&self, origin: &str) -> bool {
+        let Ok(o) = Origin::parse(origin.as_bytes()) else {
+            return self.allow_origins.iter().any(|a| a == "*");
+        };
+        self.allow_origins.iter().any(|allowed| {
+            if allowed == "*" {
+                return true;
+            }
+            let Some((scheme, rest)) = allowed.split_once("://") else {
+                return false;
+            };
+            let (host, port) = match rest.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse::<u16>().ok()),
+                None => (rest, default_port(scheme)),
+            };
+            if scheme != o.scheme() || port != o.effective_port() {
+                return false;
+            }
+            match host.strip_prefix('*') {
+                Some("") => true,
+                Some(suffix) => o.host().len() > suffix.len() && o.host().ends_with(suffix),
+                None => host == o.host(),
+            }
+        })
+    }
+
+    fn any_origin(&self) -> bool {
+        self.allow_origins.iter().any(|a| a == "*")
+    }
+
+    /// The gateway's response to `request`, given the backend's answer.
+    pub fn respond(&self, request: &Request, upstream: &Response) -> Response {
+        let Some(origin) = request.header("origin") else {
+            return upstream.clone();
+        };
+        let allowed = self.allows(origin);
+        let allow_origin = if self.any_origin() && !self.allow_credentials {
+            "*"
+        } else {
+            origin
+        };
+        let preflight = request.method == "OPTIONS" && request.header("access-control-request-method").is_some();
+        let mut response = if preflight {
+            Response {
+                status: 200,
+                headers: Vec::new(),
+                reached_upstream: false,
+            }
+        } else {
+            upstream.clone()
+        };
+        if !allowed {
+            return response;
+        }
+        let headers = &mut response.headers;
+        set(headers, "access-control-allow-origin", allow_origin);
+        if self.allow_credentials {
+            set(headers, "access-control-allow-credentials", "true");
+        }
+        if !self.expose_headers.is_empty() {
+            set(
+                headers,
+                "access-control-expose-headers",
+                &self.expose_headers.join(", "),
+            );
+        }
+        if preflight {
+            let star = |list: &[String]| list.iter().any(|m| m == "*");
+            if star(&self.allow_methods) && self.allow_credentials {
+                let requested = request.header("access-control-request-method").unwrap_or_default();
+                set(headers, "access-control-allow-methods", requested);
+            } else if !self.allow_methods.is_empty() {
+                set(headers, "access-control-allow-methods", &self.allow_methods.join(", "));
+            }
+            if star(&self.allow_headers) && self.allow_credentials {
+                if let Some(requested) = request.header("access-control-request-headers") {
+                    set(headers, "access-control-allow-headers", requested);
+                }
+            } else if !self.allow_headers.is_empty() {
+                set(headers, "access-control-allow-headers", &self.allow_headers.join(", "));
+            }
+            set(headers, "access-control-max-age", &self.max_age.to_string());
+        }
+        response
+    }
+}
+
+/// A source's CORS for one scope.
+#[derive(Debug, Clone)]
+pub enum SourceCors {
+    /// Envoy's built-in filter (also what Istio configures).
+    Envoy(EnvoyCors),
+    /// The Gateway API's CORS filter.
+    Gateway(GatewayCors),
+}
+
+impl SourceCors {
+    /// The source's response to `request`.
+    pub fn respond(&self, request: &Request, upstream: &Response) -> Response {
+        match self {
+            Self::Envoy(cors) => cors.respond(request, upstream),
+            Self::Gateway(cors) => cors.respond(request, upstream),
+        }
+    }
+}

@@ -1,0 +1,543 @@
+//! Origin matchers of the sources (Envoy's `StringMatcher`, Istio's
+//! `StringMatch`, the Gateway API's `CORSOrigin`) converted to this filter's
+//! `allow_origins` entries, only where the two agree on every origin a
+//! browser can send (decided by [`super::automata`]). Each refusal says why,
+//! with an origin on which they disagree.
+
+use envoy_cors_core::origin::Origin;
+use envoy_cors_core::origin_matcher::OriginEntry;
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+use super::automata::{escape, BrowserOrigins, Language};
+
+/// Most entries a regular expression is expanded into before giving up.
+const MAX_TEMPLATES: usize = 64;
+
+/// How a source compares an origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchKind {
+    /// The whole origin, exactly.
+    Exact,
+    /// The origin starts with the value.
+    Prefix,
+    /// The origin ends with the value.
+    Suffix,
+    /// The value appears anywhere in the origin.
+    Contains,
+    /// An RE2 regular expression over the whole origin.
+    Regex,
+}
+
+/// One origin matcher of a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StringMatch {
+    /// How it compares.
+    pub kind: MatchKind,
+    /// What it compares with.
+    pub value: String,
+    /// ASCII case is ignored (Envoy's `ignore_case`).
+    pub ignore_case: bool,
+}
+
+impl StringMatch {
+    /// An exact matcher.
+    pub fn exact(value: &str) -> Self {
+        Self {
+            kind: MatchKind::Exact,
+            value: value.to_owned(),
+            ignore_case: false,
+        }
+    }
+
+    /// The matcher as a regular expression over the whole origin.
+    pub fn regex(&self) -> String {
+        let any = "(?s-u:.)*";
+        match self.kind {
+            MatchKind::Exact => escape(&self.value),
+            MatchKind::Prefix => format!("{}{any}", escape(&self.value)),
+            MatchKind::Suffix => format!("{any}{}", escape(&self.value)),
+            MatchKind::Contains => format!("{any}{}{any}", escape(&self.value)),
+            MatchKind::Regex => self.value.clone(),
+        }
+    }
+
+    /// The matcher's language.
+    pub fn language(&self) -> Result<Language, String> {
+        Language::new(&self.regex(), self.ignore_case)
+    }
+
+    /// The matcher as the source writes it, e.g. `suffix: "example.com"`.
+    pub fn describe(&self) -> String {
+        let kind = match self.kind {
+            MatchKind::Exact => "exact",
+            MatchKind::Prefix => "prefix",
+            MatchKind::Suffix => "suffix",
+            MatchKind::Contains => "contains",
+            MatchKind::Regex => "regex",
+        };
+        let case = if self.ignore_case { " (ignore_case)" } else { "" };
+        format!("{kind}: {}{case}", serde_json::Value::from(self.value.as_str()))
+    }
+}
+
+/// A matcher converted exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Converted {
+    /// The matcher allows every origin (it matches the text `*`, which Envoy also tries).
+    pub any: bool,
+    /// The equivalent entries (none: it matches no origin a browser sends).
+    pub entries: Vec<String>,
+    /// What an operator should know (a lowercased value, an entry that never matched).
+    pub notes: Vec<String>,
+}
+
+/// A matcher with no exact equivalent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Why, with an origin on which the nearest entries disagree.
+    pub reason: String,
+    /// The nearest entries that pass `check` (used with `--lossy`), maybe none.
+    pub nearest: Vec<String>,
+}
+
+/// Converts one matcher.
+pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Converted, Refused> {
+    let refuse = |reason: String| Refused {
+        reason,
+        nearest: Vec::new(),
+    };
+    let language = matcher.language().map_err(|e| {
+        refuse(format!(
+            "{}: not a regular expression this tool reads: {e}",
+            matcher.describe()
+        ))
+    })?;
+    if language.matches(b"*") {
+        return Ok(Converted {
+            any: true,
+            entries: vec!["*".to_owned()],
+            notes: vec![format!(
+                "{} matches the text \"*\", which Envoy's CORS filter also tries: it allows every origin",
+                matcher.describe()
+            )],
+        });
+    }
+    let mut notes = Vec::new();
+    let mut entries: Vec<String> = Vec::new();
+    let mut unusable: Vec<(String, String)> = Vec::new();
+    for candidate in candidates(matcher) {
+        let candidate = if candidate.bytes().any(|b| b.is_ascii_uppercase()) && matcher.ignore_case {
+            candidate.to_ascii_lowercase()
+        } else {
+            candidate
+        };
+        match OriginEntry::parse(&candidate) {
+            Ok(_) if !entries.contains(&candidate) => entries.push(candidate),
+            Ok(_) => {}
+            Err(e) => unusable.push((candidate, e.reason().to_owned())),
+        }
+    }
+    drop_covered(&mut entries);
+    let ours = union(&entries).map_err(|e| refuse(format!("internal error comparing origins: {e}")))?;
+    let disagreement = browser
+        .compare(&language, &ours)
+        .map_err(|e| refuse(format!("{}: {e}", matcher.describe())))?;
+    if disagreement.is_none() {
+        for (candidate, reason) in &unusable {
+            notes.push(format!(
+                "{}: {candidate:?} is never sent by a browser ({reason}); nothing to keep",
+                matcher.describe()
+            ));
+        }
+        if entries.is_empty() {
+            notes.push(format!(
+                "{} matches no origin a browser sends: it never allowed anything",
+                matcher.describe()
+            ));
+        }
+        return Ok(Converted {
+            any: false,
+            entries,
+            notes,
+        });
+    }
+    Err(Refused {
+        reason: refusal(matcher, &entries, &unusable, &disagreement, browser),
+        nearest: entries,
+    })
+}
+
+/// Why a matcher has no exact equivalent, naming a look-alike where it is a hole.
+fn refusal(
+    matcher: &StringMatch,
+    entries: &[String],
+    unusable: &[(String, String)],
+    d: &super::automata::Disagreement,
+    browser: &BrowserOrigins,
+) -> String {
+    let what = matcher.describe();
+    let value = matcher.value.to_ascii_lowercase();
+    let hole = match matcher.kind {
+        MatchKind::Suffix => Some(format!("https://evil{}", value.trim_start_matches('.')))
+            .filter(|o| browser.contains(o.as_bytes()) && matcher.language().is_ok_and(|l| l.matches(o.as_bytes()))),
+        MatchKind::Prefix | MatchKind::Contains => Some(format!("{value}.evil.example"))
+            .filter(|o| browser.contains(o.as_bytes()) && matcher.language().is_ok_and(|l| l.matches(o.as_bytes()))),
+        _ => None,
+    };
+    if let Some(evil) = hole {
+        let kind = if matcher.kind == MatchKind::Suffix {
+            "suffix"
+        } else {
+            "prefix"
+        };
+        return format!(
+            "{what} is a hole: a {kind} match on the whole origin also allows {evil}, a site anyone can \
+             register; list the origins you mean (e.g. https://example.com and https://*.example.com)"
+        );
+    }
+    let mut parts = Vec::new();
+    if let Some((candidate, reason)) = unusable.first() {
+        parts.push(format!("the nearest entry {candidate:?} is refused ({reason})"));
+    }
+    let shown = if entries.is_empty() {
+        "no entry".to_owned()
+    } else {
+        format!("{entries:?}")
+    };
+    if let Some(origin) = &d.only_left {
+        parts.push(format!("it allows {origin}, which {shown} would refuse"));
+    }
+    if let Some(origin) = &d.only_right {
+        parts.push(format!("{shown} would also allow {origin}, which it refuses"));
+    }
+    format!("{what} has no exact equivalent: {}", parts.join("; "))
+}
+
+/// Removes exact origins that a pattern of the list already covers.
+fn drop_covered(entries: &mut Vec<String>) {
+    let patterns: Vec<OriginEntry> = entries
+        .iter()
+        .filter(|e| e.contains('*'))
+        .filter_map(|e| OriginEntry::parse(e).ok())
+        .collect();
+    let matcher = envoy_cors_core::origin_matcher::OriginMatcher::new(patterns);
+    entries.retain(|e| e.contains('*') || !Origin::parse(e.as_bytes()).is_ok_and(|o| matcher.allows(&o)));
+}
+
+/// The language of a list of entries, as this filter matches them.
+pub fn union(entries: &[String]) -> Result<Language, String> {
+    let parts: Vec<String> = entries.iter().map(|e| entry_regex(e)).collect();
+    if parts.is_empty() {
+        return Language::new(r"[^\x00-\xff]", false);
+    }
+    Language::new(&parts.join("|"), false)
+}
+
+/// One entry as a regular expression, read within browser origins: `*`,
+/// an exact origin, or a pattern (`*.` one or more labels, `prefix-*` the
+/// rest of the leftmost label, `:*` any port or none).
+pub fn entry_regex(entry: &str) -> String {
+    if entry == "*" {
+        return "(?s-u:.)*".to_owned();
+    }
+    if !entry.contains('*') {
+        return escape(entry);
+    }
+    let (scheme, rest) = entry.split_once("://").unwrap_or(("", entry));
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    let host = match host.split_once('*') {
+        None => escape(host),
+        Some(("", suffix)) => format!(".+{}", escape(suffix)),
+        Some((prefix, suffix)) => format!("{}[^.]+{}", escape(prefix), escape(suffix)),
+    };
+    let port = match port {
+        None => String::new(),
+        Some("*") => "(?::[0-9]+)?".to_owned(),
+        Some(p) => format!(":{}", escape(p)),
+    };
+    format!("{}://{host}{port}", escape(scheme))
+}
+
+/// The entries a matcher suggests, read from its structure.
+fn candidates(matcher: &StringMatch) -> Vec<String> {
+    match matcher.kind {
+        MatchKind::Exact => vec![matcher.value.clone()],
+        MatchKind::Prefix => vec![format!("{}*", matcher.value)],
+        MatchKind::Suffix => vec![format!("*{}", matcher.value)],
+        MatchKind::Contains => Vec::new(),
+        MatchKind::Regex => {
+            let hir = regex_syntax::ParserBuilder::new()
+                .unicode(false)
+                .utf8(false)
+                .case_insensitive(matcher.ignore_case)
+                .build()
+                .parse(&matcher.value);
+            let Ok(hir) = hir else { return Vec::new() };
+            templates(&hir).unwrap_or_default().iter().map(|t| render(t)).collect()
+        }
+    }
+}
+
+/// A piece of a template: literal text, or a part any text may fill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Lit(String),
+    Hole,
+}
+
+/// The regular expression as a small set of templates: alternatives and
+/// optional parts are expanded, anything else that is not literal is a hole.
+fn templates(hir: &Hir) -> Option<Vec<Vec<Piece>>> {
+    let out = match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => vec![Vec::new()],
+        HirKind::Literal(lit) => vec![vec![Piece::Lit(String::from_utf8_lossy(&lit.0).into_owned())]],
+        HirKind::Class(class) => vec![vec![single(class).map_or(Piece::Hole, Piece::Lit)]],
+        HirKind::Capture(capture) => templates(&capture.sub)?,
+        HirKind::Repetition(rep) => {
+            let sub = templates(&rep.sub)?;
+            let mut out = Vec::new();
+            if rep.min == 0 {
+                out.push(Vec::new());
+            }
+            if rep.max == Some(1) || (rep.min <= 1 && rep.max == Some(rep.min)) {
+                out.extend(sub);
+            } else {
+                // A repeated label ending in a dot is a run of whole labels: `*.`.
+                let dotted = sub
+                    .iter()
+                    .all(|t| matches!(t.last(), Some(Piece::Lit(s)) if s.ends_with('.')));
+                let mut hole = vec![Piece::Hole];
+                if dotted {
+                    hole.push(Piece::Lit(".".to_owned()));
+                }
+                out.push(hole);
+            }
+            out
+        }
+        HirKind::Concat(subs) => {
+            let mut acc: Vec<Vec<Piece>> = vec![Vec::new()];
+            for sub in subs {
+                let parts = templates(sub)?;
+                let mut next = Vec::new();
+                for a in &acc {
+                    for p in &parts {
+                        let mut t = a.clone();
+                        t.extend(p.iter().cloned());
+                        next.push(t);
+                    }
+                }
+                if next.len() > MAX_TEMPLATES {
+                    return None;
+                }
+                acc = next;
+            }
+            acc
+        }
+        HirKind::Alternation(subs) => {
+            let mut out = Vec::new();
+            for sub in subs {
+                out.extend(templates(sub)?);
+            }
+            out
+        }
+    };
+    (out.len() <= MAX_TEMPLATES).then_some(out)
+}
+
+/// The one character a class matches (or one letter in either case), if any.
+fn single(class: &Class) -> Option<String> {
+    let bytes: Vec<u8> = match class {
+        Class::Bytes(c) => {
+            let mut all = Vec::new();
+            for r in c.ranges() {
+                if usize::from(r.end() - r.start()) >= 2 || all.len() > 2 {
+                    return None;
+                }
+                all.extend(r.start()..=r.end());
+            }
+            all
+        }
+        Class::Unicode(c) => {
+            let mut all = Vec::new();
+            for r in c.ranges() {
+                let (start, end) = (u32::from(r.start()), u32::from(r.end()));
+                if end - start >= 2 || end > 0x7f || all.len() > 2 {
+                    return None;
+                }
+                all.extend((start..=end).filter_map(|b| u8::try_from(b).ok()));
+            }
+            all
+        }
+    };
+    match bytes.as_slice() {
+        [b] => Some(char::from(*b).to_string()),
+        [a, b] if a.eq_ignore_ascii_case(b) && a != b => Some(char::from(a.to_ascii_lowercase()).to_string()),
+        _ => None,
+    }
+}
+
+/// A template as an entry: holes become `*`.
+fn render(template: &[Piece]) -> String {
+    let mut out = String::new();
+    for piece in template {
+        match piece {
+            Piece::Lit(s) => out.push_str(s),
+            Piece::Hole if out.ends_with('*') => {}
+            Piece::Hole => out.push('*'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_cors_core::origin_matcher::OriginMatcher;
+
+    fn regex(value: &str) -> StringMatch {
+        StringMatch {
+            kind: MatchKind::Regex,
+            value: value.to_owned(),
+            ignore_case: false,
+        }
+    }
+
+    fn convert_ok(m: &StringMatch) -> Vec<String> {
+        let b = BrowserOrigins::new().unwrap();
+        convert(m, &b)
+            .unwrap_or_else(|e| panic!("{}: {}", m.describe(), e.reason))
+            .entries
+    }
+
+    fn refused(m: &StringMatch) -> Refused {
+        let b = BrowserOrigins::new().unwrap();
+        convert(m, &b).expect_err(&m.describe())
+    }
+
+    #[test]
+    fn exact_regexes_and_optional_parts_convert_exactly() {
+        assert_eq!(
+            convert_ok(&regex(r"^https://(www\.)?example\.com$")),
+            ["https://example.com", "https://www.example.com"]
+        );
+        assert_eq!(
+            convert_ok(&regex(r"^http://localhost(:[0-9]+)?$")),
+            ["http://localhost:*"]
+        );
+        assert_eq!(
+            convert_ok(&regex(r"https?://app\.example\.com")),
+            ["http://app.example.com", "https://app.example.com"]
+        );
+        assert_eq!(
+            convert_ok(&regex(r"^https://([a-z0-9_-]+\.)+example\.org$")),
+            ["https://*.example.org"]
+        );
+        assert_eq!(
+            convert_ok(&regex(r"^https://.+\.example\.org$")),
+            ["https://*.example.org"]
+        );
+        assert_eq!(
+            convert_ok(&regex(r"https://(.+\.)?example\.org")),
+            ["https://example.org", "https://*.example.org"]
+        );
+    }
+
+    #[test]
+    fn a_one_label_regex_is_narrower_than_a_wildcard_and_is_refused_with_an_example() {
+        let r = refused(&regex(r"^https://[a-z0-9-]+\.example\.com$"));
+        assert_eq!(r.nearest, ["https://*.example.com"]);
+        assert!(
+            r.reason.contains("would also allow https://a.a.example.com"),
+            "{}",
+            r.reason
+        );
+        let rfc = refused(&regex(r"^https://([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+example\.org$"));
+        assert!(rfc.reason.contains("would also allow"), "{}", rfc.reason);
+    }
+
+    #[test]
+    fn an_unescaped_dot_is_refused_with_its_look_alike() {
+        let r = refused(&regex(r"^https://app.example.com$"));
+        assert!(r.reason.contains("it allows https://app"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_suffix_matcher_is_named_as_the_hole_it_is() {
+        let m = StringMatch {
+            kind: MatchKind::Suffix,
+            value: "example.com".into(),
+            ignore_case: false,
+        };
+        let r = refused(&m);
+        assert!(
+            r.reason.contains("is a hole") && r.reason.contains("https://evilexample.com"),
+            "{}",
+            r.reason
+        );
+        let p = StringMatch {
+            kind: MatchKind::Prefix,
+            value: "https://app.example.com".into(),
+            ignore_case: false,
+        };
+        assert!(refused(&p).reason.contains("https://app.example.com.evil.example"));
+    }
+
+    #[test]
+    fn matching_the_text_star_means_every_origin() {
+        let b = BrowserOrigins::new().unwrap();
+        for m in [
+            regex(".*"),
+            StringMatch::exact("*"),
+            StringMatch {
+                kind: MatchKind::Prefix,
+                value: "*".into(),
+                ignore_case: false,
+            },
+        ] {
+            assert!(convert(&m, &b).unwrap().any, "{}", m.describe());
+        }
+    }
+
+    #[test]
+    fn ignore_case_lowercases_and_non_canonical_exact_values_never_matched() {
+        let b = BrowserOrigins::new().unwrap();
+        let m = StringMatch {
+            kind: MatchKind::Exact,
+            value: "https://App.Example.com".into(),
+            ignore_case: true,
+        };
+        assert_eq!(convert(&m, &b).unwrap().entries, ["https://app.example.com"]);
+        let slash = convert(&StringMatch::exact("https://app.example.com/"), &b).unwrap();
+        assert!(slash.entries.is_empty() && !slash.notes.is_empty());
+        assert!(convert(&StringMatch::exact("null"), &b).is_err());
+    }
+
+    #[test]
+    fn a_wildcard_over_a_public_suffix_is_refused() {
+        let r = refused(&regex(r"^https://.+\.github\.io$"));
+        assert!(r.reason.contains("public suffix"), "{}", r.reason);
+    }
+
+    proptest::proptest! {
+        /// The regex of an entry agrees with the filter's own matcher.
+        #[test]
+        fn entry_regexes_agree_with_the_origin_matcher(
+            host in "(a|b|pr-1|x_y|a\\.b)\\.(example\\.com|example\\.org)\\.?",
+            scheme in "https?",
+            port in proptest::option::of(proptest::sample::select(vec![0u16, 1, 8080, 443, 65535])),
+        ) {
+            let origin = match port { Some(p) => format!("{scheme}://{host}:{p}"), None => format!("{scheme}://{host}") };
+            let b = BrowserOrigins::new().unwrap();
+            for entry in ["https://*.example.com", "https://pr-*.example.com", "http://a.example.org:*", "https://a.b.example.org", "https://*.example.com.", "http://*.example.org:8080"] {
+                let parsed = OriginMatcher::new([OriginEntry::parse(entry).unwrap()]);
+                let ours = Origin::parse(origin.as_bytes()).is_ok_and(|o| parsed.allows(&o));
+                let lang = Language::new(&entry_regex(entry), false).unwrap();
+                let by_regex = b.contains(origin.as_bytes()) && lang.matches(origin.as_bytes());
+                proptest::prop_assert_eq!(ours, by_regex, "{} {}", entry, origin);
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Hosts and paths of the sources as this filter's route globs (`host`: a
+//! case-insensitive glob over the host, port stripped; `path`: `*` inside a
+//! segment, `**` across), only where the globs agree exactly:
+//!
+//! - a string prefix (Envoy `prefix`, Istio `prefix`): `/api` matches `/api`,
+//!   `/apiary` and `/api/x`, so it is `/api*` and `/api*/**`;
+//! - a segment prefix (Envoy `path_separated_prefix`, Gateway API
+//!   `PathPrefix`, whose trailing `/` is ignored): `/api` and `/api/**`;
+//! - an exact path: itself.
+//!
+//! Glob metacharacters in a literal are escaped (`[*]`), and a
+//! case-insensitive match spells each letter as a class (`[aA]`).
+
+/// How a source compares the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathMatch {
+    /// Every path.
+    Any,
+    /// The path without the query is exactly this.
+    Exact(String),
+    /// The path starts with this string (Envoy and Istio `prefix`).
+    StringPrefix(String),
+    /// The path is this, or this followed by `/` (Envoy `path_separated_prefix`,
+    /// Gateway API `PathPrefix` without its trailing `/`).
+    SegmentPrefix(String),
+}
+
+impl PathMatch {
+    /// The globs whose union matches exactly the same paths (none: every path).
+    pub fn globs(&self, case_sensitive: bool) -> Vec<String> {
+        let lit = |s: &str| literal(s, case_sensitive);
+        match self {
+            Self::Any => Vec::new(),
+            Self::StringPrefix(p) if p.is_empty() || p == "/" => Vec::new(),
+            Self::SegmentPrefix(p) if p.is_empty() || p == "/" => Vec::new(),
+            Self::Exact(p) => vec![lit(p)],
+            Self::StringPrefix(p) => vec![format!("{}*", lit(p)), format!("{}*/**", lit(p))],
+            Self::SegmentPrefix(p) => vec![lit(p), format!("{}/**", lit(p))],
+        }
+    }
+
+    /// Reports whether the source matches this path (the query already removed).
+    #[cfg(test)]
+    pub fn matches(&self, path: &str, case_sensitive: bool) -> bool {
+        let eq = |a: &str, b: &str| {
+            if case_sensitive {
+                a == b
+            } else {
+                a.eq_ignore_ascii_case(b)
+            }
+        };
+        let starts = |p: &str| path.len() >= p.len() && path.get(..p.len()).is_some_and(|h| eq(h, p));
+        match self {
+            Self::Any => true,
+            Self::Exact(p) => eq(path, p),
+            Self::StringPrefix(p) => starts(p),
+            Self::SegmentPrefix(p) if p.is_empty() || p == "/" => true,
+            Self::SegmentPrefix(p) => starts(p) && matches!(path.as_bytes().get(p.len()), None | Some(b'/')),
+        }
+    }
+
+    /// A path this match selects, to send in the request matrix.
+    pub fn sample(&self) -> String {
+        match self {
+            Self::Any => "/".to_owned(),
+            Self::Exact(p) => p.clone(),
+            Self::StringPrefix(p) | Self::SegmentPrefix(p) => {
+                let base = if p.is_empty() { "/" } else { p.as_str() };
+                if base.ends_with('/') {
+                    format!("{base}sample")
+                } else {
+                    format!("{base}/sample")
+                }
+            }
+        }
+    }
+}
+
+/// The path of each rule that selects what `globs` selects: one rule without
+/// a path when `globs` is empty (every path).
+pub fn rule_paths(globs: Vec<String>) -> Vec<Option<String>> {
+    if globs.is_empty() {
+        vec![None]
+    } else {
+        globs.into_iter().map(Some).collect()
+    }
+}
+
+/// The literal start of a regular expression over the path (after `^`, up
+/// to the first character that is not a letter, digit, `/`, `-` or `_`):
+/// what `--lossy` matches as a prefix.
+pub fn regex_head(regex: &str) -> String {
+    regex
+        .trim_start_matches('^')
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_'))
+        .collect()
+}
+
+/// A host a request to `domain` (a host name or wildcard) could carry, for
+/// the request matrix.
+pub fn sample_host(domain: &str) -> String {
+    if domain == "*" {
+        "unlisted-host.invalid".to_owned()
+    } else {
+        domain.replacen('*', "sample", 1)
+    }
+}
+
+/// A literal as a glob: metacharacters escaped, letters as `[xX]` unless case-sensitive.
+pub fn literal(text: &str, case_sensitive: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '*' | '?' | '[' | ']' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            c if !case_sensitive && c.is_ascii_alphabetic() => {
+                out.push('[');
+                out.push(c.to_ascii_lowercase());
+                out.push(c.to_ascii_uppercase());
+                out.push(']');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A host name or wildcard as a host glob, or `None` for every host.
+/// `*.example.com` and `example.*` are globs already; `[::1]` is escaped.
+pub fn host_glob(domain: &str) -> Option<String> {
+    let domain = domain.strip_suffix(":*").unwrap_or(domain);
+    if domain == "*" {
+        return None;
+    }
+    let (head, star, tail) = match domain.find('*') {
+        Some(at) => (
+            domain.get(..at).unwrap_or_default(),
+            "*",
+            domain.get(at + 1..).unwrap_or_default(),
+        ),
+        None => (domain, "", ""),
+    };
+    Some(format!(
+        "{}{star}{}",
+        literal(&head.to_ascii_lowercase(), true),
+        literal(&tail.to_ascii_lowercase(), true)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_cors_core::language::Config;
+    use envoy_cors_core::routes::RouteInput;
+
+    /// Whether the globs (as route rules of the filter) select `path`.
+    fn globs_match(globs: &[String], path: &str) -> bool {
+        if globs.is_empty() {
+            return true;
+        }
+        let routes: Vec<_> = globs
+            .iter()
+            .map(|g| serde_json::json!({"match": {"path": g}, "policy": "p"}))
+            .collect();
+        let text = serde_json::json!({"policies": {"p": {"allow_origins": ["*"]}}, "routes": routes}).to_string();
+        let config = Config::parse(text.as_bytes()).unwrap();
+        let input = RouteInput {
+            route_name: None,
+            authority: b"a",
+            path: path.as_bytes(),
+        };
+        config.routes.select(&input).is_some()
+    }
+
+    #[test]
+    fn a_string_prefix_takes_two_globs_and_matches_the_apiary() {
+        let m = PathMatch::StringPrefix("/api".into());
+        assert_eq!(m.globs(true), ["/api*", "/api*/**"]);
+        for (path, want) in [
+            ("/api", true),
+            ("/apiary", true),
+            ("/api/x", true),
+            ("/api/", true),
+            ("/ap", false),
+            ("/API", false),
+        ] {
+            assert_eq!(globs_match(&m.globs(true), path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_regex_path_keeps_its_literal_start_and_every_path_is_one_rule_without_a_path() {
+        assert_eq!(regex_head("^/api/v[0-9]+/.*"), "/api/v");
+        assert_eq!(rule_paths(PathMatch::Any.globs(true)), [None]);
+        assert_eq!(sample_host("*.example.com"), "sample.example.com");
+        assert_eq!(sample_host("*"), "unlisted-host.invalid");
+    }
+
+    #[test]
+    fn a_segment_prefix_is_the_path_and_everything_below_it() {
+        let m = PathMatch::SegmentPrefix("/api".into());
+        assert_eq!(m.globs(true), ["/api", "/api/**"]);
+        assert!(!globs_match(&m.globs(true), "/apiary"));
+        assert!(globs_match(&m.globs(true), "/api/"));
+    }
+
+    proptest::proptest! {
+        /// The globs select exactly the paths the source's match selects.
+        #[test]
+        fn globs_agree_with_the_source_semantics(
+            value in "/[ab*?\\[/]{0,4}",
+            path in "/[abAB*\\[/]{0,6}",
+            case_sensitive: bool,
+        ) {
+            for m in [PathMatch::Exact(value.clone()), PathMatch::StringPrefix(value.clone()), PathMatch::SegmentPrefix(value.trim_end_matches('/').to_owned())] {
+                if matches!(&m, PathMatch::SegmentPrefix(p) if p.is_empty()) { continue }
+                let globs = m.globs(case_sensitive);
+                proptest::prop_assert_eq!(globs_match(&globs, &path), m.matches(&path, case_sensitive), "{:?} {} {:?}", m, path, globs);
+            }
+        }
+    }
+}

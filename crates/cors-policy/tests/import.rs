@@ -1,0 +1,706 @@
+//! `cors-policy import`, run as an operator runs it: the routed policy on
+//! stdout, refusals naming the file, the path and the reason (exit 1), usage
+//! errors (exit 2), and, for the Istio and Gateway API fixtures, a table per
+//! fixture of requests and the browser outcomes their documentation defines,
+//! checked against the importer's model of the source and against this
+//! filter running the imported policy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use serde_json::Value;
+
+use common::{run, stderr, stdout, temp_file, ROOT};
+
+const FIXTURES: &str = "tests/fixtures/import";
+
+/// Imports a file; returns the policy, stderr and the matrix.
+fn import(file: &str, extra: &[&str]) -> (Value, String, Value) {
+    let matrix = temp_file("matrix.json", "");
+    let mut args = vec!["import", file, "--matrix", matrix.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{file}: {}", stderr(&out));
+    let policy = serde_json::from_str(&stdout(&out)).unwrap();
+    let matrix = serde_json::from_str(&std::fs::read_to_string(matrix).unwrap()).unwrap();
+    (policy, stderr(&out), matrix)
+}
+
+fn fixtures() -> Vec<String> {
+    let mut all: Vec<String> = glob::glob(&format!("{ROOT}/{FIXTURES}/*/*.yaml"))
+        .unwrap()
+        .map(|p| {
+            p.unwrap()
+                .strip_prefix(ROOT)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_start_matches('/')
+                .to_owned()
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// An Envoy route configuration around `cors_policy` on a virtual host with one route.
+fn envoy_with(cors_policy: &str, route_match: &str) -> String {
+    format!(
+        r#"{{"static_resources": {{"listeners": [{{"name": "l", "filter_chains": [{{"filters": [{{
+  "name": "envoy.filters.network.http_connection_manager",
+  "typed_config": {{
+    "http_filters": [{{"name": "envoy.filters.http.cors"}}, {{"name": "envoy.filters.http.router"}}],
+    "route_config": {{"name": "r", "virtual_hosts": [{{"name": "api", "domains": ["*"],
+      "typed_per_filter_config": {{"envoy.filters.http.cors": {{
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy", {cors_policy}}}}},
+      "routes": [{{"match": {route_match}, "route": {{"cluster": "c"}}}}]}}]}}}}}}]}}]}}]}}}}"#
+    )
+}
+
+#[test]
+fn every_fixture_imports_and_its_output_passes_check() {
+    let all = fixtures();
+    assert!(all.len() >= 4, "{all:?}");
+    for file in all {
+        let (policy, _, _) = import(&file, &[]);
+        let written = temp_file("imported.json", &policy.to_string());
+        let check = run(&["check", written.to_str().unwrap()]);
+        assert_eq!(check.status.code(), Some(0), "{file}: {}", stdout(&check));
+    }
+}
+
+#[test]
+fn envoy_route_fields_fall_back_to_the_virtual_host_and_named_routes_become_route_name_rules() {
+    let (policy, err, _) = import(&format!("{FIXTURES}/envoy/virtual-hosts.yaml"), &[]);
+    let public = &policy["policies"]["api-route0"];
+    // Origins and methods from the route, headers and max_age from the virtual host.
+    assert_eq!(public["allow_origins"], serde_json::json!(["*"]));
+    assert_eq!(public["allow_methods"], serde_json::json!(["GET"]));
+    assert_eq!(
+        public["allow_headers"],
+        serde_json::json!(["content-type", "x-api-key"])
+    );
+    assert_eq!(public["max_age"], 600);
+    assert!(
+        public.get("allow_credentials").is_none(),
+        "the route's allow_credentials: false wins"
+    );
+    let routes = policy["routes"].as_array().unwrap();
+    assert_eq!(
+        routes[0]["match"],
+        serde_json::json!({"host": "api.example.com", "path": "/public/*"})
+    );
+    assert_eq!(routes[1]["match"]["path"], "/public/*/**");
+    assert_eq!(
+        routes[2],
+        serde_json::json!({"match": {"route_name": "legacy"}, "policy": null})
+    );
+    assert_eq!(routes[3]["match"]["path"], "/health");
+    assert!(
+        routes[3]["policy"].is_null(),
+        "direct_response routes are skipped by the built-in filter"
+    );
+    let api = &policy["policies"][routes[4]["policy"].as_str().unwrap()];
+    assert_eq!(
+        api["allow_origins"],
+        serde_json::json!(["https://app.example.com", "https://*.example.org"])
+    );
+    assert_eq!(api["preflight_status"], 200);
+    assert!(err.contains("change: vary-origin"), "{err}");
+    assert!(err.contains("change: upstream-cors-stripped"), "{err}");
+}
+
+#[test]
+fn the_change_list_is_computed_from_the_matrix_and_names_documented_ids_only() {
+    let (_, err, matrix) = import(&format!("{FIXTURES}/envoy/virtual-hosts.yaml"), &[]);
+    let ids: Vec<&str> = matrix["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    let doc = std::fs::read_to_string(format!("{ROOT}/docs/differences.md")).unwrap();
+    for id in &ids {
+        assert!(doc.contains(&format!("| `{id}` |")), "{id}");
+    }
+    for case in matrix["cases"].as_array().unwrap() {
+        for (_, id) in case["differences"].as_object().unwrap() {
+            assert!(ids.contains(&id.as_str().unwrap()), "{case}");
+        }
+    }
+    for line in err.lines().filter(|l| l.starts_with("change: ")) {
+        let id = line.trim_start_matches("change: ").split(' ').next().unwrap();
+        assert!(ids.contains(&id), "{line}");
+    }
+}
+
+#[test]
+fn a_suffix_matcher_is_refused_as_the_hole_it_is_naming_file_and_path() {
+    let file = temp_file(
+        "suffix.json",
+        &envoy_with(
+            r#""allow_origin_string_match": [{"suffix": "example.com"}]"#,
+            r#"{"prefix": "/"}"#,
+        ),
+    );
+    for extra in [&[][..], &["--lossy"][..]] {
+        let mut args = vec!["import", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        let err = stderr(&out);
+        assert!(err.contains(file.to_str().unwrap()), "{err}");
+        assert!(err.contains("allow_origin_string_match[0]"), "{err}");
+        assert!(
+            err.contains("is a hole") && err.contains("https://evilexample.com"),
+            "{err}"
+        );
+        if extra.is_empty() {
+            assert_eq!(out.status.code(), Some(1), "{err}");
+            assert!(stdout(&out).is_empty());
+        } else {
+            // The only origin is dropped: nothing is left to allow.
+            assert!(!stdout(&out).contains("example.com"), "{}", stdout(&out));
+        }
+    }
+}
+
+#[test]
+fn a_one_label_regex_is_refused_with_an_origin_it_would_widen_to_and_lossy_writes_the_wildcard() {
+    let file = temp_file(
+        "label.json",
+        &envoy_with(
+            r#""allow_origin_string_match": [{"safe_regex": {"regex": "^https://[a-z0-9-]+\\.example\\.com$"}}]"#,
+            r#"{"prefix": "/"}"#,
+        ),
+    );
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("would also allow https://a.a.example.com"),
+        "{}",
+        stderr(&out)
+    );
+    let lossy = run(&["import", file.to_str().unwrap(), "--lossy"]);
+    assert_eq!(lossy.status.code(), Some(0), "{}", stderr(&lossy));
+    assert!(stderr(&lossy).contains("warning:"));
+    let policy: Value = serde_json::from_str(&stdout(&lossy)).unwrap();
+    assert_eq!(policy["default"], "api-route0");
+    assert_eq!(
+        policy["policies"]["api-route0"]["allow_origins"],
+        serde_json::json!(["https://*.example.com"])
+    );
+}
+
+#[test]
+fn a_regex_path_has_no_exact_rule_unless_lossy() {
+    let file = temp_file(
+        "regex-path.json",
+        &envoy_with(
+            r#""allow_origin_string_match": [{"exact": "https://app.example.com"}]"#,
+            r#"{"safe_regex": {"regex": "^/api/v[0-9]+/.*"}}"#,
+        ),
+    );
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("routes[0].match.safe_regex"), "{}", stderr(&out));
+    let lossy = run(&["import", file.to_str().unwrap(), "--lossy"]);
+    assert_eq!(lossy.status.code(), Some(0), "{}", stderr(&lossy));
+    assert!(stdout(&lossy).contains("/api/v*"), "{}", stdout(&lossy));
+}
+
+#[test]
+fn any_origin_with_credentials_is_refused_with_the_risk() {
+    let file = temp_file(
+        "star.json",
+        &envoy_with(
+            r#""allow_origin_string_match": [{"safe_regex": {"regex": ".*"}}], "allow_credentials": true"#,
+            r#"{"prefix": "/"}"#,
+        ),
+    );
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("every website read"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_connection_manager_without_the_cors_filter_is_refused() {
+    let text = envoy_with(
+        r#""allow_origin_string_match": [{"exact": "https://a.example.com"}]"#,
+        r#"{"prefix": "/"}"#,
+    )
+    .replace(r#"{"name": "envoy.filters.http.cors"}, "#, "");
+    let out = run(&["import", temp_file("nocors.json", &text).to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("do nothing today"), "{}", stderr(&out));
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(run(&["import"]).status.code(), Some(2));
+    assert_eq!(run(&["import", "does/not/exist.yaml"]).status.code(), Some(2));
+    let both = format!(
+        "{}\n---\n{}",
+        std::fs::read_to_string(format!("{ROOT}/{FIXTURES}/istio/ratings.yaml")).unwrap(),
+        std::fs::read_to_string(format!("{ROOT}/{FIXTURES}/gateway-api/cors.yaml")).unwrap()
+    );
+    let file = temp_file("both.yaml", &both);
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--format"), "{}", stderr(&out));
+    let chosen = run(&["import", file.to_str().unwrap(), "--format", "istio"]);
+    assert_eq!(chosen.status.code(), Some(0), "{}", stderr(&chosen));
+}
+
+// -- the documented semantics, one table per fixture ---------------------------
+
+/// One row: a request, and whether a browser's check passes (without, with
+/// credentials) under the source as its documentation defines it, and under
+/// this filter with the imported policy.
+struct Row {
+    what: &'static str,
+    /// A preflight for `method` (else the actual request).
+    preflight: bool,
+    origin: &'static str,
+    method: &'static str,
+    request_headers: Option<&'static str>,
+    path: &'static str,
+    source: [bool; 2],
+    ours: [bool; 2],
+}
+
+/// The browser's verdicts on a response of the matrix.
+fn verdicts(case: &Value, side: &str) -> [bool; 2] {
+    let response = &case[side];
+    let headers: Vec<(String, Vec<u8>)> = response["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().to_owned(),
+                p[1].as_str().unwrap().as_bytes().to_vec(),
+            )
+        })
+        .collect();
+    let status = u32::try_from(response["status"].as_u64().unwrap()).unwrap();
+    let request = &case["request"];
+    let header = |name: &str| {
+        request["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p[0] == name)
+            .map(|p| p[1].as_str().unwrap().to_owned())
+    };
+    let origin = header("origin").unwrap();
+    let mut out = [false; 2];
+    for (i, credentials) in [false, true].into_iter().enumerate() {
+        out[i] = match header("access-control-request-method") {
+            Some(method) => {
+                let intent = fetch_model::Intent {
+                    method,
+                    unsafe_headers: header("access-control-request-headers")
+                        .map(|h| h.split(',').map(|s| s.trim().to_ascii_lowercase()).collect())
+                        .unwrap_or_default(),
+                    credentials,
+                    private_network: false,
+                };
+                fetch_model::preflight_check(status, &headers, origin.as_bytes(), &intent).is_ok()
+            }
+            None => fetch_model::cors_check(&headers, origin.as_bytes(), credentials).is_ok(),
+        };
+    }
+    out
+}
+
+fn check_table(file: &str, rows: &[Row]) {
+    let (_, err, matrix) = import(file, &[]);
+    for row in rows {
+        let case = matrix["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| {
+                let r = &c["request"];
+                let has = |n: &str, v: &str| r["headers"].as_array().unwrap().iter().any(|p| p[0] == n && p[1] == v);
+                let preflight = row.preflight;
+                r["path"].as_str().unwrap().starts_with(row.path)
+                    && c["upstream"]["kind"] == "plain"
+                    && has("origin", row.origin)
+                    && if preflight {
+                        r["method"] == "OPTIONS"
+                            && has("access-control-request-method", row.method)
+                            && row
+                                .request_headers
+                                .is_none_or(|h| has("access-control-request-headers", h))
+                            && (row.request_headers.is_some()
+                                || !r["headers"]
+                                    .as_array()
+                                    .unwrap()
+                                    .iter()
+                                    .any(|p| p[0] == "access-control-request-headers"))
+                            && !r["headers"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .any(|p| p[0] == "access-control-request-private-network")
+                    } else {
+                        r["method"] == row.method
+                    }
+            })
+            .unwrap_or_else(|| panic!("{file}: no case in the matrix for: {}", row.what));
+        assert_eq!(
+            verdicts(case, "source"),
+            row.source,
+            "{file}: the source's documented outcome: {}",
+            row.what
+        );
+        assert_eq!(
+            verdicts(case, "ours"),
+            row.ours,
+            "{file}: this filter's outcome: {}",
+            row.what
+        );
+        if row.source != row.ours {
+            assert!(
+                !case["noticed"].as_array().unwrap().is_empty(),
+                "{file}: a change not listed: {}",
+                row.what
+            );
+        }
+    }
+    assert!(err.contains("change:"), "{err}");
+}
+
+#[test]
+fn istio_fixture_matches_the_virtualservice_reference() {
+    // Istio's reference: origins that match allowOrigins get
+    // Access-Control-Allow-Origin set to the origin; allowCredentials: false
+    // sends no Access-Control-Allow-Credentials; the methods and headers are
+    // serialized into the preflight answer; unmatched preflights are forwarded
+    // (here to an upstream without CORS headers).
+    let rows = [
+        Row {
+            what: "GET from the exact origin",
+            preflight: false,
+            origin: "https://example.com",
+            method: "GET",
+            request_headers: None,
+            path: "/ratings",
+            source: [true, false],
+            ours: [true, false],
+        },
+        Row {
+            what: "GET from a subdomain (regex)",
+            preflight: false,
+            origin: "https://sample.example.com",
+            method: "GET",
+            request_headers: None,
+            path: "/ratings",
+            source: [true, false],
+            ours: [true, false],
+        },
+        Row {
+            what: "GET from two labels deep (regex .+)",
+            preflight: false,
+            origin: "https://a.b.example.com",
+            method: "GET",
+            request_headers: None,
+            path: "/ratings",
+            source: [true, false],
+            ours: [true, false],
+        },
+        Row {
+            what: "GET from a look-alike",
+            preflight: false,
+            origin: "https://evilexample.com",
+            method: "GET",
+            request_headers: None,
+            path: "/ratings",
+            source: [false, false],
+            ours: [false, false],
+        },
+        Row {
+            what: "preflight for POST",
+            preflight: true,
+            origin: "https://example.com",
+            method: "POST",
+            request_headers: None,
+            path: "/ratings",
+            source: [true, false],
+            ours: [true, false],
+        },
+        Row {
+            what: "preflight for PUT, not listed",
+            preflight: true,
+            origin: "https://example.com",
+            method: "PUT",
+            request_headers: None,
+            path: "/ratings",
+            source: [false, false],
+            ours: [false, false],
+        },
+        Row {
+            what: "preflight with X-Foo-Bar",
+            preflight: true,
+            origin: "https://example.com",
+            method: "GET",
+            request_headers: Some("x-foo-bar"),
+            path: "/ratings",
+            source: [true, false],
+            ours: [true, false],
+        },
+        Row {
+            what: "preflight with an unlisted header",
+            preflight: true,
+            origin: "https://example.com",
+            method: "GET",
+            request_headers: Some("x-unlisted"),
+            path: "/ratings",
+            source: [false, false],
+            ours: [false, false],
+        },
+        Row {
+            what: "preflight from another site, forwarded",
+            preflight: true,
+            origin: "https://evil.example",
+            method: "GET",
+            request_headers: None,
+            path: "/ratings",
+            source: [false, false],
+            ours: [false, false],
+        },
+    ];
+    check_table(&format!("{FIXTURES}/istio/ratings.yaml"), &rows);
+}
+
+#[test]
+fn gateway_api_fixture_matches_gep_1767() {
+    // GEP-1767 / HTTPCORSFilter: an allowed origin is echoed with
+    // Access-Control-Allow-Credentials: true when allowCredentials is set;
+    // `*.bar.com` matches any number of labels to the left; CORS-safelisted
+    // methods always pass; "*" origins without credentials answer `*`.
+    let rows = [
+        Row {
+            what: "GET from an exact origin, credentials allowed",
+            preflight: false,
+            origin: "https://www.foo.com",
+            method: "GET",
+            request_headers: None,
+            path: "/cors-1",
+            source: [true, true],
+            ours: [true, true],
+        },
+        Row {
+            what: "GET from a wildcard origin",
+            preflight: false,
+            origin: "https://sample.bar.com",
+            method: "GET",
+            request_headers: None,
+            path: "/cors-1",
+            source: [true, true],
+            ours: [true, true],
+        },
+        Row {
+            what: "GET from two labels under the wildcard",
+            preflight: false,
+            origin: "https://a.b.bar.com",
+            method: "GET",
+            request_headers: None,
+            path: "/cors-1",
+            source: [true, true],
+            ours: [true, true],
+        },
+        Row {
+            what: "GET from the wildcard's apex",
+            preflight: false,
+            origin: "https://bar.com",
+            method: "GET",
+            request_headers: None,
+            path: "/cors-1",
+            source: [false, false],
+            ours: [false, false],
+        },
+        Row {
+            what: "preflight with the listed headers",
+            preflight: true,
+            origin: "https://www.foo.com",
+            method: "GET",
+            request_headers: Some("x-header-1,x-header-2"),
+            path: "/cors-1",
+            source: [true, true],
+            ours: [true, true],
+        },
+        Row {
+            what: "preflight for an unlisted method",
+            preflight: true,
+            origin: "https://www.foo.com",
+            method: "PUT",
+            request_headers: None,
+            path: "/cors-1",
+            source: [false, false],
+            ours: [false, false],
+        },
+        Row {
+            what: "preflight from a refused origin",
+            preflight: true,
+            origin: "https://evil.example",
+            method: "GET",
+            request_headers: None,
+            path: "/cors-1",
+            source: [false, false],
+            ours: [false, false],
+        },
+        Row {
+            what: "any origin, PUT listed",
+            preflight: true,
+            origin: "https://evil.example",
+            method: "PUT",
+            request_headers: None,
+            path: "/cors-wildcard-origin",
+            source: [true, false],
+            ours: [true, false],
+        },
+        Row {
+            what: "any origin, GET without credentials",
+            preflight: false,
+            origin: "https://evil.example",
+            method: "GET",
+            request_headers: None,
+            path: "/cors-wildcard-origin",
+            source: [true, false],
+            ours: [true, false],
+        },
+    ];
+    check_table(&format!("{FIXTURES}/gateway-api/cors.yaml"), &rows);
+}
+
+#[test]
+fn several_route_configurations_need_route_config_to_pick_one() {
+    let one = envoy_with(
+        r#""allow_origin_string_match": [{"exact": "https://a.example.com"}]"#,
+        r#"{"prefix": "/"}"#,
+    );
+    let doc: Value = serde_json::from_str(&one).unwrap();
+    let mut second = doc["static_resources"]["listeners"][0].clone();
+    second["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["name"] = "other".into();
+    let mut both = doc.clone();
+    both["static_resources"]["listeners"]
+        .as_array_mut()
+        .unwrap()
+        .push(second);
+    let file = temp_file("two.json", &both.to_string());
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--route-config") && stderr(&out).contains("other"),
+        "{}",
+        stderr(&out)
+    );
+    let picked = run(&["import", file.to_str().unwrap(), "--route-config", "other"]);
+    assert_eq!(picked.status.code(), Some(0), "{}", stderr(&picked));
+}
+
+#[test]
+fn an_rds_resource_file_is_read_like_a_bootstrap() {
+    let rds = r#"
+resources:
+- "@type": type.googleapis.com/envoy.config.route.v3.RouteConfiguration
+  name: rds
+  virtual_hosts:
+  - name: api
+    domains: ["api.example.com"]
+    routes:
+    - match: { path: "/v1/items" }
+      route: { cluster: c }
+      typed_per_filter_config:
+        envoy.filters.http.cors:
+          "@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy
+          allow_origin_string_match: [{ exact: "https://App.example.com", ignore_case: true }]
+"#;
+    let (policy, _, _) = import(temp_file("rds.yaml", rds).to_str().unwrap(), &[]);
+    assert_eq!(
+        policy["routes"][0]["match"],
+        serde_json::json!({"host": "api.example.com", "path": "/v1/items"})
+    );
+    let name = policy["routes"][0]["policy"].as_str().unwrap();
+    assert_eq!(
+        policy["policies"][name]["allow_origins"],
+        serde_json::json!(["https://app.example.com"])
+    );
+    assert_eq!(
+        policy["policies"][name]["allow_methods"],
+        serde_json::json!([]),
+        "no allow_methods: no header, as Envoy"
+    );
+}
+
+#[test]
+fn null_and_plain_http_origins_with_credentials_are_refused_with_their_reasons() {
+    let file = temp_file(
+        "null.json",
+        &envoy_with(
+            r#""allow_origin_string_match": [{"exact": "null"}, {"exact": "http://intranet.example.com"}], "allow_credentials": true"#,
+            r#"{"prefix": "/"}"#,
+        ),
+    );
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("sandboxed page"), "{err}");
+    assert!(err.contains("anyone on the network path"), "{err}");
+}
+
+#[test]
+fn istio_short_names_and_gateway_method_matches_need_lossy() {
+    let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [ratings]\n  http:\n  - corsPolicy:\n      allowOrigins: [{exact: https://a.example.com}]\n    route: [{destination: {host: ratings}}]\n";
+    let file = temp_file("short.yaml", vs);
+    assert_eq!(run(&["import", file.to_str().unwrap()]).status.code(), Some(1));
+    assert_eq!(
+        run(&["import", file.to_str().unwrap(), "--lossy"]).status.code(),
+        Some(0)
+    );
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  rules:\n  - matches: [{method: GET}]\n    filters:\n    - type: CORS\n      cors: {allowOrigins: ['https://a.example.com']}\n";
+    let file = temp_file("method.yaml", route);
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("spec.rules[0].matches[0]: also matches on method"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn messages_name_each_sources_own_fields() {
+    // Istio's names, not Envoy's proto fields the importer reads them into.
+    let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [api.example.com]\n  http:\n  - corsPolicy:\n      allowOrigins: [{exact: https://a.example.com}, {suffix: example.com}]\n    route: [{destination: {host: api}}]\n";
+    let file = temp_file("istio-paths.yaml", vs);
+    let err = stderr(&run(&["import", file.to_str().unwrap()]));
+    assert!(err.contains("spec.http[0].corsPolicy.allowOrigins[1]"), "{err}");
+    assert!(!err.contains("allow_origin_string_match"), "{err}");
+    // The Gateway API's: the filter's index, then `cors`.
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  rules:\n  - filters:\n    - type: RequestHeaderModifier\n      requestHeaderModifier: {add: [{name: x, value: y}]}\n    - type: CORS\n      cors: {allowOrigins: ['https://a.example.com', 'https://*.co.uk']}\n";
+    let file = temp_file("gateway-paths.yaml", route);
+    let err = stderr(&run(&["import", file.to_str().unwrap()]));
+    assert!(err.contains("spec.rules[0].filters[1].cors.allowOrigins"), "{err}");
+    // Envoy's in a multi-document file: the document, then its path.
+    let envoy = envoy_with(
+        r#""allow_origin_string_match": [{"suffix": "example.com"}]"#,
+        r#"{"prefix": "/"}"#,
+    );
+    let file = temp_file("envoy-docs.yaml", &format!("kind: Unrelated\n---\n{envoy}\n"));
+    let err = stderr(&run(&["import", file.to_str().unwrap(), "--format", "envoy"]));
+    assert!(err.contains("document 2: static_resources."), "{err}");
+}
+
+#[test]
+fn an_istio_rule_with_an_empty_match_list_covers_every_path() {
+    let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [api.example.com]\n  http:\n  - match: []\n    corsPolicy:\n      allowOrigins: [{exact: https://a.example.com}]\n    route: [{destination: {host: api}}]\n";
+    let file = temp_file("istio-empty-match.yaml", vs);
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let policy: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let origins = policy["policies"].as_object().unwrap().values().next().unwrap()["allow_origins"].clone();
+    assert_eq!(origins, serde_json::json!(["https://a.example.com"]), "{policy}");
+}

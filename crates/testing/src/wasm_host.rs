@@ -1,0 +1,76 @@
+//! A recording [`ProxyWasm`] host for the plugin's shell: the request
+//! headers serialized as a proxy-wasm host hands them over, and every host
+//! call the shell makes recorded by name, in order, for `tests/host_calls.rs`.
+
+use envoy_cors_wasm::{header_map, ProxyWasm};
+
+/// A proxy-wasm host that records the calls made to it.
+#[derive(Debug, Default)]
+pub struct WasmRecorder {
+    /// The request headers the host holds.
+    pub request: Vec<(String, Vec<u8>)>,
+    /// Envoy's route name, if the route has one.
+    pub route: Option<Vec<u8>>,
+    /// Every host call, in order: `get request headers`, `get route name`,
+    /// `send reply`, `increment`, `set <name>`, `add <name>`, `remove <name>`,
+    /// `log`.
+    pub calls: Vec<String>,
+    /// The values set on response headers, in order.
+    pub set: Vec<(String, Vec<u8>)>,
+    /// The local reply sent, if any: status and headers.
+    pub reply: Option<(u32, Vec<(String, String)>)>,
+    /// Whether the host logs at debug level.
+    pub debug: bool,
+    /// Debug lines logged.
+    pub logged: Vec<String>,
+}
+
+impl ProxyWasm for WasmRecorder {
+    fn request_header_map(&mut self) -> Option<Vec<u8>> {
+        self.calls.push("get request headers".into());
+        Some(header_map::serialize(&self.request))
+    }
+
+    fn route_name(&mut self) -> Option<Vec<u8>> {
+        self.calls.push("get route name".into());
+        self.route.clone()
+    }
+
+    fn send_local_response(&mut self, status: u32, headers: &[(&str, &str)]) -> bool {
+        self.calls.push("send reply".into());
+        self.reply = Some((
+            status,
+            headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+        ));
+        true
+    }
+
+    fn increment_metric(&mut self, _id: u32) {
+        self.calls.push("increment".into());
+    }
+
+    fn set_response_header(&mut self, name: &str, value: &[u8]) {
+        self.calls.push(format!("set {name}"));
+        self.set.push((name.to_owned(), value.to_vec()));
+    }
+
+    fn add_response_header(&mut self, name: &str, _value: &[u8]) {
+        self.calls.push(format!("add {name}"));
+    }
+
+    fn remove_response_header(&mut self, name: &str) {
+        self.calls.push(format!("remove {name}"));
+    }
+
+    fn debug_enabled(&self) -> bool {
+        self.debug
+    }
+
+    fn log_debug(&mut self, line: &str) {
+        self.calls.push("log".into());
+        self.logged.push(line.to_owned());
+    }
+}

@@ -1,0 +1,29 @@
+//! What the plugin needs from its proxy-wasm host for one stream: one method
+//! per host call, implemented over the real host in `host_calls` (wasm32
+//! only) and by a recorder in the tests.
+
+/// The host calls the plugin makes while handling a stream.
+pub trait ProxyWasm {
+    /// The request headers as the host serialized them (`header_map`), in
+    /// one call: each call into the host that returns data also calls back
+    /// into the VM to allocate it, so one map read costs less than two header
+    /// reads (`make bench-callgrind`). `None` when the host refuses.
+    fn request_header_map(&mut self) -> Option<Vec<u8>>;
+    /// Envoy's route name (the `xds.route_name` property).
+    fn route_name(&mut self) -> Option<Vec<u8>>;
+    /// Sends a local reply with no body; true when the host took it.
+    fn send_local_response(&mut self, status: u32, headers: &[(&str, &str)]) -> bool;
+    /// Adds one to a counter.
+    fn increment_metric(&mut self, id: u32);
+    /// Replaces every value of a response header.
+    fn set_response_header(&mut self, name: &str, value: &[u8]);
+    /// Adds a value to a response header.
+    fn add_response_header(&mut self, name: &str, value: &[u8]);
+    /// Removes every value of a response header.
+    fn remove_response_header(&mut self, name: &str);
+    /// Reports whether the plugin logs at debug level (no host call: the
+    /// level is kept in the VM).
+    fn debug_enabled(&self) -> bool;
+    /// Logs a line at debug level.
+    fn log_debug(&mut self, line: &str);
+}

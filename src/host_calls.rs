@@ -1,0 +1,53 @@
+//! [`ProxyWasm`] over the real proxy-wasm host (wasm32 only): the SDK's host
+//! calls, and the raw ones of `raw` where the SDK's copy or panic is in the
+//! way.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MapType;
+
+use crate::host::ProxyWasm;
+use crate::raw;
+
+/// The proxy-wasm host of the current stream (the host knows which stream a
+/// call is for: the one whose callback is running).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HostCalls;
+
+impl ProxyWasm for HostCalls {
+    fn request_header_map(&mut self) -> Option<Vec<u8>> {
+        raw::header_map(MapType::HttpRequestHeaders)
+    }
+
+    fn route_name(&mut self) -> Option<Vec<u8>> {
+        hostcalls::get_property(vec!["xds", "route_name"]).ok().flatten()
+    }
+
+    fn send_local_response(&mut self, status: u32, headers: &[(&str, &str)]) -> bool {
+        raw::send_local_response(status, headers)
+    }
+
+    fn increment_metric(&mut self, id: u32) {
+        // A failed increment must never fail the request.
+        let _ = hostcalls::increment_metric(id, 1);
+    }
+
+    fn set_response_header(&mut self, name: &str, value: &[u8]) {
+        let _ = hostcalls::set_map_value_bytes(MapType::HttpResponseHeaders, name, Some(value));
+    }
+
+    fn add_response_header(&mut self, name: &str, value: &[u8]) {
+        let _ = hostcalls::add_map_value_bytes(MapType::HttpResponseHeaders, name, value);
+    }
+
+    fn remove_response_header(&mut self, name: &str) {
+        let _ = hostcalls::remove_map_value(MapType::HttpResponseHeaders, name);
+    }
+
+    fn debug_enabled(&self) -> bool {
+        log::log_enabled!(log::Level::Debug)
+    }
+
+    fn log_debug(&mut self, line: &str) {
+        log::debug!("{line}");
+    }
+}
