@@ -60,10 +60,10 @@ impl fmt::Display for Loaded<'_> {
             self.took_us,
             config.policies.len(),
             if config.policies.len() == 1 { "y" } else { "ies" },
-            config.routes.rules.len(),
+            config.routes.rules().len(),
             config
                 .routes
-                .default
+                .default_policy()
                 .and_then(|i| config.policy(i))
                 .map_or("none (untouched)", |p| p.name.as_str()),
         )

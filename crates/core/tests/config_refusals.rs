@@ -30,7 +30,7 @@ fn accepts_the_example_policy_from_the_readme() {
 fn accepts_a_single_policy_and_names_it_default() {
     let config = Config::parse(br#"{"allow_origins": ["https://app.example.com"]}"#).unwrap();
     assert_eq!(config.policies[0].name, "default");
-    assert_eq!(config.routes.default, Some(0));
+    assert_eq!(config.routes.default_policy(), Some(0));
 }
 
 #[test]

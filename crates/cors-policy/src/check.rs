@@ -62,13 +62,13 @@ fn summary(config: &Config) -> String {
     let names: Vec<&str> = config.policies.iter().map(|p| p.name.as_str()).collect();
     let default = config
         .routes
-        .default
+        .default_policy()
         .and_then(|i| config.policy(i))
         .map_or("none (untouched)", |p| p.name.as_str());
     format!(
         "policies: {}; {} route rule{}; default: {default}",
         names.join(", "),
-        config.routes.rules.len(),
-        if config.routes.rules.len() == 1 { "" } else { "s" },
+        config.routes.rules().len(),
+        if config.routes.rules().len() == 1 { "" } else { "s" },
     )
 }

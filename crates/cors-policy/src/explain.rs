@@ -168,28 +168,20 @@ fn explain(
     }
 }
 
-/// The first rule that matches, found with the filter's own matcher: each rule
-/// alone, pointed at a stand-in policy, so that `"policy": null` rules show too.
+/// The first rule that matches, found with the filter's own index (so
+/// `"policy": null` rules show too), with its `match` as written.
 fn matching_rule(routes: &Routes, input: &RouteInput<'_>, text: &str) -> Selection {
+    let Some(index) = routes.first_match(input) else {
+        return Selection::Default;
+    };
     let raw: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-    for (index, rule) in routes.rules.iter().enumerate() {
-        let mut alone = rule.clone();
-        alone.policy = Some(0);
-        let single = Routes {
-            rules: vec![alone],
-            default: None,
-        };
-        if single.select(input).is_some() {
-            let matcher = raw
-                .get("routes")
-                .and_then(|r| r.get(index))
-                .and_then(|r| r.get("match"))
-                .cloned()
-                .unwrap_or(Value::Null);
-            return Selection::Rule { index, matcher };
-        }
-    }
-    Selection::Default
+    let matcher = raw
+        .get("routes")
+        .and_then(|r| r.get(index))
+        .and_then(|r| r.get("match"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    Selection::Rule { index, matcher }
 }
 
 /// The decision's name, whether the browser may proceed, and why.

@@ -65,7 +65,7 @@ pub(super) fn routed(spec: &RoutedSpec<&RawValue, &RawValue>) -> Result<Config, 
     if errors.is_empty() {
         Ok(Config {
             policies,
-            routes: Routes { rules, default },
+            routes: Routes::new(rules, default),
         })
     } else {
         Err(errors)

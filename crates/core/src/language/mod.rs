@@ -49,10 +49,7 @@ impl Config {
                 let policy = compile::policy(SINGLE_POLICY_NAME, &spec, "")?;
                 Ok(Self {
                     policies: vec![policy],
-                    routes: Routes {
-                        rules: Vec::new(),
-                        default: Some(0),
-                    },
+                    routes: Routes::new(Vec::new(), Some(0)),
                 })
             }
         }
