@@ -2,6 +2,18 @@
 //! per host call, implemented over the real host in `host_calls` (wasm32
 //! only) and by a recorder in the tests.
 
+/// What a property read (`get_property`) answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Property {
+    /// Not there (`Ok(None)`).
+    Absent,
+    /// Its bytes: a string's raw bytes (an 8-byte float for a number).
+    Value(Vec<u8>),
+    /// There, but the host cannot serialize it: Envoy 1.40 answers a
+    /// metadata `null` with a `SerializationFailure` status.
+    Unserializable,
+}
+
 /// The host calls the plugin makes while handling a stream.
 pub trait ProxyWasm {
     /// The request headers as the host serialized them (`header_map`), in
@@ -11,6 +23,8 @@ pub trait ProxyWasm {
     fn request_header_map(&mut self) -> Option<Vec<u8>>;
     /// Envoy's route name (the `xds.route_name` property).
     fn route_name(&mut self) -> Option<Vec<u8>>;
+    /// A property by its path, e.g. `xds.route_metadata.filter_metadata.<ns>.policy`.
+    fn property(&mut self, path: &[&str]) -> Property;
     /// Sends a local reply with no body; true when the host took it.
     fn send_local_response(&mut self, status: u32, headers: &[(&str, &str)]) -> bool;
     /// Adds one to a counter.
@@ -26,4 +40,6 @@ pub trait ProxyWasm {
     fn debug_enabled(&self) -> bool;
     /// Logs a line at debug level.
     fn log_debug(&mut self, line: &str);
+    /// Logs a line at warning level.
+    fn log_warning(&mut self, line: &str);
 }

@@ -5,7 +5,7 @@
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
 
-use crate::host::ProxyWasm;
+use crate::host::{Property, ProxyWasm};
 use crate::raw;
 
 /// The proxy-wasm host of the current stream (the host knows which stream a
@@ -20,6 +20,14 @@ impl ProxyWasm for HostCalls {
 
     fn route_name(&mut self) -> Option<Vec<u8>> {
         hostcalls::get_property(vec!["xds", "route_name"]).ok().flatten()
+    }
+
+    fn property(&mut self, path: &[&str]) -> Property {
+        match hostcalls::get_property(path.to_vec()) {
+            Ok(Some(value)) => Property::Value(value),
+            Ok(None) => Property::Absent,
+            Err(_) => Property::Unserializable,
+        }
     }
 
     fn send_local_response(&mut self, status: u32, headers: &[(&str, &str)]) -> bool {
@@ -49,5 +57,9 @@ impl ProxyWasm for HostCalls {
 
     fn log_debug(&mut self, line: &str) {
         log::debug!("{line}");
+    }
+
+    fn log_warning(&mut self, line: &str) {
+        log::warn!("{line}");
     }
 }

@@ -16,7 +16,7 @@ pub mod header_map;
 mod host;
 mod shell;
 
-pub use host::ProxyWasm;
+pub use host::{Property, ProxyWasm};
 pub use shell::Shell;
 
 // The plugin itself: wasm32 only, and only with its entry point.

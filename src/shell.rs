@@ -3,13 +3,18 @@
 //! (never as `String`: the SDK's string getters panic on invalid UTF-8 and
 //! would take the VM down).
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use envoy_cors_core::language::PerRouteConfig;
 use envoy_cors_core::policy::LocalReply;
 use envoy_cors_core::request::{read_pairs, RequestHead};
 use envoy_cors_core::response::HeaderWriter;
+use envoy_cors_core::selection::{Attached, MetadataLevel, METADATA_KEY};
 use envoy_cors_core::stream::Host;
 
 use crate::header_map;
-use crate::host::ProxyWasm;
+use crate::host::{Property, ProxyWasm};
 
 /// The core's [`Host`] port over a proxy-wasm host.
 #[derive(Debug, Default)]
@@ -29,12 +34,45 @@ impl<P: ProxyWasm> Host for Shell<P> {
         pairs.is_whole().then(|| f(self, &head))
     }
 
+    /// Envoy has no per-route configuration for the wasm filter
+    /// (envoyproxy/envoy#26440).
+    fn per_route_config(&mut self) -> Option<Arc<PerRouteConfig>> {
+        None
+    }
+
+    /// One property read: a string is the name, `null` (which Envoy cannot
+    /// serialize) turns CORS off.
+    fn metadata_policy(&mut self, namespace: &str, level: MetadataLevel) -> Attached<'_> {
+        let source = match level {
+            MetadataLevel::Route => "route_metadata",
+            MetadataLevel::VirtualHost => "virtual_host_metadata",
+        };
+        match self
+            .0
+            .property(&["xds", source, "filter_metadata", namespace, METADATA_KEY])
+        {
+            Property::Absent => Attached::Absent,
+            Property::Value(name) => Attached::Name(Cow::Owned(name)),
+            Property::Unserializable => Attached::Off,
+        }
+    }
+
     fn send_reply(&mut self, reply: &LocalReply<'_>) -> bool {
         self.0.send_local_response(reply.status, &reply.headers)
     }
 
     fn increment(&mut self, counter: u32) {
         self.0.increment_metric(counter);
+    }
+
+    /// Never called: labelled counters count per-route policies, which only
+    /// the dynamic module has.
+    fn increment_labelled(&mut self, counter: u32, _label: &str) {
+        self.0.increment_metric(counter);
+    }
+
+    fn log_warning(&mut self, line: &str) {
+        self.0.log_warning(line);
     }
 
     fn debug_enabled(&self) -> bool {

@@ -10,11 +10,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::rc::Rc;
 
+use envoy_cors_core::configure;
 use envoy_cors_core::language::Config;
 use envoy_cors_core::request::read_pairs;
 use envoy_cors_core::stream::{PolicyCounters, Runtime, Stream};
 use envoy_cors_testing::wasm_host::WasmRecorder;
-use envoy_cors_wasm::{header_map, Shell};
+use envoy_cors_wasm::{header_map, Property, Shell};
 
 /// Counts allocations made by the current thread.
 struct CountingAlloc;
@@ -160,6 +161,147 @@ fn uncovered_route_costs_one_host_call() {
     let mut req = base("GET", "/off/x");
     req.push(("origin", "https://app.example.com"));
     assert_eq!(calls_for(&req), ["get request headers"]);
+}
+
+/// The routed form with route metadata: `strict` by default, `public` by name.
+const METADATA_POLICY: &str = r#"{
+  "policies": {
+    "strict": { "allow_origins": ["https://app.example.com"] },
+    "public": { "allow_origins": ["*"] }
+  },
+  "default": "strict",
+  "metadata_namespace": "envoy-cors"
+}"#;
+
+const ROUTE_POLICY: &str = "xds.route_metadata.filter_metadata.envoy-cors.policy";
+const VHOST_POLICY: &str = "xds.virtual_host_metadata.filter_metadata.envoy-cors.policy";
+
+/// One exchange with route metadata: the properties the host holds, and the
+/// counter ids the configure step gave (`cors.unknown_policy` is the last).
+fn exchange_with_metadata(properties: &[(&str, Property)], request: &[(&str, &str)]) -> (WasmRecorder, Vec<u32>) {
+    let mut next = 0;
+    let runtime = configure::load(METADATA_POLICY.as_bytes(), |_| {
+        next += 1;
+        Ok::<_, String>(next)
+    })
+    .unwrap();
+    let mut shell = Shell(WasmRecorder {
+        request: headers(request),
+        properties: properties.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+        ..WasmRecorder::default()
+    });
+    let mut stream = Stream::new(Some(Rc::new(runtime)));
+    let _ = stream.on_request_headers(&mut shell);
+    stream.on_response_headers(&mut shell);
+    (shell.0, (1..=next).collect())
+}
+
+fn named(name: &str) -> Property {
+    Property::Value(name.as_bytes().to_vec())
+}
+
+#[test]
+fn route_metadata_costs_one_property_read_when_the_route_names_the_policy() {
+    let mut req = base("GET", "/items");
+    req.push(("origin", "https://evil.example"));
+    let (host, _) = exchange_with_metadata(
+        &[(ROUTE_POLICY, named("public")), (VHOST_POLICY, named("strict"))],
+        &req,
+    );
+    assert_eq!(
+        host.calls,
+        [
+            format!("get property {ROUTE_POLICY}"),
+            "get request headers".into(),
+            "increment".into(),
+            "set access-control-allow-origin".into(),
+            "remove access-control-allow-credentials".into(),
+            "remove access-control-expose-headers".into(),
+        ]
+    );
+}
+
+#[test]
+fn without_route_metadata_the_virtual_host_is_read_then_the_rules() {
+    let mut req = base("GET", "/items");
+    req.push(("origin", "https://evil.example"));
+    let (host, _) = exchange_with_metadata(&[(VHOST_POLICY, named("public"))], &req);
+    assert_eq!(
+        host.calls[..3],
+        [
+            format!("get property {ROUTE_POLICY}"),
+            format!("get property {VHOST_POLICY}"),
+            "get request headers".into()
+        ]
+    );
+    assert_eq!(
+        host.set.first().map(|(n, v)| (n.as_str(), v.as_slice())),
+        Some(("access-control-allow-origin", &b"*"[..]))
+    );
+    // Neither: the default (strict) refuses the origin.
+    let (host, _) = exchange_with_metadata(&[], &req);
+    assert_eq!(
+        host.calls[..3],
+        [
+            format!("get property {ROUTE_POLICY}"),
+            format!("get property {VHOST_POLICY}"),
+            "get request headers".into()
+        ]
+    );
+    assert!(
+        host.calls.contains(&"remove access-control-allow-origin".to_owned()),
+        "{:?}",
+        host.calls
+    );
+}
+
+#[test]
+fn a_null_in_route_metadata_turns_cors_off_without_reading_the_request() {
+    let mut req = base("OPTIONS", "/items");
+    req.push(("origin", "https://evil.example"));
+    req.push(("access-control-request-method", "PUT"));
+    let (host, _) = exchange_with_metadata(&[(ROUTE_POLICY, Property::Unserializable)], &req);
+    assert_eq!(host.calls, [format!("get property {ROUTE_POLICY}")]);
+}
+
+#[test]
+fn an_unknown_name_refuses_the_preflight_counts_it_and_warns() {
+    let mut req = base("OPTIONS", "/items");
+    req.push(("origin", "https://app.example.com"));
+    req.push(("access-control-request-method", "GET"));
+    let properties = [(ROUTE_POLICY, named("pubilc"))];
+    let (host, ids) = exchange_with_metadata(&properties, &req);
+    assert_eq!(
+        host.calls,
+        [
+            format!("get property {ROUTE_POLICY}"),
+            "get request headers".into(),
+            "warn".into(),
+            "increment".into(),
+            "send reply".into()
+        ]
+    );
+    let (status, headers) = host.reply.clone().unwrap();
+    assert_eq!(status, 403);
+    assert!(
+        headers.iter().all(|(name, _)| !name.starts_with("access-control-")),
+        "{headers:?}"
+    );
+    assert!(host.logged[0].contains("\"pubilc\""), "{:?}", host.logged);
+    // 4 counters per policy, two policies, then cors.unknown_policy.
+    assert_eq!(ids.len(), 9);
+}
+
+#[test]
+fn without_the_opt_in_no_property_is_read() {
+    let mut req = base("GET", "/items");
+    req.push(("origin", "https://app.example.com"));
+    let host = exchange(&req);
+    assert!(
+        host.calls.iter().all(|c| !c.starts_with("get property")),
+        "{:?}",
+        host.calls
+    );
 }
 
 #[test]

@@ -25,7 +25,7 @@ fn runtimes() -> &'static [(Runtime, Config)] {
             .iter()
             .map(|text| {
                 let mut next = 0;
-                let define = |_: &str| {
+                let define = |_: &str, _: &[&str]| {
                     next += 1;
                     Ok(next)
                 };

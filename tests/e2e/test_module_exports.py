@@ -42,12 +42,12 @@ def test_the_export_list_of_the_build_step_is_the_deployable_one():
 MODULE_CALLBACKS = {f"envoy_dynamic_module_callback_{c}" for c in (
     "http_get_header", "http_set_header", "http_add_header", "http_send_response",
     "http_filter_get_attribute_string", "http_filter_config_define_counter", "http_filter_increment_counter",
-    "log", "log_enabled",
-)}
+    "log", "log_enabled", "http_get_metadata_string",
+)} | {"envoy_dynamic_module_callback_get_most_specific_route_config"}
 
 
-def test_the_dynamic_module_exports_exactly_the_hooks_envoy_requires(module):
-    assert native_module.exports(module) == native_module.REQUIRED_HOOKS
+def test_the_dynamic_module_exports_exactly_the_hooks_envoy_requires_and_the_per_route_ones(module):
+    assert native_module.exports(module) == native_module.REQUIRED_HOOKS | native_module.PER_ROUTE_HOOKS
 
 
 def test_the_dynamic_module_calls_only_the_bound_callbacks(module):

@@ -18,6 +18,12 @@ REQUIRED_HOOKS = frozenset(
     )]
 )
 
+# Optional until a route table holds a DynamicModuleFilterPerRoute, then both
+# required (Envoy 1.40 names the first missing one); the module implements them.
+PER_ROUTE_HOOKS = frozenset(
+    f"envoy_dynamic_module_on_http_filter_per_route_config_{h}" for h in ("new", "destroy")
+)
+
 
 def exports(path: Path) -> set[str]:
     """The envoy_dynamic_module_on_* symbols the shared library defines."""

@@ -1,12 +1,21 @@
 //! The configure step both shells share: the policy compiled, its counters
 //! defined, and the log lines an operator reads, worded once. Each shell
 //! keeps only its host calls: reading the policy, defining a counter,
-//! the clock, and logging.
+//! the clock, and logging. The dynamic module's per-route configuration is
+//! compiled and refused here too ([`load_per_route`]).
 
 use std::fmt;
 
-use crate::language::Config;
+use crate::language::{Config, PerRouteConfig};
+use crate::request::COUNTER_NAMES;
+use crate::selection::UNKNOWN_POLICY_COUNTER;
 use crate::stream::{PolicyCounters, Runtime};
+
+/// The family the dynamic module's per-route policies count in:
+/// `cors.per_route.<counter>`, labelled with the policy's name.
+pub const PER_ROUTE_COUNTERS: &str = "cors.per_route";
+/// The label of [`PER_ROUTE_COUNTERS`].
+pub const PER_ROUTE_LABEL: &str = "policy";
 
 /// Compiles `policy` and defines every policy's counters with `define`. On
 /// refusal, the lines to log at error level, in order: one per problem,
@@ -34,10 +43,59 @@ pub fn load<E: fmt::Display>(
         .iter()
         .map(|p| PolicyCounters::define(&p.name, &mut define))
         .collect();
-    match counters {
-        Ok(counters) => Ok(Runtime::new(config, counters)),
-        Err(problem) => Err(vec![format!("cors: policy refused: cannot define counters: {problem}")]),
+    let names_policies = config.metadata_namespace.is_some();
+    let mut runtime = match counters {
+        Ok(counters) => Runtime::new(config, counters),
+        Err(problem) => return Err(vec![counter_refusal(problem)]),
+    };
+    if names_policies {
+        runtime.unknown.counter = Some(define(UNKNOWN_POLICY_COUNTER).map_err(|p| vec![counter_refusal(p)])?);
     }
+    Ok(runtime)
+}
+
+fn counter_refusal(problem: impl fmt::Display) -> String {
+    format!("cors: policy refused: cannot define counters: {problem}")
+}
+
+/// Defines what the dynamic module's per-route configurations count in:
+/// `cors.unknown_policy` (if not yet defined) and the labelled family
+/// [`PER_ROUTE_COUNTERS`], with `define(name, label)`. (Per-route
+/// configurations are compiled before the filter's configuration exists,
+/// and Envoy defines counters only on the latter: hence one family for all
+/// of them, labelled.)
+pub fn define_per_route_counters<E: fmt::Display>(
+    runtime: &mut Runtime,
+    mut define: impl FnMut(&str, Option<&str>) -> Result<u32, E>,
+) -> Result<(), Vec<String>> {
+    if runtime.unknown.counter.is_none() {
+        runtime.unknown.counter = Some(define(UNKNOWN_POLICY_COUNTER, None).map_err(|p| vec![counter_refusal(p)])?);
+    }
+    let counters = PolicyCounters::define_from(
+        COUNTER_NAMES.map(|name| format!("{PER_ROUTE_COUNTERS}.{name}")),
+        |name| define(name, Some(PER_ROUTE_LABEL)),
+    )
+    .map_err(|p| vec![counter_refusal(p)])?;
+    runtime.per_route_counters = Some(counters);
+    Ok(())
+}
+
+/// Compiles one per-route configuration of the dynamic module. On refusal,
+/// the lines to log at error level: one per problem, then a summary (Envoy
+/// then refuses the whole route configuration and keeps the one it has).
+pub fn load_per_route(text: &[u8]) -> Result<PerRouteConfig, Vec<String>> {
+    PerRouteConfig::parse(text).map_err(|problems| {
+        let mut lines: Vec<String> = problems
+            .iter()
+            .map(|problem| format!("cors: per-route policy refused: {problem}"))
+            .collect();
+        lines.push(format!(
+            "cors: per-route policy refused with {} problem(s); Envoy refuses the route configuration and keeps the \
+             one it has",
+            problems.len()
+        ));
+        lines
+    })
 }
 
 /// The line logged at info level when a policy is loaded: how long the
@@ -56,7 +114,7 @@ impl fmt::Display for Loaded<'_> {
         let config = self.config;
         write!(
             f,
-            "cors: policy loaded in {} us: {} polic{}, {} route rule(s), default {}",
+            "cors: policy loaded in {} us: {} polic{}, {} route rule(s), default {}{}",
             self.took_us,
             config.policies.len(),
             if config.policies.len() == 1 { "y" } else { "ies" },
@@ -66,6 +124,10 @@ impl fmt::Display for Loaded<'_> {
                 .default_policy()
                 .and_then(|i| config.policy(i))
                 .map_or("none (untouched)", |p| p.name.as_str()),
+            match &config.metadata_namespace {
+                Some(namespace) => format!(", policy names from route metadata {namespace:?}"),
+                None => String::new(),
+            }
         )
     }
 }

@@ -21,6 +21,7 @@ pub mod policy;
 pub mod request;
 pub mod response;
 pub mod routes;
+pub mod selection;
 pub mod simulation;
 pub mod stream;
 pub mod tokens;

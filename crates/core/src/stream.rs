@@ -4,17 +4,22 @@
 //! the request headers (one host call for the whole map in wasm), the route
 //! name only when a rule needs it, counts a CORS decision, and on the
 //! response writes one call per header it changes, never reading the
-//! response.
+//! response. Where Envoy's route configuration names the policy (the
+//! module's per-route configuration, route metadata: [`crate::selection`]),
+//! that is read first, and only when the operator uses it.
 
 use std::ops::Deref;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use arrayvec::ArrayString;
 
-use crate::language::Config;
+use crate::language::{Config, PerRouteConfig};
 use crate::policy::{Action, Decision, Header, LocalReply, Policy, Request};
-use crate::request::{counter_index, decide, RequestHead, COUNTER_NAMES};
+use crate::request::{counter_index, RequestHead, COUNTER_NAMES};
 use crate::response::{AllowOrigin, HeaderWriter};
+use crate::routes::RouteInput;
+use crate::selection::{Attached, Choice, MetadataLevel, UnknownPolicies};
 
 /// The counters of one policy, as host metric ids in [`COUNTER_NAMES`] order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,10 +27,15 @@ pub struct PolicyCounters([u32; 4]);
 
 impl PolicyCounters {
     /// Defines the counters of `policy` with `define(full_name)`.
-    pub fn define<E>(policy: &str, mut define: impl FnMut(&str) -> Result<u32, E>) -> Result<Self, E> {
+    pub fn define<E>(policy: &str, define: impl FnMut(&str) -> Result<u32, E>) -> Result<Self, E> {
+        Self::define_from(COUNTER_NAMES.map(|name| format!("cors.{policy}.{name}")), define)
+    }
+
+    /// Defines counters by their full names, in [`COUNTER_NAMES`] order.
+    pub fn define_from<E>(names: [String; 4], mut define: impl FnMut(&str) -> Result<u32, E>) -> Result<Self, E> {
         let mut ids = [0; 4];
-        for (id, name) in ids.iter_mut().zip(COUNTER_NAMES) {
-            *id = define(&format!("cors.{policy}.{name}"))?;
+        for (id, name) in ids.iter_mut().zip(names) {
+            *id = define(&name)?;
         }
         Ok(Self(ids))
     }
@@ -43,6 +53,11 @@ pub struct Runtime {
     pub config: Config,
     /// Counters, indexed like `config.policies`.
     pub counters: Vec<PolicyCounters>,
+    /// The counters of per-route policies (the dynamic module's): one
+    /// family, labelled with the policy's name.
+    pub per_route_counters: Option<PolicyCounters>,
+    /// What becomes of requests whose route names no policy.
+    pub unknown: UnknownPolicies,
     /// Whether any rule needs Envoy's route name (one more host call).
     needs_route_name: bool,
 }
@@ -54,8 +69,41 @@ impl Runtime {
         Self {
             config,
             counters,
+            per_route_counters: None,
+            unknown: UnknownPolicies::default(),
             needs_route_name,
         }
+    }
+
+    /// The policy Envoy's route configuration names for this request, read
+    /// through `host` before the route rules: the module's per-route
+    /// configuration, then route metadata if the operator opted in. `None`
+    /// falls through to the rules.
+    fn attached<H: Host>(&self, host: &mut H) -> Option<Choice> {
+        if let Some(per_route) = host.per_route_config() {
+            return Some(Choice::per_route(&self.config, per_route));
+        }
+        let namespace = self.config.metadata_namespace.as_deref()?;
+        MetadataLevel::ALL
+            .into_iter()
+            .find_map(|level| Choice::metadata(&self.config, &host.metadata_policy(namespace, level)))
+    }
+
+    /// The counter a decision of the chosen policy increments, and the
+    /// label it carries (per-route policies count in one labelled family).
+    fn counter<'r>(
+        &'r self,
+        choice: &Choice,
+        policy: &'r Policy,
+        decision: &Decision<'_>,
+    ) -> Option<(u32, Option<&'r str>)> {
+        let (counters, label) = match choice {
+            Choice::Listed(index) => (self.counters.get(*index)?, None),
+            Choice::PerRoute(_) => (self.per_route_counters.as_ref()?, Some(policy.name.as_str())),
+            Choice::Unknown(_) => return self.unknown.counter.map(|id| (id, None)),
+            Choice::Off => return None,
+        };
+        counters.for_decision(decision).map(|id| (id, label))
     }
 }
 
@@ -70,10 +118,21 @@ pub trait Host: HeaderWriter {
     /// head's lifetime ends with `f`: a host that lends its own memory (a
     /// header map it holds) needs no copy.
     fn read_request<R>(&mut self, route_name: bool, f: impl FnOnce(&mut Self, &RequestHead<'_>) -> R) -> Option<R>;
+    /// The filter's per-route configuration Envoy picked for this request's
+    /// route: the dynamic module's; `None` without one, and in hosts that
+    /// have none.
+    fn per_route_config(&mut self) -> Option<Arc<PerRouteConfig>>;
+    /// `filter_metadata.<namespace>.policy` of the request's route or
+    /// virtual host ([`Attached::Absent`] where the host cannot read it).
+    fn metadata_policy(&mut self, namespace: &str, level: MetadataLevel) -> Attached<'_>;
     /// Sends a local reply; true when the host took it.
     fn send_reply(&mut self, reply: &LocalReply<'_>) -> bool;
     /// Adds one to a counter.
     fn increment(&mut self, counter: u32);
+    /// Adds one to a counter of a labelled family, for this label value.
+    fn increment_labelled(&mut self, counter: u32, label: &str);
+    /// Logs a line at warning level.
+    fn log_warning(&mut self, line: &str);
     /// Reports whether debug logging is on.
     fn debug_enabled(&self) -> bool;
     /// Logs a line at debug level (called only when [`Host::debug_enabled`]).
@@ -100,7 +159,7 @@ enum State {
     Replied,
     /// Decorate the response (the upstream's, or an Envoy local reply).
     Forwarded {
-        policy: usize,
+        policy: Choice,
         allow_origin: Option<OwnedAllowOrigin>,
         vary_origin: bool,
     },
@@ -164,18 +223,46 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
         let Some(runtime) = self.runtime.clone() else {
             return Verdict::Continue;
         };
-        host.read_request(runtime.needs_route_name, |host, head| {
-            self.on_request(&runtime, host, head)
-        })
-        .unwrap_or(Verdict::Continue)
+        let attached = runtime.attached(host);
+        // CORS off by the route's own configuration: nothing more to read.
+        if matches!(attached, Some(Choice::Off)) {
+            return Verdict::Continue;
+        }
+        let route_name = runtime.needs_route_name && attached.is_none();
+        host.read_request(route_name, |host, head| self.on_request(&runtime, attached, host, head))
+            .unwrap_or(Verdict::Continue)
     }
 
-    fn on_request<H: Host>(&mut self, runtime: &Runtime, host: &mut H, head: &RequestHead<'_>) -> Verdict {
-        let Some((index, policy, decision)) = decide(&runtime.config, head) else {
+    fn on_request<H: Host>(
+        &mut self,
+        runtime: &Runtime,
+        attached: Option<Choice>,
+        host: &mut H,
+        head: &RequestHead<'_>,
+    ) -> Verdict {
+        let choice = attached.unwrap_or_else(|| {
+            Choice::routes(
+                &runtime.config,
+                &RouteInput {
+                    route_name: head.route_name,
+                    authority: head.request.authority,
+                    path: head.path,
+                },
+            )
+        });
+        let Some(policy) = choice.policy(&runtime.config, runtime.unknown.refused()) else {
             return Verdict::Continue;
         };
-        if let Some(counter) = runtime.counters.get(index).and_then(|c| c.for_decision(&decision)) {
-            host.increment(counter);
+        if let Choice::Unknown(name) = &choice {
+            if let Some(line) = runtime.unknown.first_sighting(name) {
+                host.log_warning(&line);
+            }
+        }
+        let decision = policy.decide(&head.request);
+        match runtime.counter(&choice, policy, &decision) {
+            Some((counter, None)) => host.increment(counter),
+            Some((counter, Some(label))) => host.increment_labelled(counter, label),
+            None => {}
         }
         if matches!(decision, Decision::PreflightDenied(_) | Decision::ActualDenied(_)) && host.debug_enabled() {
             if let Some(line) = refusal_line(policy, &decision, &head.request) {
@@ -183,7 +270,7 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
             }
         }
 
-        match policy.act(&decision) {
+        let verdict = match policy.act(&decision) {
             Action::Untouched => Verdict::Continue,
             Action::Reply(reply) => {
                 self.state = State::Replied;
@@ -195,13 +282,14 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
             }
             Action::Forward(plan) => {
                 self.state = State::Forwarded {
-                    policy: index,
+                    policy: choice.clone(),
                     allow_origin: plan.allow_origin.map(OwnedAllowOrigin::new),
                     vary_origin: plan.vary_origin,
                 };
                 Verdict::Continue
             }
-        }
+        };
+        verdict
     }
 
     /// Handles the response headers (of the upstream or of an Envoy local
@@ -215,7 +303,10 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
         else {
             return;
         };
-        let Some(policy) = self.runtime.as_ref().and_then(|r| r.config.policy(*policy)) else {
+        let Some(runtime) = self.runtime.as_ref() else {
+            return;
+        };
+        let Some(policy) = policy.policy(&runtime.config, runtime.unknown.refused()) else {
             return;
         };
         policy

@@ -34,6 +34,19 @@
 //!     stat creation is frozen, as the header's enum says.
 //!   - `http_filter_increment_counter`: filter, id `rsi`, labels `rdx`, count
 //!     `rcx`, value `r8`.
+//!   - `get_most_specific_route_config` (no `http_` prefix): filter `rdi`,
+//!     returns the pointer `per_route_config_new` returned, or null.
+//!   - `http_get_metadata_string`: filter `rdi`, source `esi` (`cmp $0x4`:
+//!     five sources, dynamic, route, cluster, host, host locality; none for
+//!     a virtual host), namespace `rdx`/`rcx`, key `r8`/`r9`, result on the
+//!     stack; false, with an error log, for a value that is not a string.
+//!   - The per-route hooks' types, from the binary's `getFunctionPointer`
+//!     lines: `const void *(*)(envoy_dynamic_module_type_envoy_buffer,
+//!     envoy_dynamic_module_type_envoy_buffer)` and `void (*)(const void *)`.
+//!     Run-time probes (a module run under the 1.40 binary, RDS updates
+//!     included) showed `per_route_config_new` on the main thread, before
+//!     the filter's config at startup, and the lookup returning exactly its
+//!     pointer (docs/operations.md, "Many routes").
 //! - Hooks: the binary's own `getFunctionPointer<T>` instantiations name each
 //!   hook type it resolves (`strings envoy | grep getFunctionPointer`), e.g.
 //!   `const void *(*)(void *, envoy_dynamic_module_type_envoy_buffer,
@@ -74,9 +87,12 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_void};
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use arrayvec::ArrayVec;
 
+use envoy_cors_core::language::PerRouteConfig;
 use envoy_cors_core::policy::REPLY_HEADERS;
 use envoy_cors_core::stream::{Runtime, Stream, Verdict};
 
@@ -142,7 +158,11 @@ const ATTRIBUTE_XDS_ROUTE_NAME: u32 = 61;
 /// `envoy_dynamic_module_type_log_level_{Debug, Info, Error}`.
 const LOG_DEBUG: u32 = 1;
 const LOG_INFO: u32 = 2;
+const LOG_WARN: u32 = 3;
 const LOG_ERROR: u32 = 4;
+/// `envoy_dynamic_module_type_metadata_source_Route` (0 is the stream's
+/// dynamic metadata; 1.40 has no virtual-host source).
+const METADATA_SOURCE_ROUTE: u32 = 1;
 /// `envoy_dynamic_module_type_metrics_result_Success`.
 const METRICS_SUCCESS: u32 = 0;
 /// `envoy_dynamic_module_type_on_http_filter_{request,response}_headers_status_{Continue, StopIteration}`.
@@ -199,6 +219,14 @@ extern "C" {
         label_values_length: usize,
         value: u64,
     ) -> u32;
+    fn envoy_dynamic_module_callback_get_most_specific_route_config(filter_envoy_ptr: *mut c_void) -> *const c_void;
+    fn envoy_dynamic_module_callback_http_get_metadata_string(
+        filter_envoy_ptr: *mut c_void,
+        metadata_source: u32,
+        namespace: ModuleBuffer,
+        key: ModuleBuffer,
+        result: *mut EnvoyBuffer,
+    ) -> bool;
     fn envoy_dynamic_module_callback_log(level: u32, message: ModuleBuffer);
     fn envoy_dynamic_module_callback_log_enabled(level: u32) -> bool;
 }
@@ -301,6 +329,54 @@ impl<'h> Envoy<'h> for Filter<'h> {
         unsafe { envoy_bytes(&value) }
     }
 
+    fn per_route_config(&self) -> Option<Arc<PerRouteConfig>> {
+        // No route table holds one: no ABI call (`Relaxed` suffices: Envoy
+        // publishes a route table to its workers after the hooks that
+        // created its per-route configs returned, through its own locks).
+        if PER_ROUTE_CONFIGS.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        // SAFETY: `ptr` is this hook's filter.
+        let found = unsafe { envoy_dynamic_module_callback_get_most_specific_route_config(self.ptr) };
+        if found.is_null() {
+            return None;
+        }
+        let found = found.cast::<PerRouteConfig>();
+        // SAFETY: Envoy hands back what `per_route_config_new` returned for
+        // this filter's name (`Arc::into_raw`), and keeps it (and so its
+        // strong count) alive while the route this stream matched is in
+        // use; the stream takes one more strong reference of its own, so
+        // the policy outlives a route table replaced mid-stream. (A
+        // `DynamicModuleFilterPerRoute` of another module under this
+        // filter's name would hand over a foreign pointer: `cors-policy
+        // check` refuses that configuration.)
+        unsafe {
+            Arc::increment_strong_count(found);
+            Some(Arc::from_raw(found))
+        }
+    }
+
+    fn route_metadata_string(&self, namespace: &str, key: &str) -> Option<&[u8]> {
+        let mut value = EnvoyBuffer::NULL;
+        // SAFETY: `ptr` is this hook's filter; namespace and key are valid
+        // for the call; `value` is a writable local.
+        let found = unsafe {
+            envoy_dynamic_module_callback_http_get_metadata_string(
+                self.ptr,
+                METADATA_SOURCE_ROUTE,
+                ModuleBuffer::of(namespace.as_bytes()),
+                ModuleBuffer::of(key.as_bytes()),
+                &mut value,
+            )
+        };
+        if !found {
+            return None;
+        }
+        // SAFETY: the value is the route entry's metadata, which outlives
+        // the hook.
+        unsafe { envoy_bytes(&value) }
+    }
+
     fn set_response_header(&mut self, name: &str, value: &[u8]) {
         self.set_header(name, ModuleBuffer::of(value));
     }
@@ -358,12 +434,25 @@ impl<'h> Envoy<'h> for Filter<'h> {
         };
     }
 
+    fn increment_labelled_counter(&mut self, id: u32, label: &str) {
+        let label = [ModuleBuffer::of(label.as_bytes())];
+        // SAFETY: `ptr` is this hook's filter, created from the config that
+        // defined `id` with one label; the label value is valid for the call.
+        let _ = unsafe {
+            envoy_dynamic_module_callback_http_filter_increment_counter(self.ptr, id as usize, label.as_ptr(), 1, 1)
+        };
+    }
+
     fn debug_enabled(&self) -> bool {
         log_enabled(LOG_DEBUG)
     }
 
     fn log_debug(&self, message: &str) {
         log(LOG_DEBUG, message);
+    }
+
+    fn log_warning(&self, message: &str) {
+        log(LOG_WARN, message);
     }
 }
 
@@ -416,9 +505,11 @@ fn guard<T>(hook: &str, default: T, body: impl FnOnce() -> T) -> T {
 // response_headers, response_body, response_trailers, stream_complete,
 // destroy, http_callout_done, http_stream_headers, http_stream_data,
 // http_stream_trailers, http_stream_complete, http_stream_reset, scheduled,
-// and both downstream watermark hooks. Optional, and left out: local_reply,
-// per_route_config_new/destroy, and the config-level scheduled and callout
-// hooks.
+// and both downstream watermark hooks. Optional, and left out: local_reply
+// and the config-level scheduled and callout hooks. per_route_config_new
+// and _destroy are optional until a route table holds a
+// `DynamicModuleFilterPerRoute`, then both are required (checked the same
+// way): implemented below.
 
 #[no_mangle]
 extern "C" fn envoy_dynamic_module_on_program_init() -> *const c_char {
@@ -434,16 +525,18 @@ extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
     guard("on_http_filter_config_new", std::ptr::null(), || {
         // SAFETY: Envoy's name and config buffers are valid during this hook.
         let (name, config) = unsafe { (envoy_bytes(&name), envoy_bytes(&config)) };
-        let define = |counter: &str| {
+        let define = |counter: &str, labels: &[&str]| {
             let mut id = 0usize;
-            // SAFETY: the config pointer is this hook's; the name is valid for
-            // the call; `id` is a writable local; no labels.
+            let labels: ArrayVec<ModuleBuffer, 1> =
+                labels.iter().take(1).map(|l| ModuleBuffer::of(l.as_bytes())).collect();
+            // SAFETY: the config pointer is this hook's; the name and label
+            // names are valid for the call; `id` is a writable local.
             let result = unsafe {
                 envoy_dynamic_module_callback_http_filter_config_define_counter(
                     filter_config_envoy_ptr,
                     ModuleBuffer::of(counter.as_bytes()),
-                    std::ptr::null(),
-                    0,
+                    labels.as_ptr(),
+                    labels.len(),
                     &mut id,
                 )
             };
@@ -478,6 +571,57 @@ extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(filter_config_p
         }
     })
 }
+
+/// How many per-route configs this module has made and Envoy has not yet
+/// destroyed: while none exists, streams skip the lookup.
+static PER_ROUTE_CONFIGS: AtomicUsize = AtomicUsize::new(0);
+
+/// Called on the main thread for each `DynamicModuleFilterPerRoute` when
+/// Envoy builds a route table (startup, every RDS update), before the
+/// filter's own config exists at startup. Null refuses the route table:
+/// Envoy keeps the one it has (on RDS) or exits (at startup), so every
+/// problem is logged first, as Envoy's message names none.
+#[no_mangle]
+extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_new(
+    name: EnvoyBuffer,
+    config: EnvoyBuffer,
+) -> *const c_void {
+    guard("on_http_filter_per_route_config_new", std::ptr::null(), || {
+        // SAFETY: Envoy's name and config buffers are valid during this hook.
+        let (name, config) = unsafe { (envoy_bytes(&name), envoy_bytes(&config)) };
+        let logged = |_: Level, line: &str| log(LOG_ERROR, line);
+        match crate::configure_per_route(name.unwrap_or_default(), config.unwrap_or_default(), logged) {
+            Some(per_route) => {
+                PER_ROUTE_CONFIGS.fetch_add(1, Ordering::Relaxed);
+                Arc::into_raw(Arc::new(per_route)).cast()
+            }
+            None => std::ptr::null(),
+        }
+    })
+}
+
+/// Called once per non-null config, on the main thread in 1.40 (its
+/// changelog allows a worker: the config is `Send + Sync` and its count
+/// atomic, so either is fine).
+#[no_mangle]
+extern "C" fn envoy_dynamic_module_on_http_filter_per_route_config_destroy(per_route_config_ptr: *const c_void) {
+    guard("on_http_filter_per_route_config_destroy", (), || {
+        if !per_route_config_ptr.is_null() {
+            PER_ROUTE_CONFIGS.fetch_sub(1, Ordering::Relaxed);
+            // SAFETY: made by `Arc::into_raw` in per_route_config_new;
+            // Envoy destroys each once. Streams that still use it hold
+            // strong references of their own.
+            drop(unsafe { Arc::from_raw(per_route_config_ptr.cast::<PerRouteConfig>()) });
+        }
+    })
+}
+
+/// Per-route configs are shared by the worker threads and may be dropped
+/// on any of them.
+const _: fn() = || {
+    fn shared_between_threads<T: Sync + Send>() {}
+    shared_between_threads::<PerRouteConfig>();
+};
 
 #[no_mangle]
 extern "C" fn envoy_dynamic_module_on_http_filter_new(

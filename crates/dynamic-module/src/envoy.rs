@@ -6,6 +6,9 @@
 //! each with one header getter whose answer points into Envoy's header map
 //! (no copy), and Envoy's route name only when a rule needs it.
 
+use std::sync::Arc;
+
+use envoy_cors_core::language::PerRouteConfig;
 use envoy_cors_core::policy::Header;
 use envoy_cors_core::request::RequestHead;
 
@@ -41,6 +44,13 @@ pub trait Envoy<'h> {
     fn request_header(&self, name: &str) -> (Option<&'h [u8]>, usize);
     /// Envoy's route name (the `xds.route_name` attribute).
     fn route_name(&self) -> Option<&'h [u8]>;
+    /// The module's per-route configuration Envoy picked for this stream's
+    /// route (route, virtual host, route configuration), shared with the
+    /// route table: no ABI call while no route table holds one.
+    fn per_route_config(&self) -> Option<Arc<PerRouteConfig>>;
+    /// A string of the route's metadata, `filter_metadata.<namespace>.<key>`;
+    /// `None` when absent or not a string (Envoy then logs an error).
+    fn route_metadata_string(&self, namespace: &str, key: &str) -> Option<&[u8]>;
     /// Replaces every value of a response header.
     fn set_response_header(&mut self, name: &str, value: &[u8]);
     /// Adds a value to a response header.
@@ -51,10 +61,15 @@ pub trait Envoy<'h> {
     fn send_response(&mut self, status: u32, headers: &[(&str, &str)], details: &str);
     /// Adds one to a counter defined on the filter config.
     fn increment_counter(&mut self, id: u32);
+    /// Adds one to a labelled counter defined on the filter config, for
+    /// this value of its one label.
+    fn increment_labelled_counter(&mut self, id: u32, label: &str);
     /// Reports whether Envoy logs dynamic modules at debug level.
     fn debug_enabled(&self) -> bool;
     /// Logs a line at debug level.
     fn log_debug(&self, message: &str);
+    /// Logs a line at warning level.
+    fn log_warning(&self, message: &str);
 }
 
 /// How a header getter's answer becomes a [`Header`].

@@ -22,7 +22,7 @@ mod shell;
 mod unwind;
 
 pub use envoy::{names, read_head, Envoy};
-pub use shell::{configure, reply_details, Level, Shell};
+pub use shell::{configure, configure_per_route, reply_details, Level, Shell};
 
 /// The `filter_name` the module answers to in Envoy's config.
 pub const FILTER_NAME: &str = "cors";

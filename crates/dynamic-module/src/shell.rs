@@ -3,12 +3,16 @@
 //! the core's [`envoy_cors_core::stream::Stream`], the same as in the
 //! proxy-wasm plugin.
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Instant;
 
 use envoy_cors_core::configure::{self, Loaded};
+use envoy_cors_core::language::PerRouteConfig;
 use envoy_cors_core::policy::LocalReply;
 use envoy_cors_core::request::RequestHead;
 use envoy_cors_core::response::HeaderWriter;
+use envoy_cors_core::selection::{Attached, MetadataLevel, METADATA_KEY};
 use envoy_cors_core::stream::{Host, Runtime};
 
 use crate::envoy::{read_head, Envoy};
@@ -32,6 +36,25 @@ impl<'h, E: Envoy<'h>> Host for Shell<E> {
         Some(f(self, &head))
     }
 
+    fn per_route_config(&mut self) -> Option<Arc<PerRouteConfig>> {
+        self.0.per_route_config()
+    }
+
+    /// The route's metadata only: Envoy 1.40 gives a module no way to read
+    /// a virtual host's (its metadata getter has no such source), and a
+    /// `null` there reads as absent (with an error in Envoy's log). The
+    /// module's per-route configuration covers both: `{"policy": null}`, and
+    /// one on the virtual host.
+    fn metadata_policy(&mut self, namespace: &str, level: MetadataLevel) -> Attached<'_> {
+        match level {
+            MetadataLevel::Route => self
+                .0
+                .route_metadata_string(namespace, METADATA_KEY)
+                .map_or(Attached::Absent, |name| Attached::Name(Cow::Borrowed(name))),
+            MetadataLevel::VirtualHost => Attached::Absent,
+        }
+    }
+
     fn send_reply(&mut self, reply: &LocalReply<'_>) -> bool {
         self.0.send_response(reply.status, &reply.headers, reply_details(reply));
         true
@@ -39,6 +62,14 @@ impl<'h, E: Envoy<'h>> Host for Shell<E> {
 
     fn increment(&mut self, counter: u32) {
         self.0.increment_counter(counter);
+    }
+
+    fn increment_labelled(&mut self, counter: u32, label: &str) {
+        self.0.increment_labelled_counter(counter, label);
+    }
+
+    fn log_warning(&mut self, line: &str) {
+        self.0.log_warning(line);
     }
 
     fn log_debug(&mut self, line: &str) {
@@ -73,28 +104,36 @@ pub enum Level {
     Info,
 }
 
+/// The refusal of a `filter_name` other than ours, or `None` for ours.
+fn foreign_name(name: &[u8], what: &str) -> Option<String> {
+    (name != FILTER_NAME.as_bytes()).then(|| {
+        format!(
+            "cors: {what} refused: filter_name {:?} is not {FILTER_NAME:?}, the only filter this module implements",
+            String::from_utf8_lossy(name)
+        )
+    })
+}
+
 /// Compiles a filter config: the policy in `filter_config`, with its
-/// counters defined through `define`. `None` when Envoy must refuse the
-/// config; every problem is then logged on its own line, with the same
-/// wording as the proxy-wasm shell.
+/// counters defined through `define(name, label_names)`. `None` when Envoy
+/// must refuse the config; every problem is then logged on its own line,
+/// with the same wording as the proxy-wasm shell.
 pub fn configure(
     name: &[u8],
     policy: &[u8],
-    define: impl FnMut(&str) -> Result<u32, String>,
+    mut define: impl FnMut(&str, &[&str]) -> Result<u32, String>,
     mut log: impl FnMut(Level, &str),
 ) -> Option<Runtime> {
-    if name != FILTER_NAME.as_bytes() {
-        log(
-            Level::Error,
-            &format!(
-                "cors: policy refused: filter_name {:?} is not {FILTER_NAME:?}, the only filter this module implements",
-                String::from_utf8_lossy(name)
-            ),
-        );
+    if let Some(line) = foreign_name(name, "policy") {
+        log(Level::Error, &line);
         return None;
     }
     let started = Instant::now();
-    match configure::load(policy, define) {
+    let loaded = configure::load(policy, |counter| define(counter, &[])).and_then(|mut runtime| {
+        configure::define_per_route_counters(&mut runtime, |counter, label| define(counter, label.as_slice()))
+            .map(|()| runtime)
+    });
+    match loaded {
         Ok(runtime) => {
             let took_us = started.elapsed().as_micros();
             log(
@@ -107,6 +146,26 @@ pub fn configure(
             );
             Some(runtime)
         }
+        Err(lines) => {
+            for line in &lines {
+                log(Level::Error, line);
+            }
+            None
+        }
+    }
+}
+
+/// Compiles a per-route config (`DynamicModuleFilterPerRoute`'s
+/// `filter_config`). `None` when Envoy must refuse the route configuration:
+/// every problem is then logged on its own line, as Envoy's own message
+/// ("Failed to initialize per-route dynamic module") names none.
+pub fn configure_per_route(name: &[u8], config: &[u8], mut log: impl FnMut(Level, &str)) -> Option<PerRouteConfig> {
+    if let Some(line) = foreign_name(name, "per-route policy") {
+        log(Level::Error, &line);
+        return None;
+    }
+    match configure::load_per_route(config) {
+        Ok(per_route) => Some(per_route),
         Err(lines) => {
             for line in &lines {
                 log(Level::Error, line);

@@ -6,8 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
-use envoy_cors::{configure, read_head, Level, Shell};
+use envoy_cors::{configure, configure_per_route, read_head, Level, Shell};
+use envoy_cors_core::language::PerRouteConfig;
 use envoy_cors_core::policy::Header;
 use envoy_cors_core::request::{decide, read_request, RequestHead};
 use envoy_cors_core::simulation::VecHeaders;
@@ -35,7 +37,7 @@ fn runtime() -> Runtime {
     configure(
         b"cors",
         POLICY.as_bytes(),
-        |_| {
+        |_, _| {
             next += 1;
             Ok(next)
         },
@@ -186,6 +188,118 @@ fn the_route_name_is_read_only_when_a_rule_needs_it() {
     assert!(shell.0.response.0.is_empty());
 }
 
+fn per_route(text: &str) -> Arc<PerRouteConfig> {
+    Arc::new(configure_per_route(b"cors", text.as_bytes(), |_, line| panic!("{line}")).unwrap())
+}
+
+/// One allowed-or-not actual request from `origin`, with a per-route config
+/// and route metadata; the recorder afterwards.
+fn with_route_config<'h>(
+    runtime: &Runtime,
+    request: &'h [(Vec<u8>, Vec<u8>)],
+    per_route: Option<Arc<PerRouteConfig>>,
+    metadata: &[(&'h str, &'h str, &'h [u8])],
+) -> Recorder<'h> {
+    let mut shell = Shell(Recorder {
+        per_route,
+        route_metadata: metadata.to_vec(),
+        ..recorder(request, Some(b"legacy"))
+    });
+    let mut stream = Stream::new(Some(runtime));
+    stream.on_request_headers(&mut shell);
+    stream.on_response_headers(&mut shell);
+    shell.0
+}
+
+#[test]
+fn a_per_route_policy_wins_over_the_rules_and_counts_under_its_name() {
+    let runtime = runtime();
+    let request = list(&[
+        (":method", "GET"),
+        (":authority", "api.example.com"),
+        ("origin", "https://t7.example"),
+    ]);
+    // The route is `legacy`, which the rules turn off: the per-route config wins.
+    let envoy = with_route_config(
+        &runtime,
+        &request,
+        Some(per_route(
+            r#"{"name": "tenant7", "allow_origins": ["https://t7.example"]}"#,
+        )),
+        &[],
+    );
+    assert_eq!(
+        envoy.response.0[0],
+        ("access-control-allow-origin".to_owned(), b"https://t7.example".to_vec())
+    );
+    assert!(envoy.increments.is_empty());
+    // public 1..=4, strict 5..=8, cors.unknown_policy 9, cors.per_route.* 10..=13.
+    assert_eq!(envoy.labelled_increments, [(12, "tenant7".to_owned())]);
+}
+
+#[test]
+fn a_per_route_name_picks_a_listed_policy_and_null_turns_cors_off() {
+    let runtime = runtime();
+    let request = list(&[
+        (":method", "GET"),
+        (":authority", "api.example.com"),
+        ("origin", "https://evil.example"),
+    ]);
+    let envoy = with_route_config(&runtime, &request, Some(per_route(r#"{"policy": "public"}"#)), &[]);
+    assert_eq!(
+        envoy.response.0[0],
+        ("access-control-allow-origin".to_owned(), b"*".to_vec())
+    );
+    assert_eq!(envoy.increments, [3]);
+    let envoy = with_route_config(&runtime, &request, Some(per_route(r#"{"policy": null}"#)), &[]);
+    assert!(envoy.response.0.is_empty() && envoy.increments.is_empty());
+    assert!(envoy.reads.borrow().is_empty(), "CORS off: no header read");
+}
+
+#[test]
+fn route_metadata_names_a_policy_when_the_opt_in_is_on_and_an_unknown_one_is_refused() {
+    let text = POLICY.replacen(
+        "\"default\": \"strict\"",
+        "\"default\": \"strict\", \"metadata_namespace\": \"envoy-cors\"",
+        1,
+    );
+    let opted_in = configure(b"cors", text.as_bytes(), |_, _| Ok(1), |_, _| {}).unwrap();
+    let request = list(&[
+        (":method", "GET"),
+        (":authority", "api.example.com"),
+        ("origin", "https://evil.example"),
+    ]);
+    let envoy = with_route_config(&opted_in, &request, None, &[("envoy-cors", "policy", b"public")]);
+    assert_eq!(
+        envoy.response.0[0],
+        ("access-control-allow-origin".to_owned(), b"*".to_vec())
+    );
+    let envoy = with_route_config(&opted_in, &request, None, &[("envoy-cors", "policy", b"pubilc")]);
+    assert_eq!(envoy.response.0, [("vary".to_owned(), b"Origin".to_vec())]);
+    assert_eq!(envoy.warned.borrow().len(), 1);
+    // Without the opt-in, metadata is not read: the rules turn `legacy` off.
+    let envoy = with_route_config(&runtime(), &request, None, &[("envoy-cors", "policy", b"public")]);
+    assert!(envoy.response.0.is_empty());
+}
+
+#[test]
+fn a_refused_per_route_policy_is_logged_one_line_per_problem() {
+    let mut lines = Vec::new();
+    let got = configure_per_route(
+        b"cors",
+        br#"{"allow_origins": ["https://*.com"], "max_age": -1}"#,
+        |level, line| lines.push((level, line.to_owned())),
+    );
+    assert!(got.is_none());
+    assert!(lines.iter().all(|(level, _)| *level == Level::Error));
+    let lines: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("cors: per-route policy refused: allow_origins[0]: \"https://*.com\""));
+    assert!(lines[1].starts_with("cors: per-route policy refused: max_age: -1"));
+    assert!(lines[2].contains("Envoy refuses the route configuration"));
+    assert!(configure_per_route(b"corz", br#"{"policy": null}"#, |_, _| {}).is_none());
+}
+
 #[test]
 fn refusals_are_logged_at_debug_level() {
     let runtime = runtime();
@@ -207,7 +321,7 @@ fn a_bad_policy_is_refused_one_line_per_problem() {
     let got = configure(
         b"cors",
         policy,
-        |_| Ok(0),
+        |_, _| Ok(0),
         |level, line| lines.borrow_mut().push((level, line.to_owned())),
     );
     assert!(got.is_none());
@@ -230,7 +344,7 @@ fn another_filter_name_is_refused() {
     let got = configure(
         b"corz",
         br#"{"allow_origins": ["*"]}"#,
-        |_| Ok(0),
+        |_, _| Ok(0),
         |_, line| lines.borrow_mut().push(line.to_owned()),
     );
     assert!(got.is_none());
@@ -242,7 +356,7 @@ fn a_counter_envoy_cannot_define_refuses_the_config() {
     let got = configure(
         b"cors",
         POLICY.as_bytes(),
-        |name| Err(format!("{name}: frozen")),
+        |name, _| Err(format!("{name}: frozen")),
         |_, _| {},
     );
     assert!(got.is_none());

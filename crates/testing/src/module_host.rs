@@ -2,7 +2,10 @@
 //! as Envoy would answer the module's getters, and everything the shell does
 //! recorded, for the module's tests and the `dynamic_shell` fuzz target.
 
+use std::sync::Arc;
+
 use envoy_cors::Envoy;
+use envoy_cors_core::language::PerRouteConfig;
 use envoy_cors_core::response::HeaderWriter;
 use envoy_cors_core::simulation::VecHeaders;
 
@@ -27,16 +30,24 @@ pub struct ModuleRecorder<'h> {
     pub request: &'h [(Vec<u8>, Vec<u8>)],
     /// The route name attribute.
     pub route: Option<&'h [u8]>,
+    /// The per-route config Envoy picked for the route, if any.
+    pub per_route: Option<Arc<PerRouteConfig>>,
+    /// The route's metadata strings: `(namespace, key, value)`.
+    pub route_metadata: Vec<(&'h str, &'h str, &'h [u8])>,
     /// The response headers, edited in place.
     pub response: VecHeaders,
     /// The local reply sent, if any.
     pub reply: Option<SentReply>,
     /// Counter increments, by id.
     pub increments: Vec<u32>,
+    /// Labelled counter increments: id and label value.
+    pub labelled_increments: Vec<(u32, String)>,
     /// Request headers read, in order.
     pub reads: std::cell::RefCell<Vec<String>>,
     /// Debug lines logged.
     pub logged: std::cell::RefCell<Vec<String>>,
+    /// Warning lines logged.
+    pub warned: std::cell::RefCell<Vec<String>>,
 }
 
 impl<'h> Envoy<'h> for ModuleRecorder<'h> {
@@ -53,6 +64,17 @@ impl<'h> Envoy<'h> for ModuleRecorder<'h> {
 
     fn route_name(&self) -> Option<&'h [u8]> {
         self.route
+    }
+
+    fn per_route_config(&self) -> Option<Arc<PerRouteConfig>> {
+        self.per_route.clone()
+    }
+
+    fn route_metadata_string(&self, namespace: &str, key: &str) -> Option<&[u8]> {
+        self.route_metadata
+            .iter()
+            .find(|(n, k, _)| *n == namespace && *k == key)
+            .map(|(_, _, v)| *v)
     }
 
     fn set_response_header(&mut self, name: &str, value: &[u8]) {
@@ -82,11 +104,19 @@ impl<'h> Envoy<'h> for ModuleRecorder<'h> {
         self.increments.push(id);
     }
 
+    fn increment_labelled_counter(&mut self, id: u32, label: &str) {
+        self.labelled_increments.push((id, label.to_owned()));
+    }
+
     fn debug_enabled(&self) -> bool {
         true
     }
 
     fn log_debug(&self, message: &str) {
         self.logged.borrow_mut().push(message.to_owned());
+    }
+
+    fn log_warning(&self, message: &str) {
+        self.warned.borrow_mut().push(message.to_owned());
     }
 }

@@ -2,7 +2,9 @@
 //! headers serialized as a proxy-wasm host hands them over, and every host
 //! call the shell makes recorded by name, in order, for `tests/host_calls.rs`.
 
-use envoy_cors_wasm::{header_map, ProxyWasm};
+use std::collections::BTreeMap;
+
+use envoy_cors_wasm::{header_map, Property, ProxyWasm};
 
 /// A proxy-wasm host that records the calls made to it.
 #[derive(Debug, Default)]
@@ -11,9 +13,11 @@ pub struct WasmRecorder {
     pub request: Vec<(String, Vec<u8>)>,
     /// Envoy's route name, if the route has one.
     pub route: Option<Vec<u8>>,
+    /// Properties by their dotted path; absent ones read as absent.
+    pub properties: BTreeMap<String, Property>,
     /// Every host call, in order: `get request headers`, `get route name`,
-    /// `send reply`, `increment`, `set <name>`, `add <name>`, `remove <name>`,
-    /// `log`.
+    /// `get property <path>`, `send reply`, `increment`, `set <name>`,
+    /// `add <name>`, `remove <name>`, `log`, `warn`.
     pub calls: Vec<String>,
     /// The values set on response headers, in order.
     pub set: Vec<(String, Vec<u8>)>,
@@ -34,6 +38,12 @@ impl ProxyWasm for WasmRecorder {
     fn route_name(&mut self) -> Option<Vec<u8>> {
         self.calls.push("get route name".into());
         self.route.clone()
+    }
+
+    fn property(&mut self, path: &[&str]) -> Property {
+        let path = path.join(".");
+        self.calls.push(format!("get property {path}"));
+        self.properties.get(&path).cloned().unwrap_or(Property::Absent)
     }
 
     fn send_local_response(&mut self, status: u32, headers: &[(&str, &str)]) -> bool {
@@ -71,6 +81,11 @@ impl ProxyWasm for WasmRecorder {
 
     fn log_debug(&mut self, line: &str) {
         self.calls.push("log".into());
+        self.logged.push(line.to_owned());
+    }
+
+    fn log_warning(&mut self, line: &str) {
+        self.calls.push("warn".into());
         self.logged.push(line.to_owned());
     }
 }

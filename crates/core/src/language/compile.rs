@@ -62,11 +62,21 @@ pub(super) fn routed(spec: &RoutedSpec<&RawValue, &RawValue>) -> Result<Config, 
             }
         },
     };
+    if let Some(namespace) = &spec.metadata_namespace {
+        if !is_metadata_namespace(namespace) {
+            errors.push(ConfigError::at_str(
+                "metadata_namespace",
+                namespace,
+                Problem::MetadataNamespace,
+            ));
+        }
+    }
     if errors.is_empty() {
-        Ok(Config {
+        Ok(Config::new(
             policies,
-            routes: Routes::new(rules, default),
-        })
+            Routes::new(rules, default),
+            spec.metadata_namespace.clone(),
+        ))
     } else {
         Err(errors)
     }
@@ -116,8 +126,16 @@ fn rule(route: &RouteSpec, path: &str, names: &[&str]) -> Result<Rule, Vec<Confi
     })
 }
 
+/// Longest metadata namespace (Envoy's own are reverse-DNS filter names).
+const MAX_METADATA_NAMESPACE: usize = 128;
+
+/// Reports whether a metadata namespace is printable and not blank.
+fn is_metadata_namespace(namespace: &str) -> bool {
+    (1..=MAX_METADATA_NAMESPACE).contains(&namespace.len()) && namespace.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Reports whether a policy name can be part of a metric name.
-fn is_policy_name(name: &str) -> bool {
+pub(super) fn is_policy_name(name: &str) -> bool {
     (1..=MAX_POLICY_NAME).contains(&name.len())
         && name
             .bytes()

@@ -58,6 +58,8 @@ pub enum Problem {
     Glob(String),
     /// A path glob that does not start with `/`.
     RelativePath,
+    /// A `metadata_namespace` that is empty, too long or not printable.
+    MetadataNamespace,
 }
 
 impl fmt::Display for Problem {
@@ -117,6 +119,9 @@ impl fmt::Display for Problem {
             Self::NoPolicies => f.write_str("\"policies\" must define at least one policy"),
             Self::Glob(e) => write!(f, "invalid glob: {e}"),
             Self::RelativePath => f.write_str("a path glob must start with '/'"),
+            Self::MetadataNamespace => {
+                f.write_str("a metadata namespace must be 1 to 128 printable ASCII characters, without spaces")
+            }
         }
     }
 }

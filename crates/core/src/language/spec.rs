@@ -125,11 +125,31 @@ pub struct RoutedSpec<P = PolicySpec, R = RouteSpec> {
     /// The policy for requests no rule matches; absent means untouched.
     #[serde(default)]
     pub default: Option<String>,
+    /// Opt-in: before trying `routes`, read the policy's name from
+    /// `filter_metadata.<namespace>.policy` of the request's route (then, in
+    /// the proxy-wasm plugin, of its virtual host): a string names a policy,
+    /// `null` turns CORS off, absent falls through to `routes`.
+    #[serde(default)]
+    pub metadata_namespace: Option<String>,
+}
+
+/// The dynamic module's per-route configuration that names a policy of the
+/// filter's configuration, or turns CORS off with `null`. (The other form,
+/// a whole policy with an optional `name`, is read as a [`PolicySpec`].)
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRefSpec {
+    /// The name of a policy under the filter configuration's `policies`, or
+    /// `null` to leave the route untouched.
+    #[serde(deserialize_with = "nullable")]
+    #[cfg_attr(feature = "schema", schemars(with = "serde_json::Value", extend("type" = ["string", "null"])))]
+    pub policy: Option<String>,
 }
 
 /// Deserializes a map, refusing a key given twice: `serde` keeps the last
 /// value of a repeated map key, and JSON readers disagree on which one wins.
-fn unique_keys<'de, D, V>(d: D) -> Result<BTreeMap<String, V>, D::Error>
+pub(super) fn unique_keys<'de, D, V>(d: D) -> Result<BTreeMap<String, V>, D::Error>
 where
     D: serde::Deserializer<'de>,
     V: Deserialize<'de>,
