@@ -18,7 +18,6 @@ import copy
 import os
 import socket
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pytest
 import yaml
 from envoy_cors_testing import envoy_runner
 from envoy_cors_testing.http import request
+from envoy_cors_testing.load import Load
 from policies import APP, EVIL
 
 pytestmark = pytest.mark.load
@@ -108,58 +108,23 @@ class WatchedListener:
         raise AssertionError(f"{name} stayed at {above} for {timeout}s:\n{self.envoy.log()[-3000:]}")
 
 
-class Load:
-    """Requests in a bounded loop from a few threads, each on a new connection,
-    recording every failure (an exception or an unexpected answer)."""
-
-    def __init__(self, url: str):
-        self.url = url
-        self.stop = threading.Event()
-        self.sent = 0
-        self.failures: list[str] = []
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(LOAD_THREADS)]
-
-    def _one(self, i: int) -> str | None:
-        path = f"/reload/{i}"
-        kind = i % 3
-        if kind == 0:  # allowed preflight: allowed by every policy of this test
-            r = request(self.url, "OPTIONS", path, [("origin", APP), ("access-control-request-method", "PUT")])
-            if (r.status, r.all("access-control-allow-origin")) != (204, [APP]):
-                return f"preflight {r.status} {r.cors()}"
-        elif kind == 1:  # allowed actual request
-            r = request(self.url, "GET", path, [("origin", APP)])
-            if (r.status, r.all("access-control-allow-origin")) != (200, [APP]) or "origin" not in r.vary():
-                return f"actual {r.status} {r.cors()} vary={r.vary()}"
-        else:  # refused by every policy
-            r = request(self.url, "GET", path, [("origin", EVIL)])
-            if (r.status, r.cors()) != (200, {}):
-                return f"refused {r.status} {r.cors()}"
-        return None
-
-    def _run(self, seed: int) -> None:
-        i = seed
-        deadline = time.monotonic() + LOAD_BOUND_SECONDS
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            try:
-                failure = self._one(i)
-            except Exception as e:  # noqa: BLE001 - any error is a failed request
-                failure = f"{type(e).__name__}: {e}"
-            with self._lock:
-                self.sent += 1
-                if failure:
-                    self.failures.append(f"{time.monotonic():.3f} {failure}")
-            i += 1
-
-    def __enter__(self) -> "Load":
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        for t in self._threads:
-            t.join(10)
+def one_request(url: str, i: int) -> str | None:
+    """The i-th request of the load: allowed preflight, allowed actual, refused."""
+    path = f"/reload/{i}"
+    kind = i % 3
+    if kind == 0:  # allowed preflight: allowed by every policy of this test
+        r = request(url, "OPTIONS", path, [("origin", APP), ("access-control-request-method", "PUT")])
+        if (r.status, r.all("access-control-allow-origin")) != (204, [APP]):
+            return f"preflight {r.status} {r.cors()}"
+    elif kind == 1:  # allowed actual request
+        r = request(url, "GET", path, [("origin", APP)])
+        if (r.status, r.all("access-control-allow-origin")) != (200, [APP]) or "origin" not in r.vary():
+            return f"actual {r.status} {r.cors()} vary={r.vary()}"
+    else:  # refused by every policy
+        r = request(url, "GET", path, [("origin", EVIL)])
+        if (r.status, r.cors()) != (200, {}):
+            return f"refused {r.status} {r.cors()}"
+    return None
 
 
 def allows_new_origin(url: str) -> bool:
@@ -183,7 +148,7 @@ def test_policy_change_and_invalid_policy_under_load_lose_no_request(watched):
     success = watched.counter("listener_manager.lds.update_success")
     rejected = watched.counter("listener_manager.lds.update_rejected")
 
-    with Load(e.url) as load:
+    with Load(lambda i: one_request(e.url, i), threads=LOAD_THREADS, bound_seconds=LOAD_BOUND_SECONDS) as load:
         time.sleep(1.0)
         # 1. A valid new policy applies, with no failed request.
         watched.push(AFTER)
