@@ -1,13 +1,14 @@
 //! `cors-policy check`: every problem of every policy, one line each, as
 //! `FILE: [WHERE: ]JSON-PATH: VALUE: REASON` — the same lines the filter logs
-//! when Envoy refuses the configuration.
+//! when Envoy refuses the configuration, and, for the dynamic module's
+//! per-route configs, when Envoy refuses the route configuration.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use envoy_cors_core::language::Config;
+use envoy_cors_core::language::{Config, PerRouteConfig};
 
-use super::locate::{self, Found, LocateError};
+use super::locate::{self, Found, Kind, LocateError};
 use super::style::Style;
 use super::{OK, PROBLEMS, USAGE};
 
@@ -39,9 +40,13 @@ fn check_one(file: &str, found: &Found, style: Style) -> u8 {
     } else {
         format!("{}: {}", style.strong(file), style.dim(&found.location))
     };
-    match Config::parse(found.text.as_bytes()) {
-        Ok(config) => {
-            println!("{prefix}: {} ({})", style.good("ok"), summary(&config));
+    let parsed = match found.kind {
+        Kind::Filter => Config::parse(found.text.as_bytes()).map(|config| summary(&config)),
+        Kind::PerRoute => PerRouteConfig::parse(found.text.as_bytes()).map(|per_route| per_route_summary(&per_route)),
+    };
+    match parsed {
+        Ok(summary) => {
+            println!("{prefix}: {} ({summary})", style.good("ok"));
             OK
         }
         Err(errors) => {
@@ -71,4 +76,13 @@ fn summary(config: &Config) -> String {
         config.routes.rules().len(),
         if config.routes.rules().len() == 1 { "" } else { "s" },
     )
+}
+
+/// One line about a valid per-route config.
+fn per_route_summary(per_route: &PerRouteConfig) -> String {
+    match per_route {
+        PerRouteConfig::Policy(policy) => format!("per-route policy {}", policy.name),
+        PerRouteConfig::Named(name) => format!("per-route: the filter's policy {name}, if it defines one"),
+        PerRouteConfig::Off => "per-route: CORS off".to_owned(),
+    }
 }

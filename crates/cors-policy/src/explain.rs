@@ -43,7 +43,11 @@ struct Explanation {
 /// Explains the request described by `args`.
 pub fn run(args: &ExplainArgs, style: Style) -> ExitCode {
     let found = match locate::policies_in(&args.file) {
-        Ok(found) => found,
+        // Per-route configs are checked by `check`; `explain` runs the filter's.
+        Ok(found) => found
+            .into_iter()
+            .filter(|f| f.kind == locate::Kind::Filter)
+            .collect::<Vec<_>>(),
         Err(LocateError::Io(message)) => return fail(&message),
         Err(LocateError::Content(message)) => {
             eprintln!("cors-policy: {}: {message}", args.file.display());

@@ -4,7 +4,10 @@
 //! Envoy bootstrap, LDS or ECDS file, an Istio `WasmPlugin`
 //! (`spec.pluginConfig`) or an Envoy Gateway `EnvoyExtensionPolicy`
 //! (`spec.wasm[].config`, and `spec.dynamicModules[].config` with `filterName:
-//! cors`). YAML files may hold several documents.
+//! cors`). In Envoy files, also the module's per-route configs
+//! (`DynamicModuleFilterPerRoute` with `filter_name: cors`, in a route's,
+//! virtual host's or route configuration's `typed_per_filter_config`). YAML
+//! files may hold several documents.
 
 use std::path::Path;
 
@@ -16,10 +19,21 @@ use super::document::{self, join, within, YamlError};
 const WASM_FILTER_TYPE: &str = "envoy.extensions.filters.http.wasm.v3.Wasm";
 /// The type URL suffix of the dynamic-module HTTP filter's configuration.
 const DYNAMIC_FILTER_TYPE: &str = "envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter";
+/// The type URL of the dynamic module's per-route configuration.
+const PER_ROUTE_TYPE: &str = "envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilterPerRoute";
 /// The `filter_name` (`filterName` in Envoy Gateway) of this module's filter.
 const DYNAMIC_FILTER_NAME: &str = "cors";
 /// Top-level keys that mark an Envoy bootstrap or xDS file rather than a policy.
 const ENVOY_KEYS: [&str; 5] = ["static_resources", "dynamic_resources", "resources", "admin", "node"];
+
+/// What a policy found in a file configures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The filter: its configuration string (a policy or the routed form).
+    Filter,
+    /// One route's (or virtual host's) per-route config of the dynamic module.
+    PerRoute,
+}
 
 /// One policy found in a file.
 #[derive(Debug, Clone)]
@@ -28,6 +42,8 @@ pub struct Found {
     pub location: String,
     /// The configuration string the plugin receives.
     pub text: String,
+    /// What it configures.
+    pub kind: Kind,
 }
 
 /// Why a file yields no policy to check.
@@ -52,6 +68,7 @@ pub fn policies_in(path: &Path) -> Result<Vec<Found>, LocateError> {
             _ => Ok(vec![Found {
                 location: String::new(),
                 text,
+                kind: Kind::Filter,
             }]),
         };
     }
@@ -129,10 +146,11 @@ fn in_document(doc: &Value, prefix: &str) -> Vec<Found> {
         _ if looks_like_envoy(doc) => {
             let mut found = Vec::new();
             document::walk_objects(doc, "", (), &mut |object, path, ()| match our_filter(object, path) {
-                Some((location, text)) => {
+                Some((location, text, kind)) => {
                     found.push(Found {
                         location: at(&location),
                         text,
+                        kind,
                     });
                     None
                 }
@@ -149,12 +167,14 @@ fn structured(value: Option<&Value>, location: String) -> Found {
     Found {
         location,
         text: value.map(Value::to_string).unwrap_or_default(),
+        kind: Kind::Filter,
     }
 }
 
 /// The location and configuration string of `object` when it is a wasm HTTP
-/// filter configuration, or a dynamic-module filter of this module.
-fn our_filter(object: &Value, path: &str) -> Option<(String, String)> {
+/// filter configuration, or a dynamic-module filter of this module, or a
+/// per-route config of it.
+fn our_filter(object: &Value, path: &str) -> Option<(String, String, Kind)> {
     let of_type = |suffix: &str| {
         object
             .get("@type")
@@ -164,16 +184,21 @@ fn our_filter(object: &Value, path: &str) -> Option<(String, String)> {
     if of_type(WASM_FILTER_TYPE) {
         let configuration = object.get("config").and_then(|c| c.get("configuration"));
         return Some(match configuration.and_then(|c| c.get("value")) {
-            Some(Value::String(s)) => (join(path, "config.configuration.value"), s.clone()),
+            Some(Value::String(s)) => (join(path, "config.configuration.value"), s.clone(), Kind::Filter),
             // Envoy hands the plugin an empty string when there is no configuration.
-            _ => (join(path, "config.configuration"), String::new()),
+            _ => (join(path, "config.configuration"), String::new(), Kind::Filter),
         });
     }
-    if of_type(DYNAMIC_FILTER_TYPE) && object.get("filter_name").and_then(Value::as_str) == Some(DYNAMIC_FILTER_NAME) {
-        return Some(match object.get("filter_config").and_then(|c| c.get("value")) {
-            Some(Value::String(s)) => (join(path, "filter_config.value"), s.clone()),
-            _ => (join(path, "filter_config"), String::new()),
-        });
-    }
-    None
+    let ours = object.get("filter_name").and_then(Value::as_str) == Some(DYNAMIC_FILTER_NAME);
+    let kind = if of_type(PER_ROUTE_TYPE) {
+        Kind::PerRoute
+    } else if of_type(DYNAMIC_FILTER_TYPE) {
+        Kind::Filter
+    } else {
+        return None;
+    };
+    ours.then(|| match object.get("filter_config").and_then(|c| c.get("value")) {
+        Some(Value::String(s)) => (join(path, "filter_config.value"), s.clone(), kind),
+        _ => (join(path, "filter_config"), String::new(), kind),
+    })
 }

@@ -151,6 +151,31 @@ fn check_finds_the_dynamic_module_filter_of_an_envoy_config_and_an_extension_pol
 }
 
 #[test]
+fn check_validates_the_modules_per_route_configs_with_their_location() {
+    let per_route = |value: &str| {
+        format!(
+            "typed_per_filter_config:\n                  envoy.filters.http.dynamic_modules:\n                    \"@type\": type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilterPerRoute\n                    dynamic_module_config: {{ name: envoy_cors }}\n                    filter_name: cors\n                    filter_config: {{ \"@type\": type.googleapis.com/google.protobuf.StringValue, value: '{value}' }}"
+        )
+    };
+    let envoy = format!(
+        "static_resources:\n  listeners:\n  - filter_chains:\n    - filters:\n      - typed_config:\n          route_config:\n            virtual_hosts:\n            - name: t\n              domains: [\"*\"]\n              {}\n              routes:\n              - match: {{ prefix: /bad/ }}\n                {}\n              - match: {{ prefix: /named/ }}\n                {}\n          http_filters:\n          - name: envoy.filters.http.dynamic_modules\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter\n              dynamic_module_config: {{ name: envoy_cors }}\n              filter_name: cors\n              filter_config: {{ \"@type\": type.googleapis.com/google.protobuf.StringValue, value: '{{\"allow_origins\": [\"*\"]}}' }}\n",
+        per_route(r#"{"name": "t7", "allow_origins": ["https://t7.example"]}"#).replace("\n                  ", "\n                "),
+        per_route(r#"{"allow_origins": ["https://*.com"]}"#),
+        per_route(r#"{"policy": "strict"}"#),
+    );
+    let out = run(&["check", temp_file("per-route-envoy.yaml", &envoy).to_str().unwrap()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("virtual_hosts[0].typed_per_filter_config.envoy.filters.http.dynamic_modules.filter_config.value: ok (per-route policy t7)"), "{text}");
+    assert!(text.contains("routes[0].typed_per_filter_config.envoy.filters.http.dynamic_modules.filter_config.value: allow_origins[0]: \"https://*.com\""), "{text}");
+    assert!(text.contains("routes[1].typed_per_filter_config.envoy.filters.http.dynamic_modules.filter_config.value: ok (per-route: the filter's policy strict, if it defines one)"), "{text}");
+    assert!(
+        text.contains("http_filters[0].typed_config.filter_config.value: ok"),
+        "{text}"
+    );
+}
+
+#[test]
 fn check_refuses_an_envoy_config_without_the_wasm_filter() {
     let file = temp_file("plain-envoy.yaml", "static_resources:\n  listeners: []\n");
     let out = run(&["check", file.to_str().unwrap()]);

@@ -346,10 +346,11 @@ impl<'h> Envoy<'h> for Filter<'h> {
         // this filter's name (`Arc::into_raw`), and keeps it (and so its
         // strong count) alive while the route this stream matched is in
         // use; the stream takes one more strong reference of its own, so
-        // the policy outlives a route table replaced mid-stream. (A
-        // `DynamicModuleFilterPerRoute` of another module under this
-        // filter's name would hand over a foreign pointer: `cors-policy
-        // check` refuses that configuration.)
+        // the policy outlives a route table replaced mid-stream. (Envoy
+        // does not check which module made a per-route config: one of
+        // another module, keyed with this filter's name in
+        // `typed_per_filter_config`, would be a foreign pointer. The docs
+        // say so; Envoy's own filters share that contract.)
         unsafe {
             Arc::increment_strong_count(found);
             Some(Arc::from_raw(found))
