@@ -106,6 +106,41 @@ def dump(pid: int, out_dir: Path, before: set[Path]) -> dict[int, int]:
     return dumped_by_thread(out_dir, before)
 
 
+def start_under_callgrind(cfg: dict, work: Path, timeout: float = 600) -> tuple[subprocess.Popen, dict[str, int]]:
+    """Envoy running `cfg` under callgrind (one worker, counters per thread,
+    written to work/cg.out*); returns the process and the listeners' ports
+    once it is ready."""
+    (work / "envoy.yaml").write_text(yaml.safe_dump(cfg))
+    admin_path = work / "admin"
+    env = dict(os.environ, ENVOY_DYNAMIC_MODULES_SEARCH_PATH=str(stage_module(bench.MODULE)))
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--dump-instr=no", "--separate-threads=yes",
+         f"--callgrind-out-file={work}/cg.out", envoy_binary(), "-c", str(work / "envoy.yaml"),
+         "--concurrency", "1", "--use-dynamic-base-id", "-l", "warn",
+         "--admin-address-path", str(admin_path)],
+        stdout=open(work / "envoy.log", "w"), stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+    )
+    probe = Envoy(cfg)
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            sys.exit(f"envoy under valgrind exited:\n{(work / 'envoy.log').read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            proc.terminate()
+            sys.exit(f"envoy under valgrind not ready after {timeout:.0f} s")
+        if admin_path.exists() and admin_path.read_text().strip():
+            probe.admin_url = "http://" + admin_path.read_text().strip()
+            try:
+                if probe.admin("/ready", timeout=5)[1].strip() == "LIVE":
+                    break
+            except OSError:
+                pass
+        time.sleep(2)
+    ports = bench.listener_ports(probe)
+    print(f"envoy ready under callgrind; listeners: {ports}", flush=True)
+    return proc, ports
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=100)
@@ -128,31 +163,8 @@ def main() -> int:
     with Envoy(bench.upstream_config(), component_log_level=None, log_level="warn") as upstream:
         up_port = bench.listener_ports(upstream)["upstream"]
         cfg = config(up_port, args.wasm_b, args.listener, args.variant)
-        (work / "envoy.yaml").write_text(yaml.safe_dump(cfg))
-        admin_path = work / "admin"
-        env = dict(os.environ, ENVOY_DYNAMIC_MODULES_SEARCH_PATH=str(stage_module(bench.MODULE)))
-        proc = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--dump-instr=no", "--separate-threads=yes",
-             f"--callgrind-out-file={work}/cg.out", envoy_binary(), "-c", str(work / "envoy.yaml"),
-             "--concurrency", "1", "--use-dynamic-base-id", "-l", "warn", "--admin-address-path", str(admin_path)],
-            stdout=open(work / "envoy.log", "w"), stderr=subprocess.STDOUT, cwd=ROOT, env=env,
-        )
+        proc, ports = start_under_callgrind(cfg, work)
         try:
-            probe = Envoy(cfg)
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    sys.exit(f"envoy under valgrind exited:\n{(work / 'envoy.log').read_text()[-3000:]}")
-                if admin_path.exists() and admin_path.read_text().strip():
-                    probe.admin_url = "http://" + admin_path.read_text().strip()
-                    try:
-                        if probe.admin("/ready", timeout=5)[1].strip() == "LIVE":
-                            break
-                    except OSError:
-                        pass
-                time.sleep(2)
-            ports = bench.listener_ports(probe)
-            print(f"envoy ready under callgrind; listeners: {ports}", flush=True)
 
             cells = []
             for scenario, (method, headers, listeners) in scenarios().items():

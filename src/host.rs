@@ -29,6 +29,8 @@ pub trait ProxyWasm {
     fn send_local_response(&mut self, status: u32, headers: &[(&str, &str)]) -> bool;
     /// Adds one to a counter.
     fn increment_metric(&mut self, id: u32);
+    /// Defines a counter; `None` when the host refuses.
+    fn define_metric(&mut self, name: &str) -> Option<u32>;
     /// Replaces every value of a response header.
     fn set_response_header(&mut self, name: &str, value: &[u8]);
     /// Adds a value to a response header.

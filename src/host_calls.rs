@@ -3,7 +3,7 @@
 //! way.
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::MapType;
+use proxy_wasm::types::{MapType, MetricType};
 
 use crate::host::{Property, ProxyWasm};
 use crate::raw;
@@ -32,6 +32,10 @@ impl ProxyWasm for HostCalls {
 
     fn send_local_response(&mut self, status: u32, headers: &[(&str, &str)]) -> bool {
         raw::send_local_response(status, headers)
+    }
+
+    fn define_metric(&mut self, name: &str) -> Option<u32> {
+        hostcalls::define_metric(MetricType::Counter, name).ok()
     }
 
     fn increment_metric(&mut self, id: u32) {

@@ -40,7 +40,7 @@ impl RootContext for CorsRoot {
             .unwrap_or_default();
         let define =
             |name: &str| hostcalls::define_metric(MetricType::Counter, name).map_err(|status| format!("{status:?}"));
-        let runtime = match configure::load(&text, define) {
+        let runtime = match configure::load_deferring_counters(&text, define) {
             Ok(runtime) => runtime,
             Err(lines) => {
                 for line in &lines {
@@ -55,7 +55,7 @@ impl RootContext for CorsRoot {
         info!(
             "{}",
             Loaded {
-                config: &runtime.config,
+                runtime: &runtime,
                 took_us,
             }
         );

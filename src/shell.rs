@@ -65,6 +65,10 @@ impl<P: ProxyWasm> Host for Shell<P> {
         self.0.increment_metric(counter);
     }
 
+    fn define_counter(&mut self, name: &str) -> Option<u32> {
+        self.0.define_metric(name)
+    }
+
     /// Never called: labelled counters count per-route policies, which only
     /// the dynamic module has.
     fn increment_labelled(&mut self, counter: u32, _label: &str) {

@@ -305,6 +305,40 @@ fn without_the_opt_in_no_property_is_read() {
 }
 
 #[test]
+fn with_many_policies_a_policy_s_counters_are_defined_at_its_first_decision_only() {
+    let policies: Vec<String> = (0..=configure::DEFINED_AT_LOAD_UP_TO)
+        .map(|i| format!(r#""t{i}": {{"allow_origins": ["https://app.example.com"]}}"#))
+        .collect();
+    let text = format!(r#"{{"policies": {{{}}}, "default": "t7"}}"#, policies.join(","));
+    let runtime =
+        Rc::new(configure::load_deferring_counters(text.as_bytes(), |_| Err::<u32, _>("not at load")).unwrap());
+    let mut req = base("GET", "/items");
+    req.push(("origin", "https://app.example.com"));
+    let mut shell = Shell(WasmRecorder {
+        request: headers(&req),
+        ..WasmRecorder::default()
+    });
+    for _ in 0..2 {
+        let mut stream = Stream::new(Some(runtime.clone()));
+        let _ = stream.on_request_headers(&mut shell);
+    }
+    let calls: Vec<&str> = shell.0.calls.iter().map(String::as_str).collect();
+    assert_eq!(
+        calls,
+        [
+            "get request headers",
+            "define cors.t7.preflight_allowed",
+            "define cors.t7.preflight_denied",
+            "define cors.t7.actual_allowed",
+            "define cors.t7.actual_denied",
+            "increment",
+            "get request headers",
+            "increment",
+        ]
+    );
+}
+
+#[test]
 fn reading_the_request_and_deciding_allocate_nothing() {
     let config = Config::parse(POLICY.as_bytes()).unwrap();
     let policy = &config.policies[0];

@@ -17,12 +17,37 @@ pub const PER_ROUTE_COUNTERS: &str = "cors.per_route";
 /// The label of [`PER_ROUTE_COUNTERS`].
 pub const PER_ROUTE_LABEL: &str = "policy";
 
+/// Configurations with more policies than this define each policy's
+/// counters at its first decision ([`load_deferring_counters`]): defining
+/// a counter costs Envoy several microseconds (most of a configure step
+/// with 10,000 policies), and Envoy keeps every counter it defined.
+pub const DEFINED_AT_LOAD_UP_TO: usize = 1_000;
+
 /// Compiles `policy` and defines every policy's counters with `define`. On
 /// refusal, the lines to log at error level, in order: one per problem,
 /// then a summary (the previous configuration stays in force).
 pub fn load<E: fmt::Display>(
     policy: &[u8],
+    define: impl FnMut(&str) -> Result<u32, E>,
+) -> Result<Runtime, Vec<String>> {
+    load_with(policy, define, usize::MAX)
+}
+
+/// [`load`], but a configuration of more than [`DEFINED_AT_LOAD_UP_TO`]
+/// policies defines each policy's counters at its first decision, through
+/// the stream's host (the proxy-wasm plugin: any callback may define a
+/// metric). Smaller ones are loaded exactly as [`load`] does.
+pub fn load_deferring_counters<E: fmt::Display>(
+    policy: &[u8],
+    define: impl FnMut(&str) -> Result<u32, E>,
+) -> Result<Runtime, Vec<String>> {
+    load_with(policy, define, DEFINED_AT_LOAD_UP_TO)
+}
+
+fn load_with<E: fmt::Display>(
+    policy: &[u8],
     mut define: impl FnMut(&str) -> Result<u32, E>,
+    defined_at_load_up_to: usize,
 ) -> Result<Runtime, Vec<String>> {
     let config = match Config::parse(policy) {
         Ok(config) => config,
@@ -38,15 +63,19 @@ pub fn load<E: fmt::Display>(
             return Err(lines);
         }
     };
-    let counters: Result<Vec<_>, _> = config
-        .policies
-        .iter()
-        .map(|p| PolicyCounters::define(&p.name, &mut define))
-        .collect();
     let names_policies = config.metadata_namespace.is_some();
-    let mut runtime = match counters {
-        Ok(counters) => Runtime::new(config, counters),
-        Err(problem) => return Err(vec![counter_refusal(problem)]),
+    let mut runtime = if config.policies.len() > defined_at_load_up_to {
+        Runtime::with_counters_on_first_use(config)
+    } else {
+        let counters: Result<Vec<_>, _> = config
+            .policies
+            .iter()
+            .map(|p| PolicyCounters::define(&p.name, &mut define))
+            .collect();
+        match counters {
+            Ok(counters) => Runtime::new(config, counters),
+            Err(problem) => return Err(vec![counter_refusal(problem)]),
+        }
     };
     if names_policies {
         runtime.unknown.counter = Some(define(UNKNOWN_POLICY_COUNTER).map_err(|p| vec![counter_refusal(p)])?);
@@ -102,8 +131,8 @@ pub fn load_per_route(text: &[u8]) -> Result<PerRouteConfig, Vec<String>> {
 /// configure step took, and what it loaded (formatted only when logged).
 #[derive(Debug, Clone, Copy)]
 pub struct Loaded<'a> {
-    /// The configuration loaded.
-    pub config: &'a Config,
+    /// The runtime loaded.
+    pub runtime: &'a Runtime,
     /// The configure step's duration, in whole microseconds (no float
     /// formatting in the plugin).
     pub took_us: u128,
@@ -111,10 +140,10 @@ pub struct Loaded<'a> {
 
 impl fmt::Display for Loaded<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let config = self.config;
+        let config = &self.runtime.config;
         write!(
             f,
-            "cors: policy loaded in {} us: {} polic{}, {} route rule(s), default {}{}",
+            "cors: policy loaded in {} us: {} polic{}, {} route rule(s), default {}{}{}",
             self.took_us,
             config.policies.len(),
             if config.policies.len() == 1 { "y" } else { "ies" },
@@ -127,6 +156,11 @@ impl fmt::Display for Loaded<'_> {
             match &config.metadata_namespace {
                 Some(namespace) => format!(", policy names from route metadata {namespace:?}"),
                 None => String::new(),
+            },
+            if self.runtime.counters_defined() {
+                ""
+            } else {
+                ", counters defined at each policy's first decision"
             }
         )
     }
@@ -140,7 +174,7 @@ mod tests {
     fn a_loaded_policy_is_summarised_in_one_line() {
         let runtime = load(br#"{"allow_origins": ["*"]}"#, |_| Ok::<_, String>(7)).unwrap();
         let line = Loaded {
-            config: &runtime.config,
+            runtime: &runtime,
             took_us: 42,
         }
         .to_string();
@@ -148,6 +182,34 @@ mod tests {
             line,
             "cors: policy loaded in 42 us: 1 policy, 0 route rule(s), default default"
         );
+    }
+
+    #[test]
+    fn a_configuration_of_many_policies_defines_their_counters_at_first_use_in_the_plugin() {
+        let many: Vec<String> = (0..=DEFINED_AT_LOAD_UP_TO)
+            .map(|i| format!(r#""t{i}": {{"allow_origins": ["https://t{i}.example"]}}"#))
+            .collect();
+        let text = format!(r#"{{"policies": {{{}}}, "default": "t0"}}"#, many.join(","));
+        let mut defined = 0;
+        let runtime = load_deferring_counters(text.as_bytes(), |_| {
+            defined += 1;
+            Ok::<_, String>(defined)
+        })
+        .unwrap();
+        assert_eq!(defined, 0);
+        assert!(Loaded {
+            runtime: &runtime,
+            took_us: 1
+        }
+        .to_string()
+        .ends_with(", counters defined at each policy's first decision"));
+        let runtime = load(text.as_bytes(), |_| Ok::<_, String>(0)).unwrap();
+        assert!(runtime.counters_defined());
+        // One fewer policy: defined at load, as before.
+        let text = format!(r#"{{"policies": {{{}}}, "default": "t1"}}"#, many[1..].join(","));
+        assert!(load_deferring_counters(text.as_bytes(), |_| Ok::<_, String>(0))
+            .unwrap()
+            .counters_defined());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::ops::Deref;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrayvec::ArrayString;
 
@@ -51,8 +51,9 @@ impl PolicyCounters {
 pub struct Runtime {
     /// The compiled configuration.
     pub config: Config,
-    /// Counters, indexed like `config.policies`.
-    pub counters: Vec<PolicyCounters>,
+    /// Counters, indexed like `config.policies`: defined at load, or at a
+    /// policy's first decision ([`Runtime::with_counters_on_first_use`]).
+    counters: Vec<OnceLock<PolicyCounters>>,
     /// The counters of per-route policies (the dynamic module's): one
     /// family, labelled with the policy's name.
     pub per_route_counters: Option<PolicyCounters>,
@@ -65,10 +66,22 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime for a compiled configuration and its counters.
     pub fn new(config: Config, counters: Vec<PolicyCounters>) -> Self {
+        let mut runtime = Self::with_counters_on_first_use(config);
+        for (cell, ids) in runtime.counters.iter_mut().zip(counters) {
+            *cell = OnceLock::from(ids);
+        }
+        runtime
+    }
+
+    /// A runtime whose policies' counters are defined through the host at
+    /// each policy's first decision ([`Host::define_counter`]): Envoy spends
+    /// several microseconds defining a counter, which with 10,000 policies
+    /// is most of the configure step.
+    pub fn with_counters_on_first_use(config: Config) -> Self {
         let needs_route_name = config.routes.uses_route_name();
         Self {
+            counters: config.policies.iter().map(|_| OnceLock::new()).collect(),
             config,
-            counters,
             per_route_counters: None,
             unknown: UnknownPolicies::default(),
             needs_route_name,
@@ -89,17 +102,35 @@ impl Runtime {
             .find_map(|level| Choice::metadata(&self.config, &host.metadata_policy(namespace, level)))
     }
 
+    /// Reports whether every policy's counters are defined.
+    pub fn counters_defined(&self) -> bool {
+        self.counters.iter().all(|c| c.get().is_some())
+    }
+
+    /// The counters of a listed policy, defined through `host` if this is
+    /// its first decision.
+    fn listed_counters<H: Host>(&self, index: usize, host: &mut H) -> Option<PolicyCounters> {
+        let cell = self.counters.get(index)?;
+        if let Some(ids) = cell.get() {
+            return Some(*ids);
+        }
+        let policy = self.config.policy(index)?;
+        let ids = PolicyCounters::define(&policy.name, |name| host.define_counter(name).ok_or(())).ok()?;
+        Some(*cell.get_or_init(|| ids))
+    }
+
     /// The counter a decision of the chosen policy increments, and the
     /// label it carries (per-route policies count in one labelled family).
-    fn counter<'r>(
+    fn counter<'r, H: Host>(
         &'r self,
         choice: &Choice,
         policy: &'r Policy,
         decision: &Decision<'_>,
+        host: &mut H,
     ) -> Option<(u32, Option<&'r str>)> {
         let (counters, label) = match choice {
-            Choice::Listed(index) => (self.counters.get(*index)?, None),
-            Choice::PerRoute(_) => (self.per_route_counters.as_ref()?, Some(policy.name.as_str())),
+            Choice::Listed(index) => (self.listed_counters(*index, host)?, None),
+            Choice::PerRoute(_) => (*self.per_route_counters.as_ref()?, Some(policy.name.as_str())),
             Choice::Unknown(_) => return self.unknown.counter.map(|id| (id, None)),
             Choice::Off => return None,
         };
@@ -129,6 +160,9 @@ pub trait Host: HeaderWriter {
     fn send_reply(&mut self, reply: &LocalReply<'_>) -> bool;
     /// Adds one to a counter.
     fn increment(&mut self, counter: u32);
+    /// Defines a counter by its full name; `None` if the host cannot (a
+    /// runtime whose counters were defined at load never asks).
+    fn define_counter(&mut self, name: &str) -> Option<u32>;
     /// Adds one to a counter of a labelled family, for this label value.
     fn increment_labelled(&mut self, counter: u32, label: &str);
     /// Logs a line at warning level.
@@ -259,7 +293,7 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
             }
         }
         let decision = policy.decide(&head.request);
-        match runtime.counter(&choice, policy, &decision) {
+        match runtime.counter(&choice, policy, &decision, host) {
             Some((counter, None)) => host.increment(counter),
             Some((counter, Some(label))) => host.increment_labelled(counter, label),
             None => {}

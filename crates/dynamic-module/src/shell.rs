@@ -64,6 +64,12 @@ impl<'h, E: Envoy<'h>> Host for Shell<E> {
         self.0.increment_counter(counter);
     }
 
+    /// Never asked: Envoy defines a module's counters only while it makes
+    /// the filter config, so the module defines them all at load.
+    fn define_counter(&mut self, _name: &str) -> Option<u32> {
+        None
+    }
+
     fn increment_labelled(&mut self, counter: u32, label: &str) {
         self.0.increment_labelled_counter(counter, label);
     }
@@ -139,7 +145,7 @@ pub fn configure(
             log(
                 Level::Info,
                 &Loaded {
-                    config: &runtime.config,
+                    runtime: &runtime,
                     took_us,
                 }
                 .to_string(),

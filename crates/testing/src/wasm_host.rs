@@ -58,6 +58,11 @@ impl ProxyWasm for WasmRecorder {
         true
     }
 
+    fn define_metric(&mut self, name: &str) -> Option<u32> {
+        self.calls.push(format!("define {name}"));
+        u32::try_from(self.calls.len()).ok()
+    }
+
     fn increment_metric(&mut self, _id: u32) {
         self.calls.push("increment".into());
     }
