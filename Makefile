@@ -2,7 +2,7 @@
 WASM := target/wasm32-wasip1/release/envoy_cors.wasm
 PYTHON := .venv/bin/python
 
-.PHONY: setup build module demo test unit e2e wire browser packaging load fuzz fuzz-short fmt lint oci bench bench-callgrind floor clean
+.PHONY: setup build module demo test unit e2e wire browser packaging load fuzz fuzz-short fmt lint oci bench bench-callgrind bench-scale floor clean
 
 # Which shell `make demo` runs: wasm (default) or dynamic. Not SHELL: make
 # itself runs recipes with $(SHELL).
@@ -76,8 +76,15 @@ bench: setup build module floor
 	cargo bench -p envoy-cors-core --bench decision
 	$(PYTHON) bench/run.py
 
+# Then the many-routes layouts (bench/scale.py: 10 and 10,000 tenants, each
+# layout's Envoy under valgrind on its own; 10,000 virtual hosts take minutes
+# to start there): docs/scale.md. `make bench-scale` runs that part alone.
 bench-callgrind: setup build module floor
 	$(PYTHON) bench/callgrind.py
+	$(PYTHON) bench/scale.py
+
+bench-scale: setup build module
+	$(PYTHON) bench/scale.py
 
 clean:
 	cargo clean
