@@ -96,16 +96,10 @@ class WatchedListener:
         self.write(self.render(policy)["static_resources"]["listeners"])
 
     def counter(self, name: str) -> int:
-        return self.envoy.stats(name).get(name, 0)
+        return self.envoy.counter(name)
 
     def wait_counter(self, name: str, above: int, timeout: float = 10.0) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.counter(name)
-            if value > above:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"{name} stayed at {above} for {timeout}s:\n{self.envoy.log()[-3000:]}")
+        return self.envoy.wait_counter(name, above, timeout)
 
 
 def one_request(url: str, i: int) -> str | None:

@@ -382,6 +382,20 @@ class Envoy:
                 out[wasm_ns + name.removeprefix(ours) if translate else name] = int(value)
         return out
 
+    def counter(self, name: str) -> int:
+        """One of Envoy's own counters (or gauges), by its full name; 0 if absent."""
+        return self.stats(name).get(name, 0)
+
+    def wait_counter(self, name: str, above: int, timeout: float = 10.0) -> int:
+        """Waits until counter `name` exceeds `above`; returns its value."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.counter(name)
+            if value > above:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"{name} stayed at {above} for {timeout}s:\n{self.log()[-3000:]}")
+
     def counter_name(self, counter: str) -> str:
         """The /stats name of the filter's counter `cors.<policy>.<name>`."""
         return COUNTER_NAMESPACE[self.shell] + counter

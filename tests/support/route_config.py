@@ -9,7 +9,6 @@ import copy
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -74,17 +73,10 @@ class WatchedRoutes:
 
     def counter(self, name: str) -> int:
         """One of the RDS subscription's counters: update_success, update_rejected..."""
-        full = self.stat_prefix + name
-        return self.envoy.stats(full).get(full, 0)
+        return self.envoy.counter(self.stat_prefix + name)
 
     def wait_counter(self, name: str, above: int, timeout: float = 10.0) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.counter(name)
-            if value > above:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"{self.stat_prefix}{name} stayed at {above} for {timeout}s:\n{self.envoy.log()[-3000:]}")
+        return self.envoy.wait_counter(self.stat_prefix + name, above, timeout)
 
     def __enter__(self) -> "WatchedRoutes":
         self.envoy.start()
