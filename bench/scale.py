@@ -42,6 +42,7 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -175,17 +176,24 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def native_run(layout: str, n: int, name: str, upstream_port: int) -> dict:
-    """One Envoy with this listener alone: configure time, time to ready, RSS."""
+def native_run(layout: str, n: int, name: str, upstream_port: int, runs: int) -> dict:
+    """Envoy with this listener alone, `runs` times: the median configure
+    time, time to ready and RSS (one run's RSS moves by several MiB)."""
     cfg = config(layout, n, [name], upstream_port)
-    started = time.monotonic()
-    with Envoy(cfg, log_level="info", component_log_level="wasm:info,dynamic_modules:info") as envoy:
-        ready = time.monotonic() - started
-        check_answer(envoy.url, layout, n, name)
-        time.sleep(1.0)
-        rss = rss_kib(envoy.proc.pid)
-        took = [int(m) for m in re.findall(r"policy loaded in (\d+) us", envoy.log())]
-    return {"ready_s": round(ready, 2), "rss_kib": rss, "configure_us": max(took) if took else None}
+    samples = []
+    for _ in range(runs):
+        started = time.monotonic()
+        with Envoy(cfg, log_level="info", component_log_level="wasm:info,dynamic_modules:info") as envoy:
+            ready = time.monotonic() - started
+            check_answer(envoy.url, layout, n, name)
+            time.sleep(1.0)
+            rss = rss_kib(envoy.proc.pid)
+            took = [int(m) for m in re.findall(r"policy loaded in (\d+) us", envoy.log())]
+        samples.append((ready, rss, max(took) if took else None))
+    median = statistics.median
+    configure = [c for _, _, c in samples if c is not None]
+    return {"ready_s": round(median(r for r, _, _ in samples), 2), "rss_kib": int(median(m for _, m, _ in samples)),
+            "configure_us": int(median(configure)) if configure else None}
 
 
 def send(port: int, headers: dict, path: str, count: int) -> None:
@@ -242,6 +250,7 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--passes", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=3, help="native runs per listener (medians)")
     ap.add_argument("--start-timeout", type=float, default=1800)
     ap.add_argument("--skip-native", action="store_true")
     ap.add_argument("--skip-callgrind", action="store_true")
@@ -261,11 +270,14 @@ def main() -> int:
                 cell = results.setdefault(layout, {}).setdefault(str(n), {})
                 if not args.skip_native:
                     for name in names:
-                        cell.setdefault(name, {}).update(native_run(layout, n, name, up_port))
+                        cell.setdefault(name, {}).update(native_run(layout, n, name, up_port, args.runs))
                         print(f"{layout} {n:>6} {name:20} {cell[name]}", flush=True)
                 if not args.skip_callgrind:
-                    for name, value in callgrind_run(layout, n, names, up_port, args).items():
-                        cell.setdefault(name, {})["instructions"] = round(value, 1)
+                    counted = callgrind_run(layout, n, names, up_port, args)
+                    for name, value in counted.items():
+                        # Against the `none` of the same Envoy: runs of a
+                        # few listeners may be merged into an earlier one.
+                        cell.setdefault(name, {}).update(instructions=round(value, 1), added=round(value - counted["none"], 1))
                 args.out.mkdir(parents=True, exist_ok=True)
                 saved.write_text(json.dumps(results, indent=1) + "\n")
     write_report(args.out, results)
@@ -288,7 +300,7 @@ def write_report(out: Path, results: dict) -> None:
         "  with the same routes.",
         "- Configure: the filter's own `policy loaded in N us` line (the slowest of its VMs or configs), natively; ready:",
         "  Envoy's start to `/ready`, natively, with that listener alone; RSS: Envoy's resident memory once ready (same",
-        "  run), and over the `none` listener's.",
+        "  run), and over the `none` listener's; each the median of three runs.",
         "",
         "| layout | tenants | listener | added instructions/request | 10,000 / 10 | configure (ms) | ready (s) | RSS (MiB) | RSS over none (MiB) |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|",
@@ -303,14 +315,12 @@ def write_report(out: Path, results: dict) -> None:
                     added = ""
                     ratio = ""
                 else:
-                    value = cell.get("instructions")
-                    added_value = value - none["instructions"] if value is not None and "instructions" in none else None
+                    added_value = cell.get("added")
                     added = f"{added_value:+,.0f}" if added_value is not None else ""
-                    small = by_size.get(sizes[0], {}).get(name, {}).get("instructions")
-                    small_none = by_size.get(sizes[0], {}).get("none", {}).get("instructions")
+                    small = by_size.get(sizes[0], {}).get(name, {}).get("added")
                     ratio = ""
-                    if n != sizes[0] and added_value is not None and small is not None and small_none is not None:
-                        ratio = f"{added_value / (small - small_none):.3f}"
+                    if n != sizes[0] and added_value is not None and small:
+                        ratio = f"{added_value / small:.3f}"
                 configure = f"{cell['configure_us'] / 1000:.1f}" if cell.get("configure_us") else ""
                 rss = cell.get("rss_kib")
                 rss_text = f"{rss / 1024:.0f}" if rss else ""
