@@ -13,6 +13,7 @@ use arrayvec::ArrayString;
 
 use crate::language::Config;
 use crate::policy::{Action, Decision, Header, LocalReply, Policy, Request};
+use crate::record::Record;
 use crate::request::{counter_index, decide, RequestHead, COUNTER_NAMES};
 use crate::response::{AllowOrigin, HeaderWriter};
 
@@ -74,6 +75,9 @@ pub trait Host: HeaderWriter {
     fn send_reply(&mut self, reply: &LocalReply<'_>) -> bool;
     /// Adds one to a counter.
     fn increment(&mut self, counter: u32);
+    /// Writes the record of a request not allowed as asked where the access
+    /// log reads it (the filter state [`crate::record::FILTER_STATE_KEY`]).
+    fn write_record(&mut self, record: &str);
     /// Reports whether debug logging is on.
     fn debug_enabled(&self) -> bool;
     /// Logs a line at debug level (called only when [`Host::debug_enabled`]).
@@ -177,9 +181,12 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
         if let Some(counter) = runtime.counters.get(index).and_then(|c| c.for_decision(&decision)) {
             host.increment(counter);
         }
-        if matches!(decision, Decision::PreflightDenied(_) | Decision::ActualDenied(_)) && host.debug_enabled() {
-            if let Some(line) = refusal_line(policy, &decision, &head.request) {
-                host.log_debug(&line);
+        if let Some(record) = Record::of(policy, &decision) {
+            host.write_record(&record.render());
+            if host.debug_enabled() {
+                if let Some(line) = refusal_line(policy, &decision, &head.request) {
+                    host.log_debug(&line);
+                }
             }
         }
 
@@ -224,19 +231,21 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
     }
 }
 
-/// The debug line both shells log for a refused request; `None` for a
-/// decision that is not a refusal.
+/// The debug line both shells log for a refused request, in the words of
+/// the reason table ([`crate::reasons`]); `None` for a decision that is not
+/// a refusal.
 pub fn refusal_line(policy: &Policy, decision: &Decision<'_>, request: &Request<'_>) -> Option<String> {
     let (kind, refusal) = match decision {
-        Decision::PreflightDenied(r) => ("preflight", r),
-        Decision::ActualDenied(r) => ("request", r),
+        Decision::PreflightDenied { refusal, .. } => ("preflight", refusal),
+        Decision::ActualDenied(refusal) => ("request", refusal),
         _ => return None,
     };
     Some(format!(
-        "cors: policy {}{}: refused {kind} from origin {:?}: {refusal}",
+        "cors: policy {}{}: refused {kind} from origin {:?}: {refusal}: {}",
         policy.name,
         if policy.is_report_only() { " (report only)" } else { "" },
         origin_for_log(request),
+        refusal.code().0.reason().meaning,
     ))
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use super::reasons::Format as ReasonsFormat;
 use super::style::ColorChoice;
 
 /// Check and explain CORS policies for the envoy-cors filter, offline.
@@ -33,6 +34,14 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print the JSON Schema of the policy (both the single and the routed form).
     Schema,
+    /// List the reasons the filter writes to the access log for a request it
+    /// does not allow as asked: each code, what it means, what the browsers'
+    /// consoles print, and the fix.
+    Reasons {
+        /// How to print them.
+        #[arg(long, value_enum, default_value_t = ReasonsFormat::Text)]
+        format: ReasonsFormat,
+    },
     /// Convert the CORS policies of Envoy's built-in filter, Istio
     /// VirtualServices or Gateway API HTTPRoutes into one routed policy
     /// (stdout), listing on stderr every change a browser would notice.

@@ -199,6 +199,11 @@ extern "C" {
         label_values_length: usize,
         value: u64,
     ) -> u32;
+    fn envoy_dynamic_module_callback_http_set_filter_state_bytes(
+        filter_envoy_ptr: *mut c_void,
+        key: ModuleBuffer,
+        value: ModuleBuffer,
+    ) -> bool;
     fn envoy_dynamic_module_callback_log(level: u32, message: ModuleBuffer);
     fn envoy_dynamic_module_callback_log_enabled(level: u32) -> bool;
 }
@@ -355,6 +360,18 @@ impl<'h> Envoy<'h> for Filter<'h> {
         // defined `id`; no labels.
         let _ = unsafe {
             envoy_dynamic_module_callback_http_filter_increment_counter(self.ptr, id as usize, std::ptr::null(), 0, 1)
+        };
+    }
+
+    fn set_filter_state(&mut self, key: &str, value: &[u8]) {
+        // SAFETY: `ptr` is this hook's filter; the key and value buffers are
+        // valid for the call and Envoy copies them.
+        let _ = unsafe {
+            envoy_dynamic_module_callback_http_set_filter_state_bytes(
+                self.ptr,
+                ModuleBuffer::of(key.as_bytes()),
+                ModuleBuffer::of(value),
+            )
         };
     }
 

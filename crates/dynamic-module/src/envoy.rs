@@ -51,6 +51,9 @@ pub trait Envoy<'h> {
     fn send_response(&mut self, status: u32, headers: &[(&str, &str)], details: &str);
     /// Adds one to a counter defined on the filter config.
     fn increment_counter(&mut self, id: u32);
+    /// Writes a value into the stream's filter state, where the access log
+    /// reads it (`%FILTER_STATE(key:PLAIN)%`).
+    fn set_filter_state(&mut self, key: &str, value: &[u8]);
     /// Reports whether Envoy logs dynamic modules at debug level.
     fn debug_enabled(&self) -> bool;
     /// Logs a line at debug level.

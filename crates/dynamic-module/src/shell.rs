@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use envoy_cors_core::configure::{self, Loaded};
 use envoy_cors_core::policy::LocalReply;
+use envoy_cors_core::record::FILTER_STATE_KEY;
 use envoy_cors_core::request::RequestHead;
 use envoy_cors_core::response::HeaderWriter;
 use envoy_cors_core::stream::{Host, Runtime};
@@ -14,12 +15,13 @@ use envoy_cors_core::stream::{Host, Runtime};
 use crate::envoy::{read_head, Envoy};
 use crate::FILTER_NAME;
 
-/// The response code details Envoy records for the filter's local replies.
+/// The response code details Envoy records for the filter's local replies
+/// (`%RESPONSE_CODE_DETAILS%`).
 pub fn reply_details(reply: &LocalReply<'_>) -> &'static str {
-    if reply.status == 403 {
-        "cors_refused"
-    } else {
-        "cors_preflight_allowed"
+    match (reply.refused, reply.status) {
+        (true, 403) => "cors_refused",
+        (true, _) => "cors_preflight_refused",
+        (false, _) => "cors_preflight_allowed",
     }
 }
 
@@ -39,6 +41,10 @@ impl<'h, E: Envoy<'h>> Host for Shell<E> {
 
     fn increment(&mut self, counter: u32) {
         self.0.increment_counter(counter);
+    }
+
+    fn write_record(&mut self, record: &str) {
+        self.0.set_filter_state(FILTER_STATE_KEY, record.as_bytes());
     }
 
     fn log_debug(&mut self, line: &str) {

@@ -33,6 +33,8 @@ pub struct ModuleRecorder<'h> {
     pub reply: Option<SentReply>,
     /// Counter increments, by id.
     pub increments: Vec<u32>,
+    /// Filter-state values written, in order.
+    pub filter_state: Vec<(String, String)>,
     /// Request headers read, in order.
     pub reads: std::cell::RefCell<Vec<String>>,
     /// Debug lines logged.
@@ -80,6 +82,11 @@ impl<'h> Envoy<'h> for ModuleRecorder<'h> {
 
     fn increment_counter(&mut self, id: u32) {
         self.increments.push(id);
+    }
+
+    fn set_filter_state(&mut self, key: &str, value: &[u8]) {
+        self.filter_state
+            .push((key.to_owned(), String::from_utf8_lossy(value).into_owned()));
     }
 
     fn debug_enabled(&self) -> bool {

@@ -12,8 +12,8 @@ pub struct WasmRecorder {
     /// Envoy's route name, if the route has one.
     pub route: Option<Vec<u8>>,
     /// Every host call, in order: `get request headers`, `get route name`,
-    /// `send reply`, `increment`, `set <name>`, `add <name>`, `remove <name>`,
-    /// `log`.
+    /// `send reply`, `increment`, `set property`, `set <name>`, `add <name>`,
+    /// `remove <name>`, `log`.
     pub calls: Vec<String>,
     /// The values set on response headers, in order.
     pub set: Vec<(String, Vec<u8>)>,
@@ -23,6 +23,8 @@ pub struct WasmRecorder {
     pub debug: bool,
     /// Debug lines logged.
     pub logged: Vec<String>,
+    /// The decision record the plugin wrote for the access log, if any.
+    pub record: Option<String>,
 }
 
 impl ProxyWasm for WasmRecorder {
@@ -50,6 +52,11 @@ impl ProxyWasm for WasmRecorder {
 
     fn increment_metric(&mut self, _id: u32) {
         self.calls.push("increment".into());
+    }
+
+    fn set_decision_property(&mut self, value: &[u8]) {
+        self.calls.push("set property".into());
+        self.record = Some(String::from_utf8_lossy(value).into_owned());
     }
 
     fn set_response_header(&mut self, name: &str, value: &[u8]) {
