@@ -211,6 +211,11 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
         }
     }
 
+    /// Reports whether the filter sent its own local reply for this stream.
+    pub fn replied(&self) -> bool {
+        matches!(self.state, State::Replied)
+    }
+
     /// Handles the response headers (of the upstream or of an Envoy local
     /// reply): writes what the request phase decided, without reading them.
     pub fn on_response_headers<W: HeaderWriter>(&mut self, out: &mut W) {

@@ -58,6 +58,8 @@ pub trait Envoy<'h> {
     fn debug_enabled(&self) -> bool;
     /// Logs a line at debug level.
     fn log_debug(&self, message: &str);
+    /// Logs a line at error level.
+    fn log_error(&self, message: &str);
 }
 
 /// How a header getter's answer becomes a [`Header`].

@@ -70,6 +70,16 @@ impl<'h, E: Envoy<'h>> HeaderWriter for Shell<E> {
     }
 }
 
+/// A filter config as the module keeps it: the compiled policy and the id
+/// of its panic counter (`cors.panics`; `None` if Envoy could not define it).
+#[derive(Debug)]
+pub struct FilterConfig {
+    /// The compiled policy and its counters.
+    pub runtime: Runtime,
+    /// The counter of panics caught in this config's streams.
+    pub panics: Option<u32>,
+}
+
 /// A log line's level, as the configure step needs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {

@@ -39,6 +39,8 @@ pub struct ModuleRecorder<'h> {
     pub reads: std::cell::RefCell<Vec<String>>,
     /// Debug lines logged.
     pub logged: std::cell::RefCell<Vec<String>>,
+    /// Error lines logged.
+    pub errors: std::cell::RefCell<Vec<String>>,
 }
 
 impl<'h> Envoy<'h> for ModuleRecorder<'h> {
@@ -95,5 +97,9 @@ impl<'h> Envoy<'h> for ModuleRecorder<'h> {
 
     fn log_debug(&self, message: &str) {
         self.logged.borrow_mut().push(message.to_owned());
+    }
+
+    fn log_error(&self, message: &str) {
+        self.errors.borrow_mut().push(message.to_owned());
     }
 }

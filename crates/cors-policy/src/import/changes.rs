@@ -149,7 +149,15 @@ fn classify(f: &Facts<'_>, field: &str, envoy: &Fields, ours: &Fields) -> Option
         ),
         (
             "preflight-checks-method-and-headers",
-            f.preflight && status(ours) == "403" && status(envoy) == "200" && get(envoy, acao) == origin,
+            f.preflight && field == "access-control-allow-headers" && ours.contains_key(acao) && {
+                let names = |m: &Fields| -> BTreeSet<String> {
+                    m.get(field)
+                        .map(|v| v.split(',').map(str::to_owned).collect())
+                        .unwrap_or_default()
+                };
+                let (theirs, have) = (names(envoy), names(ours));
+                have.is_subset(&theirs) && theirs.difference(&have).eq(["authorization".to_owned()].iter())
+            },
         ),
         (
             "preflight-status-204",
