@@ -97,6 +97,22 @@ def wasm() -> Path:
     return path
 
 
+FAULT_DIR = ROOT / "target" / "fault-injection"
+FAULT_BUILDS = {"wasm": FAULT_DIR / "envoy_cors.wasm", "dynamic": FAULT_DIR / "release" / "libenvoy_cors.so"}
+
+
+@pytest.fixture(scope="session")
+def fault_injection() -> dict[str, Path]:
+    """Both shells built with the test-only `fault-injection` feature (a
+    panic or trap on `x-envoy-cors-test-panic`), into target/fault-injection/
+    (scripts/build-fault-injection.sh), never over the deployable artifacts."""
+    if os.environ.get("CORS_SKIP_BUILD") != "1" or not all(p.exists() for p in FAULT_BUILDS.values()):
+        proc = subprocess.run([str(ROOT / "scripts/build-fault-injection.sh")], cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.fail("scripts/build-fault-injection.sh failed:\n" + proc.stderr[-4000:], pytrace=False)
+    return dict(FAULT_BUILDS)
+
+
 @pytest.fixture(scope="session")
 def upstream():
     with Upstream() as up:

@@ -68,15 +68,18 @@
 //!
 //! A panic must never unwind into Envoy (undefined behaviour, and in
 //! practice the whole proxy goes down). Every hook runs its body through
-//! [`guard`], which catches the panic, logs it through Envoy and returns the
-//! hook's safe default. This needs the native build to unwind: the release
-//! profile keeps Rust's default `panic = "unwind"` (see Cargo.toml), while
-//! wasm32-wasip1 aborts by default, so the wasm build is unchanged (same
-//! exports, same size). Checked once by hand in Envoy 1.40 with a build that
-//! panicked in `on_http_filter_request_headers` on a marker header: each such
-//! request was logged (`cors: panic in on_http_filter_request_headers,
-//! caught: ...`) and answered 200 untouched, and Envoy went on serving and
-//! shut down cleanly.
+//! [`guard`] or `unwind::catch`, which catch the panic. The stream hooks then
+//! fail closed (`fail_closed`): the upstream's `Access-Control-Allow-Origin`
+//! is removed, a preflight whose request hook panicked is answered 403, the
+//! panic is counted in `cors.panics` (defined on every filter config), logged
+//! (the first at error level, later ones at debug) and recorded for the
+//! access log as `reason=internal_error`; the other hooks return their safe
+//! default. This needs the native build to unwind: the release profile keeps
+//! Rust's default `panic = "unwind"` (see Cargo.toml), while wasm32-wasip1
+//! aborts by default, so the wasm build is unchanged (same exports, same
+//! size). Shown in Envoy 1.40 by `tests/e2e/test_fail_closed.py`, with a
+//! build whose `fault-injection` feature panics in either hook on a marker
+//! header: each such request is refused as above, and Envoy goes on serving.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_void};
