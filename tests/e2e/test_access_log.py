@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from envoy_cors_testing import envoy_runner
 from envoy_cors_testing.http import raw_exchange, request
 from policies import APP, EVIL
 
@@ -172,3 +173,24 @@ def test_values_from_hostile_requests_are_bounded_and_clean(logged, what, method
     assert match, f"{what}: {recorded!r}"
     assert len(recorded) <= 256
     assert all(0x21 <= ord(c) <= 0x7e or c == " " for c in recorded), recorded
+
+
+def only_refusals(config: dict) -> None:
+    """The shipped access log, with the CEL filter of docs/operators.md."""
+    logger = envoy_runner.file_access_logs(config)[0]
+    logger["filter"] = {"extension_filter": {
+        "name": "envoy.access_loggers.extension_filters.cel",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                         "expression": "'wasm.cors.decision' in filter_state"}}}
+
+
+def test_a_cel_filter_on_the_key_logs_only_what_the_filter_refused(envoy):
+    e = envoy(POLICY, mutate=only_refusals)
+    run = uuid.uuid4().hex
+    request(e.url, "GET", f"/a/{run}/allowed", [("origin", APP)])
+    request(e.url, "GET", f"/a/{run}/no-origin", [])
+    request(e.url, "GET", f"/a/{run}/refused", [("origin", EVIL)])
+    request(e.url, "OPTIONS", f"/a/{run}/preflight", [("origin", APP), ("access-control-request-method", "DELETE")])
+    lines = e.access_log(lambda lines: sum(run in line for line in lines) >= 2)
+    mine = sorted(line.split(f"/a/{run}/", 1)[1].split(" ", 1)[0] for line in lines if run in line)
+    assert mine == ["preflight", "refused"], lines
