@@ -90,8 +90,9 @@ impl Verdict {
 /// The three fields the access log prints.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
-    /// The policy's name; `None` when the filter failed before choosing one.
-    pub policy: Option<&'a str>,
+    /// The policy's name (cleaned when printed: a name from route metadata
+    /// may be anything); `None` when the filter failed before choosing one.
+    pub policy: Option<&'a [u8]>,
     /// What the filter did.
     pub verdict: Verdict,
     /// Why.
@@ -113,7 +114,7 @@ impl<'a> Record<'a> {
             _ => return None,
         };
         Some(Self {
-            policy: Some(&policy.name),
+            policy: Some(policy.name.as_bytes()),
             verdict: if policy.is_report_only() {
                 Verdict::ReportWouldDeny
             } else {
@@ -124,7 +125,20 @@ impl<'a> Record<'a> {
     }
 
     /// The record of a request the filter failed on and refused.
-    pub fn internal_error(policy: Option<&'a str>, preflight: bool) -> Self {
+    pub fn internal_error(policy: Option<&'a [u8]>, preflight: bool) -> Self {
+        Self::refused(policy, preflight, Code::InternalError, None)
+    }
+
+    /// The record of a request whose route names a policy the configuration
+    /// does not define (route metadata, per-route config), refused: the name
+    /// is both the policy and the reason's value.
+    pub fn unknown_policy(name: &'a [u8], preflight: bool) -> Self {
+        Self::refused(Some(name), preflight, Code::UnknownPolicy, Some(name))
+    }
+
+    /// A refusal the filter makes without a policy's decision: a preflight
+    /// gets 403, an actual request no CORS header.
+    fn refused(policy: Option<&'a [u8]>, preflight: bool, code: Code, value: Option<&'a [u8]>) -> Self {
         Self {
             policy,
             verdict: if preflight {
@@ -132,10 +146,7 @@ impl<'a> Record<'a> {
             } else {
                 Verdict::ActualDenied
             },
-            reason: Coded {
-                code: Code::InternalError,
-                value: None,
-            },
+            reason: Coded { code, value },
         }
     }
 
@@ -151,7 +162,7 @@ impl<'a> Record<'a> {
 impl fmt::Display for Record<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.policy {
-            Some(name) => write!(f, "policy={}", Clean(name.as_bytes()))?,
+            Some(name) => write!(f, "policy={}", Clean(name))?,
             None => f.write_str("policy=-")?,
         }
         write!(f, " verdict={} reason={}", self.verdict.as_str(), self.reason)
@@ -226,9 +237,18 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_policy_is_named_clean_in_both_fields() {
+        assert_eq!(
+            Record::unknown_policy(b"tenant 42\n", false).render().as_str(),
+            "policy=tenant?42? verdict=actual_denied reason=unknown_policy:tenant?42?"
+        );
+    }
+
+    #[test]
     fn the_longest_record_fits() {
+        let name = "p".repeat(64);
         let longest = Record {
-            policy: Some(&"p".repeat(64)),
+            policy: Some(name.as_bytes()),
             verdict: Verdict::ReportWouldDeny,
             reason: Coded {
                 code: Code::RequestHeadersMalformed,

@@ -19,11 +19,16 @@ const BEGIN: &str =
                      (CORS_UPDATE_DOCS=1 cargo test -p cors-policy --test reasons rewrites it) -->";
 const END: &str = "<!-- END reason-table -->";
 
-#[test]
-fn every_code_and_verdict_is_listed_with_its_meaning_and_fix() {
+/// `cors-policy reasons --format json`.
+fn listed() -> serde_json::Value {
     let out = run(&["reasons", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0));
-    let listed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+#[test]
+fn every_code_and_verdict_is_listed_with_its_meaning_and_fix() {
+    let listed = listed();
     let codes: Vec<&str> = listed["reasons"]
         .as_array()
         .unwrap()
@@ -49,8 +54,7 @@ fn every_code_and_verdict_is_listed_with_its_meaning_and_fix() {
 
 #[test]
 fn every_reason_with_a_browser_scenario_has_its_console_texts() {
-    let out = run(&["reasons", "--format", "json"]);
-    let listed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let listed = listed();
     for (reason, row) in REASONS.iter().zip(listed["reasons"].as_array().unwrap()) {
         for (kind, scenario) in [
             ("preflight", reason.preflight_scenario),

@@ -12,6 +12,11 @@ use envoy_cors_testing::module_host::ModuleRecorder as Recorder;
 
 const LINE: &str = "cors: panic in on_http_filter_request_headers, caught: boom";
 const PANICS: Option<u32> = Some(42);
+const PREFLIGHT: &[(&str, &str)] = &[
+    (":method", "OPTIONS"),
+    ("origin", "https://app.example.com"),
+    ("access-control-request-method", "PUT"),
+];
 
 fn list(pairs: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
     pairs
@@ -35,11 +40,7 @@ fn logged_once(envoy: &Recorder<'_>) -> bool {
 
 #[test]
 fn a_preflight_whose_request_hook_panicked_is_answered_403() {
-    let request = list(&[
-        (":method", "OPTIONS"),
-        ("origin", "https://app.example.com"),
-        ("access-control-request-method", "PUT"),
-    ]);
+    let request = list(PREFLIGHT);
     let mut envoy = Recorder {
         request: &request,
         ..Recorder::default()
@@ -88,11 +89,7 @@ fn a_request_whose_request_hook_panicked_goes_on_and_its_response_grants_nothing
 
 #[test]
 fn a_stream_that_already_replied_gets_no_second_reply() {
-    let request = list(&[
-        (":method", "OPTIONS"),
-        ("origin", "https://app.example.com"),
-        ("access-control-request-method", "PUT"),
-    ]);
+    let request = list(PREFLIGHT);
     let mut envoy = Recorder {
         request: &request,
         ..Recorder::default()
