@@ -165,6 +165,23 @@ def file_access_logs(config: dict) -> list[dict]:
     return out
 
 
+def redirect_access_logs(node, path: str | Path) -> None:
+    """Points every file access log that writes to /dev/stdout, anywhere in a
+    config, a listener or a list of them, at `path` instead. Needed for
+    whatever Envoy loads (a listener pushed over LDS too): Envoy reopens
+    /dev/stdout without O_APPEND, so its access log would overwrite the
+    Envoy log the runner captures from stdout."""
+    if isinstance(node, list):
+        for item in node:
+            redirect_access_logs(item, path)
+    elif isinstance(node, dict):
+        typed = node.get("typed_config", {})
+        if node.get("name") == "envoy.access_loggers.file" and typed.get("path") == "/dev/stdout":
+            typed["path"] = str(path)
+        for value in node.values():
+            redirect_access_logs(value, path)
+
+
 def routes(config: dict) -> list[dict]:
     """The routes of the (single) virtual host, editable in place."""
     return http_connection_manager(config)["route_config"]["virtual_hosts"][0]["routes"]
@@ -282,9 +299,7 @@ class Envoy:
         # envoy/envoy.yaml logs to /dev/stdout (the compose stack's logs);
         # here each Envoy writes its access log to a file of its own.
         self.access_log_path = self._dir / "access.log"
-        for logger in file_access_logs(config):
-            if logger["typed_config"].get("path") == "/dev/stdout":
-                logger["typed_config"]["path"] = str(self.access_log_path)
+        redirect_access_logs(config, self.access_log_path)
         self._admin_path = self._dir / "admin-address"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.args = [
