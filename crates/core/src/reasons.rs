@@ -203,13 +203,6 @@ impl Code {
     pub fn as_str(self) -> &'static str {
         self.reason().code
     }
-
-    /// The row whose code is `code` (`method_not_allowed`, or with its value,
-    /// `method_not_allowed:DELETE`).
-    pub fn find(code: &str) -> Option<Code> {
-        let code = code.split_once(':').map_or(code, |(code, _)| code);
-        Self::ALL.into_iter().find(|c| c.as_str() == code)
-    }
 }
 
 impl<'a> Refusal<'a> {
@@ -227,16 +220,6 @@ impl<'a> Refusal<'a> {
             Refusal::HeaderNotAllowed(name) => (Code::HeaderNotAllowed, Some(name)),
             Refusal::PrivateNetworkNotAllowed => (Code::PrivateNetworkNotAllowed, None),
         }
-    }
-
-    /// Reports whether the origin was allowed and the refusal is about what
-    /// the preflight asked for: the answer then grants what it may, and the
-    /// browser names the cause.
-    pub fn origin_allowed(&self) -> bool {
-        matches!(
-            self,
-            Refusal::MethodNotAllowed(_) | Refusal::HeaderNotAllowed(_) | Refusal::PrivateNetworkNotAllowed
-        )
     }
 }
 
@@ -300,18 +283,12 @@ mod tests {
     fn every_code_has_its_own_row_in_order() {
         for (code, row) in Code::ALL.into_iter().zip(REASONS.iter()) {
             assert_eq!(code.reason(), row);
-            assert_eq!(Code::find(row.code), Some(code));
+            assert_eq!(code.as_str(), row.code);
         }
         let mut codes: Vec<&str> = REASONS.iter().map(|r| r.code).collect();
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), REASONS.len(), "a code appears twice");
-    }
-
-    #[test]
-    fn a_code_is_found_with_or_without_its_value() {
-        assert_eq!(Code::find("method_not_allowed:DELETE"), Some(Code::MethodNotAllowed));
-        assert_eq!(Code::find("no_such_code"), None);
     }
 
     #[test]
