@@ -42,5 +42,6 @@ fn main() -> ExitCode {
         Command::Explain(request) => explain::run(&request, style),
         Command::Schema => schema::run(),
         Command::Import(args) => import::run(&args),
+        Command::Differences => import::differences(),
     }
 }
