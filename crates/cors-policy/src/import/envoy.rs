@@ -420,7 +420,9 @@ fn filter_names(rc: &Found, at: &str, issues: &mut Issues) -> Option<Vec<String>
         );
         return None;
     }
-    keys.push(CORS_FILTER_NAME.to_owned());
+    if !keys.iter().any(|k| k == CORS_FILTER_NAME) {
+        keys.push(CORS_FILTER_NAME.to_owned());
+    }
     Some(keys)
 }
 
@@ -638,7 +640,7 @@ fn level(configs: &Map<String, Value>, cx: &Context<'_>, path: &str, issues: &mu
                 &within(cx.part, &format!("{path}.typed_per_filter_config.{key}")),
                 format!(
                     "a CorsPolicy Envoy never applies: it looks a route's CORS config up by the filter's name \
-                     ({}), and this key is not one; left out",
+                     (then its canonical name): {}; left out",
                     cx.keys.join(", then ")
                 ),
             );

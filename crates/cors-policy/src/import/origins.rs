@@ -214,8 +214,13 @@ const MAX_LISTED: usize = 16;
 fn unreadable(matcher: &StringMatch, error: &str) -> String {
     match regex_syntax::Parser::new().parse(&matcher.value) {
         Err(e) => format!(
-            "{}: not a regular expression RE2 accepts, so Envoy refuses this configuration too: {e}",
-            matcher.describe()
+            "{}: not a regular expression RE2 accepts, so Envoy refuses this configuration too: {}",
+            matcher.describe(),
+            e.to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
         ),
         Ok(_) => format!(
             "{}: a regular expression this tool cannot compare: {error}",
@@ -250,28 +255,30 @@ fn refusal(
 ) -> String {
     let what = matcher.describe();
     let value = matcher.value.to_ascii_lowercase();
-    // A look-alike is a hole when anyone can register it: another
-    // registrable domain (`evilexample.com` for `example.com`), not another
-    // host of the same site (`evildev.withpixie.dev` for `dev.withpixie.dev`).
-    let site = |host: &str| structured_public_domains::registrable_domain(host);
-    let hole = match matcher.kind {
-        MatchKind::Suffix => Some(format!("https://evil{}", value.trim_start_matches('.')))
-            .filter(|o| site(o.trim_start_matches("https://")) != site(value.trim_start_matches('.')))
-            .filter(|o| browser.contains(o.as_bytes()) && matcher.language().is_ok_and(|l| l.matches(o.as_bytes()))),
-        MatchKind::Prefix | MatchKind::Contains => Some(format!("{value}.evil.example"))
-            .filter(|o| browser.contains(o.as_bytes()) && matcher.language().is_ok_and(|l| l.matches(o.as_bytes()))),
+    let matched =
+        |o: &String| browser.contains(o.as_bytes()) && matcher.language().is_ok_and(|l| l.matches(o.as_bytes()));
+    let look_alike = match matcher.kind {
+        MatchKind::Suffix => Some(format!("https://evil{}", value.trim_start_matches('.'))),
+        MatchKind::Prefix | MatchKind::Contains => Some(format!("{value}.evil.example")),
         _ => None,
     };
-    if let Some(evil) = hole {
-        let kind = if matcher.kind == MatchKind::Suffix {
-            "suffix"
-        } else {
-            "prefix"
+    if let Some(evil) = look_alike.filter(matched) {
+        // A hole when anyone can register the look-alike: another
+        // registrable domain (`evilexample.com` for `example.com`), not
+        // another host of the same site (`evildev.withpixie.dev`).
+        let site = |host: &str| structured_public_domains::registrable_domain(host.trim_start_matches('.'));
+        let host = evil.split_once("://").map_or(evil.as_str(), |(_, h)| h);
+        return match (matcher.kind, site(host)) {
+            (MatchKind::Suffix, Some(same)) if site(&value) == Some(same.clone()) => format!(
+                "{what} has no exact equivalent: a suffix match on the whole origin also allows {evil}, another \
+                 host of {same} that is not under {value}, on any scheme and port; list the origins you mean"
+            ),
+            (kind, _) => format!(
+                "{what} is a hole: a {} match on the whole origin also allows {evil}, a site anyone can \
+                 register; list the origins you mean (e.g. https://example.com and https://*.example.com)",
+                if kind == MatchKind::Suffix { "suffix" } else { "prefix" }
+            ),
         };
-        return format!(
-            "{what} is a hole: a {kind} match on the whole origin also allows {evil}, a site anyone can \
-             register; list the origins you mean (e.g. https://example.com and https://*.example.com)"
-        );
     }
     let mut parts = Vec::new();
     if let Some((candidate, reason)) = unusable.first() {
@@ -283,7 +290,12 @@ fn refusal(
         format!("{entries:?}")
     };
     if let Some(origin) = &d.only_left {
-        parts.push(format!("it allows {origin}, which {shown} would refuse"));
+        let refused = if entries.is_empty() {
+            "no entry can allow".to_owned()
+        } else {
+            format!("{shown} would refuse")
+        };
+        parts.push(format!("it allows {origin}, which {refused}"));
     }
     if let Some(origin) = &d.only_right {
         parts.push(format!("{shown} would also allow {origin}, which it refuses"));

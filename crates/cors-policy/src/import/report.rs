@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use envoy_cors_core::language::Config;
+use envoy_cors_core::origin::Origin;
 use serde_json::{json, Value};
 
 use super::differences::{explain, normalise, read_by_browser, Facts, DIFFERENCES, UNEXPLAINED};
@@ -183,8 +184,12 @@ fn as_headers(r: &Response) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// What a page can do with a response; `None` when no page sends the request
+/// (a plain `OPTIONS`, an `Origin` no browser serializes).
 fn verdict(request: &Request, response: &Response, exposed: &[String]) -> Option<Verdict> {
-    let origin = request.header("origin")?;
+    let origin = request
+        .header("origin")
+        .filter(|o| *o == "null" || Origin::parse(o.as_bytes()).is_ok())?;
     let preflight = request.method == "OPTIONS" && request.header("access-control-request-method").is_some();
     if request.method == "OPTIONS" && !preflight {
         return None;
