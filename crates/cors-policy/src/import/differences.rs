@@ -285,6 +285,8 @@ struct Pair {
     any_origin: bool,
     #[serde(default)]
     upstream: Vec<(String, String)>,
+    #[serde(default = "ok")]
+    upstream_status: u32,
     source: Answer,
     ours: Answer,
 }
@@ -306,8 +308,13 @@ impl Answer {
     }
 }
 
+/// An upstream's status when the pair does not say.
+fn ok() -> u32 {
+    200
+}
+
 /// `cors-policy differences`: reads `[{method, headers, any_origin, upstream,
-/// source: {status, headers}, ours: {...}}, ...]` on stdin, and writes
+/// upstream_status, source: {status, headers}, ours: {...}}, ...]` on stdin, and writes
 /// `{"ids": [...], "cases": [{field: id}, ...]}`.
 pub fn run() -> ExitCode {
     let mut text = String::new();
@@ -329,7 +336,7 @@ pub fn run() -> ExitCode {
                 headers: p.headers,
             };
             let upstream = Response {
-                status: 200,
+                status: p.upstream_status,
                 headers: p.upstream,
                 reached_upstream: true,
             };

@@ -32,7 +32,7 @@ use super::convert::{self, Draft};
 use super::fields::typed;
 use super::model::{Enabled, EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
-use super::paths::{host_glob, regex_head, rule_paths, sample_host, PathMatch};
+use super::paths::{host_glob, host_rank, regex_head, rule_paths, sample_host, PathMatch};
 use super::{Doc, Issues, Sample, Scope};
 use crate::document::{join, walk_objects, within};
 
@@ -259,41 +259,44 @@ pub fn import(docs: &[Doc], only: Option<&str>, browser: &BrowserOrigins, issues
     Vec::new()
 }
 
+/// The filters and `strip_any_host_port` of a connection manager.
+type Above<'a> = (Option<&'a Value>, bool);
+
 /// Finds the route configurations (objects with `virtual_hosts`) under `doc`,
 /// each with the filters and `strip_any_host_port` of the nearest connection
 /// manager above it.
 fn route_configs(doc: &Value, part: &str, camel: bool, out: &mut Vec<Found>) {
-    walk_objects(doc, "", (None, false), &mut |object,
-                                               path,
-                                               (filters, ports): (
-        Option<&Value>,
-        bool,
-    )| {
-        if object.get("virtual_hosts").is_some_and(Value::is_array) {
-            out.push(Found {
-                part: part.to_owned(),
-                // A document that is itself the route configuration (an RDS
-                // file) is `$`, so that paths below join with `.`.
-                path: if path.is_empty() {
-                    "$".to_owned()
-                } else {
-                    path.to_owned()
-                },
-                value: object.clone(),
-                http_filters: filters.cloned(),
-                ports_ignored: ports,
-                camel,
-            });
-            return None;
-        }
-        Some(match object.get("http_filters") {
-            Some(f) => (
-                Some(f),
-                object.get("strip_any_host_port").and_then(Value::as_bool) == Some(true),
-            ),
-            None => (filters, ports),
-        })
-    });
+    walk_objects(
+        doc,
+        "",
+        (None, false),
+        &mut |object, path, (filters, ports): Above<'_>| {
+            if object.get("virtual_hosts").is_some_and(Value::is_array) {
+                out.push(Found {
+                    part: part.to_owned(),
+                    // A document that is itself the route configuration (an RDS
+                    // file) is `$`, so that paths below join with `.`.
+                    path: if path.is_empty() {
+                        "$".to_owned()
+                    } else {
+                        path.to_owned()
+                    },
+                    value: object.clone(),
+                    http_filters: filters.cloned(),
+                    ports_ignored: ports,
+                    camel,
+                });
+                return None;
+            }
+            Some(match object.get("http_filters") {
+                Some(f) => (
+                    Some(f),
+                    object.get("strip_any_host_port").and_then(Value::as_bool) == Some(true),
+                ),
+                None => (filters, ports),
+            })
+        },
+    );
 }
 
 /// One level's CorsPolicy, as given.
@@ -433,15 +436,6 @@ fn domains(vhosts: &[VirtualHost], path: &str, part: &str, issues: &mut Issues) 
     for (v, vhost) in vhosts.iter().enumerate() {
         for (d, domain) in vhost.domains.iter().enumerate() {
             let bare = domain.strip_suffix(":*").unwrap_or(domain);
-            let rank = if bare == "*" {
-                (3, 0)
-            } else if bare.starts_with('*') {
-                (1, usize::MAX - bare.len())
-            } else if bare.ends_with('*') {
-                (2, usize::MAX - bare.len())
-            } else {
-                (0, 0)
-            };
             let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
             if !bare.ends_with('*') && !bare.ends_with(']') && bare.rsplit_once(':').is_some_and(|(_, p)| digits(p)) {
                 issues.lossy(
@@ -453,7 +447,7 @@ fn domains(vhosts: &[VirtualHost], path: &str, part: &str, issues: &mut Issues) 
                 .rsplit_once(':')
                 .filter(|(_, p)| digits(p))
                 .map_or(bare, |(h, _)| h);
-            out.push((rank, host.to_owned(), v));
+            out.push((host_rank(bare), host.to_owned(), v));
         }
     }
     out.sort_by_key(|(rank, _, v)| (*rank, *v));

@@ -19,7 +19,7 @@ use super::convert::{self, Draft, Star};
 use super::fields::{typed, ObjectMeta};
 use super::model::{GatewayCors, SourceCors};
 use super::origins::StringMatch;
-use super::paths::{host_glob, regex_head, rule_paths, PathMatch};
+use super::paths::{host_glob, host_rank, regex_head, rule_paths, PathMatch};
 use super::{kind_of, Doc, Issues, Kind, Sample, Scope};
 use crate::document::within;
 
@@ -193,7 +193,7 @@ pub fn scopes(
     issues: &mut Issues,
     mut cors: impl FnMut(&Found, usize, &mut Issues) -> RuleCors,
 ) -> Vec<Scope> {
-    type Key = (u8, usize, u8, usize, String, usize, usize);
+    type Key = ((u8, usize), u8, usize, String, usize, usize);
     let mut ranked: Vec<(Key, Scope)> = Vec::new();
     for found in routes {
         let (part, route) = found;
@@ -223,13 +223,8 @@ pub fn scopes(
                     _ => (2, 0),
                 };
                 for host in &hostnames {
-                    let host_rank = match host.as_str() {
-                        "*" => (2, 0),
-                        h if h.starts_with('*') => (1, usize::MAX - h.len()),
-                        h => (0, usize::MAX - h.len()),
-                    };
                     for glob in rule_paths(path.globs(true)) {
-                        let key = (host_rank.0, host_rank.1, kind, length, route.metadata.key(), r, m);
+                        let key = (host_rank(host), kind, length, route.metadata.key(), r, m);
                         ranked.push((
                             key,
                             Scope {

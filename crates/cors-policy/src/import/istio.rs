@@ -19,7 +19,7 @@ use super::convert::{self, Draft};
 use super::fields::{typed, ObjectMeta};
 use super::model::{Enabled, EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
-use super::paths::{host_glob, regex_head, rule_paths, PathMatch};
+use super::paths::{host_glob, host_rank, regex_head, rule_paths, PathMatch};
 use super::{Doc, Issues, Sample, Scope};
 use crate::document::within;
 
@@ -168,20 +168,13 @@ fn hosts(services: &[(&str, VirtualService)], issues: &mut Issues) -> Vec<(Strin
                     ),
                 );
             }
-            let rank = if host == "*" {
-                (2, 0)
-            } else if host.starts_with('*') {
-                (1, usize::MAX - host.len())
-            } else {
-                (0, 0)
-            };
             if hosts.iter().any(|(_, other, od)| other == host && *od != d) {
                 issues.fatal(
                     &at,
                     format!("{host:?} is also a host of another VirtualService: the order Istio merges them in is not in the files"),
                 );
             }
-            hosts.push((rank, host.clone(), d));
+            hosts.push((host_rank(host), host.clone(), d));
         }
     }
     hosts.sort_by_key(|(rank, _, d)| (*rank, *d));

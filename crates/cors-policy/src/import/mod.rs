@@ -155,6 +155,15 @@ pub struct Scope {
     pub at: String,
 }
 
+impl Scope {
+    /// The policy allows any origin (`*`).
+    pub fn any_origin(&self) -> bool {
+        self.policy
+            .as_ref()
+            .is_some_and(|p| p.allow_origins.iter().any(|e| e == "*"))
+    }
+}
+
 /// One document of the files: where it is (for messages) and its content.
 #[derive(Debug)]
 pub struct Doc {

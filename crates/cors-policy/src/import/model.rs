@@ -26,10 +26,12 @@ use envoy_cors_core::origin::{default_port, Origin};
 
 use super::automata::Language;
 use super::fields::split;
-use super::origins::StringMatch;
+use super::origins::{MatchKind, StringMatch};
+use serde::Serialize;
+use serde_json::json;
 
 /// A request of the matrix, as the source and this filter receive it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Request {
     /// `:method`.
     pub method: String,
@@ -59,7 +61,7 @@ impl Request {
 }
 
 /// What the client receives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Response {
     /// The status.
     pub status: u32,
@@ -67,6 +69,17 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// Whether the upstream saw the request.
     pub reached_upstream: bool,
+}
+
+impl Response {
+    /// A reply the source makes itself, before adding its headers.
+    pub fn local(status: u32) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            reached_upstream: false,
+        }
+    }
 }
 
 /// A header list being written.
@@ -113,6 +126,27 @@ pub struct EnvoyCors {
 }
 
 impl EnvoyCors {
+    /// The CorsPolicy itself, for the end-to-end tests to run in Envoy's own filter.
+    pub fn cors_policy(&self) -> serde_json::Value {
+        let origins: Vec<serde_json::Value> = self
+            .origins
+            .iter()
+            .map(|m| match m.kind {
+                MatchKind::Regex => json!({ "safe_regex": { "regex": m.value } }),
+                kind => json!({ kind.key(): m.value, "ignore_case": m.ignore_case }),
+            })
+            .collect();
+        let share = |on: bool| json!({ "default_value": { "numerator": if on { 100 } else { 0 } } });
+        json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+            "allow_origin_string_match": origins, "allow_methods": self.allow_methods,
+            "allow_headers": self.allow_headers, "expose_headers": self.expose_headers, "max_age": self.max_age,
+            "allow_credentials": self.allow_credentials, "allow_private_network_access": self.allow_private_network,
+            "forward_not_matching_preflights": self.forward_not_matching_preflights,
+            "filter_enabled": share(self.enabled == Enabled::On), "shadow_enabled": share(self.enabled == Enabled::Shadow),
+        })
+    }
+
     /// Compiles the origin matchers.
     pub fn compile(&mut self) {
         self.languages = self.origins.iter().filter_map(|m| m.language().ok()).collect();
@@ -182,9 +216,8 @@ impl EnvoyCors {
             set(&mut headers, "access-control-allow-private-network", "true");
         }
         decorate(Response {
-            status: 200,
             headers,
-            reached_upstream: false,
+            ..Response::local(200)
         })
     }
 }
@@ -253,11 +286,7 @@ impl GatewayCors {
         };
         let preflight = request.method == "OPTIONS" && request.header("access-control-request-method").is_some();
         let mut response = if preflight {
-            Response {
-                status: 200,
-                headers: Vec::new(),
-                reached_upstream: false,
-            }
+            Response::local(200)
         } else {
             upstream.clone()
         };
@@ -328,11 +357,7 @@ impl NginxCors {
             return upstream.clone();
         }
         let mut response = if request.method == "OPTIONS" {
-            Response {
-                status: 204,
-                headers: Vec::new(),
-                reached_upstream: false,
-            }
+            Response::local(204)
         } else {
             upstream.clone()
         };

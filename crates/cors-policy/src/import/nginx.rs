@@ -36,7 +36,7 @@ use super::convert::{self, Draft, Names, Star};
 use super::fields::{split, typed, ObjectMeta};
 use super::model::{NginxCors, SourceCors};
 use super::origins::StringMatch;
-use super::paths::{host_glob, regex_head, rule_paths, PathMatch};
+use super::paths::{host_glob, host_rank, regex_head, rule_paths, PathMatch};
 use super::{Doc, Issues, Sample, Scope};
 use crate::document::within;
 
@@ -150,7 +150,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
         }
     }
     // nginx's server selection: exact names, wildcards, then the catch-all.
-    hosts.sort_by_key(|h| (h.is_none(), h.as_deref().is_some_and(|h| h.starts_with('*'))));
+    hosts.sort_by_key(|h| host_rank(h.as_deref().unwrap_or("*")));
     let catch_all_cors = read
         .iter()
         .any(|r| r.source.is_some() && r.ingress.spec.rules.iter().any(|x| x.host.is_none()));

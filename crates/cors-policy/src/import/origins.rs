@@ -88,15 +88,25 @@ impl StringMatch {
         if let Some(label) = &self.label {
             return label.clone();
         }
-        let kind = match self.kind {
-            MatchKind::Exact => "exact",
-            MatchKind::Prefix => "prefix",
-            MatchKind::Suffix => "suffix",
-            MatchKind::Contains => "contains",
-            MatchKind::Regex => "regex",
-        };
         let case = if self.ignore_case { " (ignore_case)" } else { "" };
-        format!("{kind}: {}{case}", serde_json::Value::from(self.value.as_str()))
+        format!(
+            "{}: {}{case}",
+            self.kind.key(),
+            serde_json::Value::from(self.value.as_str())
+        )
+    }
+}
+
+impl MatchKind {
+    /// The field of a `StringMatcher` it is.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Prefix => "prefix",
+            Self::Suffix => "suffix",
+            Self::Contains => "contains",
+            Self::Regex => "regex",
+        }
     }
 }
 
@@ -144,41 +154,14 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
             },
         });
     }
-    let mut notes = Vec::new();
-    let mut entries: Vec<String> = Vec::new();
-    let mut unusable: Vec<(String, String)> = Vec::new();
-    for candidate in candidates(matcher) {
-        let candidate = if candidate.bytes().any(|b| b.is_ascii_uppercase()) && matcher.ignore_case {
-            candidate.to_ascii_lowercase()
-        } else {
-            candidate
-        };
-        match OriginEntry::parse(&candidate) {
-            Ok(_) if !entries.contains(&candidate) => entries.push(candidate),
-            Ok(_) => {}
-            Err(e) => unusable.push((candidate, e.reason().to_owned())),
-        }
-    }
+    let (mut entries, unusable) = entries(matcher);
     drop_covered(&mut entries);
     let ours = union(&entries).map_err(|e| refuse(format!("internal error comparing origins: {e}")))?;
     let disagreement = browser
         .compare(&language, &ours)
         .map_err(|e| refuse(format!("{}: {e}", matcher.describe())))?;
     if disagreement.is_none() {
-        // A value as written that no browser sends is worth a note; a
-        // regex's empty alternatives are not.
-        for (candidate, reason) in unusable.iter().filter(|_| matcher.kind != MatchKind::Regex) {
-            notes.push(format!(
-                "{}: {candidate:?} is never sent by a browser ({reason}); nothing to keep",
-                matcher.describe()
-            ));
-        }
-        if entries.is_empty() {
-            notes.push(format!(
-                "{} matches no origin a browser sends: it never allowed anything",
-                matcher.describe()
-            ));
-        }
+        let notes = exact_notes(matcher, &entries, &unusable);
         return Ok(Converted {
             any: false,
             entries,
@@ -203,6 +186,45 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
         reason: refusal(matcher, &entries, &unusable, &disagreement, browser),
         nearest: entries,
     })
+}
+
+/// The entries a matcher's candidates give, and the candidates no entry can
+/// hold, with why.
+fn entries(matcher: &StringMatch) -> (Vec<String>, Vec<(String, String)>) {
+    let mut entries: Vec<String> = Vec::new();
+    let mut unusable = Vec::new();
+    for candidate in candidates(matcher) {
+        let candidate = if matcher.ignore_case {
+            candidate.to_ascii_lowercase()
+        } else {
+            candidate
+        };
+        match OriginEntry::parse(&candidate) {
+            Ok(_) if !entries.contains(&candidate) => entries.push(candidate),
+            Ok(_) => {}
+            Err(e) => unusable.push((candidate, e.reason().to_owned())),
+        }
+    }
+    (entries, unusable)
+}
+
+/// What an exact conversion is worth knowing: a value as written that no
+/// browser sends (a regex's empty alternatives are not worth a note).
+fn exact_notes(matcher: &StringMatch, entries: &[String], unusable: &[(String, String)]) -> Vec<String> {
+    let what = matcher.describe();
+    let mut notes: Vec<String> = unusable
+        .iter()
+        .filter(|_| matcher.kind != MatchKind::Regex)
+        .map(|(candidate, reason)| {
+            format!("{what}: {candidate:?} is never sent by a browser ({reason}); nothing to keep")
+        })
+        .collect();
+    if entries.is_empty() {
+        notes.push(format!(
+            "{what} matches no origin a browser sends: it never allowed anything"
+        ));
+    }
+    notes
 }
 
 /// Most origins a matcher with a finite language is written out as.

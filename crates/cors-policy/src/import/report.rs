@@ -12,12 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use envoy_cors_core::language::Config;
 use envoy_cors_core::origin::Origin;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::differences::{explain, normalise, read_by_browser, Facts, DIFFERENCES, UNEXPLAINED};
 use super::fields::comma_list;
 use super::matrix;
-use super::model::{Request, Response};
+use super::model::{Request, Response, SourceCors};
 use super::Scope;
 use crate::args::SourceFormat;
 
@@ -29,28 +30,39 @@ const DIFFERENCES_DOC: &str = include_str!("../../../../docs/differences.md");
 const REPEATED_SCOPE_REQUESTS: usize = 6;
 
 /// One request of the matrix and what both sides answered.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Case {
     scope: usize,
+    /// Where the scope comes from in the source.
+    rule: String,
     request: Request,
-    upstream_kind: &'static str,
-    upstream: Response,
+    upstream: Upstream,
     source: Response,
     ours: Response,
     /// Field -> id that explains its difference.
-    explained: BTreeMap<String, &'static str>,
+    differences: BTreeMap<String, &'static str>,
     /// What a page could tell apart, each with the id that explains it.
     noticed: Vec<(&'static str, String)>,
     /// Whether a page's outcome differs (not only a cache key).
     outcome: bool,
 }
 
+/// What the upstream answered, and which upstream it was.
+#[derive(Debug, Clone, Serialize)]
+struct Upstream {
+    kind: &'static str,
+    #[serde(flatten)]
+    response: Response,
+}
+
 /// The computed change list.
 #[derive(Debug)]
 pub struct Report {
     cases: Vec<Case>,
-    /// Where each scope comes from in the source.
-    places: Vec<String>,
+    /// Each scope, for `--matrix`: its route name, whether its policy allows
+    /// any origin, and the CorsPolicy of Envoy's own filter it models (a
+    /// string when another source's model stands there, `null` for none).
+    scopes: Vec<Value>,
 }
 
 /// Runs every scope's matrix.
@@ -60,86 +72,77 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
     for (i, scope) in scopes.iter().enumerate() {
         let hints = scope.source.as_ref().map(|s| s.hints()).unwrap_or_default();
         let exposed = matrix::exposed(scope, &hints);
-        let key = (
-            names.get(i).cloned().flatten(),
-            scope.policy_hint.clone(),
-            scope.source.is_some(),
-        );
         let requests = matrix::requests(scope, &hints);
-        let count = if seen.insert(key) {
-            requests.len()
-        } else {
-            REPEATED_SCOPE_REQUESTS
-        };
+        let first = seen.insert((
+            names.get(i).cloned().flatten(),
+            &scope.policy_hint,
+            scope.source.is_some(),
+        ));
+        let count = if first { requests.len() } else { REPEATED_SCOPE_REQUESTS };
         for request in requests.into_iter().take(count) {
-            for (upstream_kind, upstream) in matrix::upstreams(scope) {
-                let source = match &scope.source {
-                    Some(cors) => cors.respond(&request, &upstream),
-                    None => upstream.clone(),
-                };
-                let ours = matrix::ours(config, &request, &upstream);
-                cases.push(compare(
-                    i,
-                    scope,
-                    request.clone(),
-                    (upstream_kind, upstream),
-                    source,
-                    ours,
-                    &exposed,
-                ));
+            for (kind, response) in matrix::upstreams(scope) {
+                let upstream = Upstream { kind, response };
+                cases.push(compare(i, scope, request.clone(), upstream, config, &exposed));
             }
         }
     }
+    let envoy = |s: &Scope| match &s.source {
+        Some(SourceCors::Envoy(cors)) => cors.cors_policy(),
+        Some(_) => Value::from("not Envoy's filter"),
+        None => Value::Null,
+    };
+    let scopes = scopes.iter().map(
+        |s| json!({ "rule": s.at, "route_name": s.sample.route_name, "any_origin": s.any_origin(), "envoy": envoy(s) }),
+    );
     Report {
         cases,
-        places: scopes.iter().map(|s| s.at.clone()).collect(),
+        scopes: scopes.collect(),
     }
 }
 
-/// One case: the differing fields, named, and what a page notices.
+/// One case: both answers, the differing fields named, what a page notices.
 fn compare(
-    scope_index: usize,
+    index: usize,
     scope: &Scope,
     request: Request,
-    (upstream_kind, upstream): (&'static str, Response),
-    source: Response,
-    ours: Response,
+    upstream: Upstream,
+    config: &Config,
     exposed: &[String],
 ) -> Case {
-    let ours_any = scope
-        .policy
-        .as_ref()
-        .is_some_and(|p| p.allow_origins.iter().any(|e| e == "*"));
-    let (theirs, mine) = (normalise(&source), normalise(&ours));
-    let facts = Facts::new(&request, ours_any, &upstream);
-    let explained = explain(&facts, &theirs, &mine);
-    // An outcome by the ids of the fields a browser reads there; the cache key by `vary`'s.
-    let read = explained.iter().filter(|(f, _)| read_by_browser(facts.preflight, f));
-    let ids: BTreeSet<&'static str> = read.map(|(_, id)| *id).collect();
-    let ids = if ids.is_empty() {
-        BTreeSet::from([UNEXPLAINED])
-    } else {
-        ids
+    let source = match &scope.source {
+        Some(cors) => cors.respond(&request, &upstream.response),
+        None => upstream.response.clone(),
     };
+    let ours = matrix::ours(config, &request, &upstream.response);
+    let (theirs, mine) = (normalise(&source), normalise(&ours));
+    let facts = Facts::new(&request, scope.any_origin(), &upstream.response);
+    let differences = explain(&facts, &theirs, &mine);
+    // An outcome by the ids of the fields a browser reads there; the cache key by `vary`'s.
+    let read = differences.iter().filter(|(f, _)| read_by_browser(facts.preflight, f));
+    let mut ids: BTreeSet<&'static str> = read.map(|(_, id)| *id).collect();
+    if ids.is_empty() {
+        ids.insert(UNEXPLAINED);
+    }
     let effects = effects(&request, &source, &ours, exposed);
     let mut noticed: Vec<(&'static str, String)> = effects
         .iter()
         .flat_map(|e| ids.iter().map(move |id| (*id, e.clone())))
         .collect();
-    if let Some(id) = explained.get("vary") {
+    if let Some(id) = differences.get("vary") {
         let vary = mine.get("vary").cloned().unwrap_or_default();
         noticed.push((id, format!("caches keep one answer per Vary: {vary}")));
     }
+    let outcome = !effects.is_empty();
     Case {
-        scope: scope_index,
+        scope: index,
+        rule: scope.at.clone(),
         request,
-        upstream_kind,
         upstream,
         source,
         ours,
-        explained,
+        differences,
         noticed,
-        outcome: !effects.is_empty(),
+        outcome,
     }
 }
 
@@ -255,7 +258,7 @@ fn by_id<'a>(cases: &[&'a Case], outcome: bool) -> ById<'a> {
             let effects = case.noticed.iter().filter(|(_, a)| !a.starts_with("caches keep"));
             effects.map(|(id, a)| (*id, a.as_str())).collect()
         } else {
-            case.explained
+            case.differences
                 .values()
                 .filter(|id| **id != UNEXPLAINED)
                 .map(|id| (*id, ""))
@@ -293,25 +296,21 @@ impl Report {
             SourceFormat::IngressNginx => "ingress-nginx",
             SourceFormat::EnvoyGateway => "Envoy Gateway (Envoy's built-in CORS filter)",
         };
-        let differ = self.cases.iter().filter(|c| !c.explained.is_empty()).count();
+        let differ = self.cases.iter().filter(|c| !c.differences.is_empty()).count();
         eprintln!(
             "cors-policy: compared {} requests with {source}: {differ} answered differently",
             self.cases.len()
         );
-        let plain: Vec<&Case> = self
-            .cases
-            .iter()
-            .filter(|c| c.outcome && c.upstream_kind != "own-cors")
-            .collect();
-        let own: Vec<&Case> = self
-            .cases
-            .iter()
-            .filter(|c| c.outcome && c.upstream_kind == "own-cors")
-            .collect();
+        let outcome = |own: bool| {
+            self.cases
+                .iter()
+                .filter(move |c| c.outcome && (c.upstream.kind == "own-cors") == own)
+        };
+        let (plain, own): (Vec<&Case>, Vec<&Case>) = (outcome(false).collect(), outcome(true).collect());
         let header: Vec<&Case> = self
             .cases
             .iter()
-            .filter(|c| !c.outcome && !c.explained.is_empty())
+            .filter(|c| !c.outcome && !c.differences.is_empty())
             .collect();
         let line = |what: &str, cases: &[&Case]| match cases.len() {
             0 => eprintln!("cors-policy: {what}: none"),
@@ -335,11 +334,11 @@ impl Report {
         }
         let quiet: Vec<&&Case> = header
             .iter()
-            .filter(|c| c.explained.values().any(|id| *id == UNEXPLAINED))
+            .filter(|c| c.differences.values().any(|id| *id == UNEXPLAINED))
             .collect();
         if let Some(first) = quiet.first() {
             let fields: Vec<&String> = first
-                .explained
+                .differences
                 .iter()
                 .filter(|(_, id)| **id == UNEXPLAINED)
                 .map(|(f, _)| f)
@@ -355,30 +354,8 @@ impl Report {
 
     /// Every case, for `--matrix`.
     pub fn to_json(&self, format: SourceFormat) -> Value {
-        let response =
-            |r: &Response| json!({ "status": r.status, "headers": r.headers, "reached_upstream": r.reached_upstream });
-        let cases: Vec<Value> = self
-            .cases
-            .iter()
-            .map(|c| {
-                json!({
-                    "scope": c.scope,
-                    "rule": self.places.get(c.scope),
-                    "request": {
-                        "method": c.request.method, "authority": c.request.authority, "path": c.request.path,
-                        "route_name": c.request.route_name, "headers": c.request.headers,
-                    },
-                    "upstream": { "kind": c.upstream_kind, "status": c.upstream.status, "headers": c.upstream.headers },
-                    "source": response(&c.source),
-                    "ours": response(&c.ours),
-                    "differences": c.explained,
-                    "noticed": c.noticed.iter().map(|(id, a)| json!([id, a])).collect::<Vec<_>>(),
-                    "outcome": c.outcome,
-                })
-            })
-            .collect();
         let ids: Vec<&str> = DIFFERENCES.iter().map(|(id, _)| *id).collect();
-        json!({ "source": format!("{format:?}"), "ids": ids, "cases": cases })
+        json!({ "source": format!("{format:?}"), "ids": ids, "scopes": self.scopes, "cases": self.cases })
     }
 }
 
