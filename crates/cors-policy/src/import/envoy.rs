@@ -212,7 +212,10 @@ struct Found {
 pub fn import(docs: &[Doc], only: Option<&str>, browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
     let mut found = Vec::new();
     for doc in docs {
-        let camel = has_camel_keys(&doc.value);
+        let camel = has_key(
+            &doc.value,
+            &["virtualHosts", "typedPerFilterConfig", "staticResources", "routeConfig"],
+        );
         let value = if camel {
             snake_keys(&doc.value)
         } else {
@@ -771,13 +774,11 @@ fn matchers(cors: &CorsPolicy, at: &str, issues: &mut Issues) -> Vec<StringMatch
     out
 }
 
-/// Reports whether a document has protobuf JSON's camelCase keys.
-fn has_camel_keys(doc: &Value) -> bool {
+/// Reports whether any object under `doc` has one of `keys`.
+pub fn has_key(doc: &Value, keys: &[&str]) -> bool {
     let mut found = false;
     walk_objects(doc, "", (), &mut |object, _, ()| {
-        found |= ["virtualHosts", "typedPerFilterConfig", "staticResources", "routeConfig"]
-            .iter()
-            .any(|k| object.get(*k).is_some());
+        found |= keys.iter().any(|k| object.get(*k).is_some());
         (!found).then_some(())
     });
     found

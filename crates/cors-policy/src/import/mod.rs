@@ -38,7 +38,7 @@ use envoy_cors_core::language::PolicySpec;
 use serde_json::Value;
 
 use super::args::{ImportArgs, SourceFormat};
-use super::document::{walk_objects, within, yaml_documents, YamlError};
+use super::document::{within, yaml_documents, YamlError};
 use super::{fail, OK, PROBLEMS};
 use automata::BrowserOrigins;
 pub use differences::run as differences;
@@ -397,21 +397,13 @@ pub fn kind_of(doc: &Value) -> Option<Kind> {
         (Some("Ingress"), "networking.k8s.io") => Some(Kind::Ingress),
         (Some("SecurityPolicy"), "gateway.envoyproxy.io") => Some(Kind::SecurityPolicy),
         (Some(_), _) => None,
-        (None, _) => has_route_configuration(doc).then_some(Kind::Envoy),
+        // An Envoy configuration, or a route dump (camelCase), anywhere.
+        (None, _) => envoy::has_key(
+            doc,
+            &["virtual_hosts", "virtualHosts", "static_resources", "route_config"],
+        )
+        .then_some(Kind::Envoy),
     }
-}
-
-/// Reports whether an untyped document holds an Envoy route configuration
-/// (`virtual_hosts`, or `virtualHosts` in a protobuf JSON dump), anywhere.
-fn has_route_configuration(doc: &Value) -> bool {
-    let mut found = false;
-    walk_objects(doc, "", (), &mut |object, _, ()| {
-        found |= ["virtual_hosts", "virtualHosts", "static_resources", "route_config"]
-            .iter()
-            .any(|k| object.get(*k).is_some());
-        (!found).then_some(())
-    });
-    found
 }
 
 /// The one source the documents hold, or the names of several.
