@@ -1016,3 +1016,39 @@ fn the_differences_subcommand_names_each_field_as_the_importer_does() {
         assert_eq!(&case["differences"], named, "{case}");
     }
 }
+
+#[test]
+fn envoy_gateway_refusals_each_say_why() {
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: api, namespace: shop}\nspec:\n  parentRefs: [{name: eg}]\n  hostnames: [api.example.com]\n  rules:\n  - matches: [{path: {type: PathPrefix, value: /}}]\n";
+    let policy = |cors: &str, extra: &str| {
+        format!(
+            "{route}---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {{name: p, namespace: shop}}\nspec:\n  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: api}}]\n{extra}  cors: {cors}\n"
+        )
+    };
+    let cases = [
+        (
+            policy("{allowOrigins: ['https://*']}", ""),
+            "spec.cors.allowOrigins[0]",
+            "\"https://*\"",
+        ),
+        (
+            policy("{allowOrigins: ['*'], allowCredentials: true}", ""),
+            "spec.cors.allowOrigins",
+            "Envoy Gateway then echoes every origin with credentials",
+        ),
+        (
+            policy(
+                "{allowOrigins: ['https://a.example.com']}",
+                "  mergeType: StrategicMerge\n",
+            ),
+            "spec.mergeType",
+            "merges into the policy of the route's Gateway",
+        ),
+    ];
+    for (text, path, reason) in cases {
+        let file = temp_file("security-policy.yaml", &text);
+        let (err, lossy) = refused(file.to_str().unwrap());
+        assert!(err.contains(path) && err.contains(reason), "{path}: {err}");
+        assert!(lossy.is_some() || path.ends_with("[0]"), "{err}");
+    }
+}
