@@ -9,7 +9,7 @@ use std::fmt;
 
 use arrayvec::ArrayVec;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::origin::{default_port, Origin, OriginError};
 use crate::origin_matcher::OriginMatcher;
@@ -24,7 +24,7 @@ const PREFLIGHT_VARY: &str = "Origin, Access-Control-Request-Method, Access-Cont
 const PREFLIGHT_VARY_PNA: &str =
     "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network";
 /// What the filter does with its decision.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {

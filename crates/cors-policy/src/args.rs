@@ -43,10 +43,16 @@ pub enum Command {
         format: ReasonsFormat,
     },
     /// Convert the CORS policies of Envoy's built-in filter, Istio
-    /// VirtualServices or Gateway API HTTPRoutes into one routed policy
-    /// (stdout), listing on stderr every change a browser would notice.
+    /// VirtualServices, Gateway API HTTPRoutes, ingress-nginx Ingresses or
+    /// Envoy Gateway SecurityPolicies into one routed policy (stdout), listing
+    /// on stderr every change a browser would notice, outcome changes first.
     /// Exits 1 when something has no exact equivalent (see --lossy).
     Import(ImportArgs),
+    /// Names the documented difference (docs/differences.md) behind each
+    /// differing field of pairs of answers (JSON on stdin): the importer's
+    /// classifiers, for the end-to-end differential tests.
+    #[command(hide = true)]
+    Differences,
 }
 
 /// Where the policies to import come from.
@@ -58,15 +64,24 @@ pub enum SourceFormat {
     Istio,
     /// Gateway API `HTTPRoute` rules with a `CORS` filter.
     GatewayApi,
+    /// Kubernetes `Ingress`es with ingress-nginx's `cors` annotations.
+    IngressNginx,
+    /// Envoy Gateway `SecurityPolicy` `spec.cors`, with the HTTPRoutes it targets.
+    EnvoyGateway,
 }
 
 impl SourceFormat {
+    /// The `--format` values.
+    pub const NAMES: &'static str = "envoy|istio|gateway-api|ingress-nginx|envoy-gateway";
+
     /// The source's name in messages.
     pub fn describe(self) -> &'static str {
         match self {
             Self::Envoy => "an Envoy configuration",
             Self::Istio => "Istio VirtualServices",
             Self::GatewayApi => "Gateway API HTTPRoutes",
+            Self::IngressNginx => "Ingresses",
+            Self::EnvoyGateway => "Envoy Gateway SecurityPolicies",
         }
     }
 }

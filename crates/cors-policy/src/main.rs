@@ -45,5 +45,6 @@ fn main() -> ExitCode {
         Command::Schema => schema::run(),
         Command::Reasons { format } => reasons::run(format),
         Command::Import(args) => import::run(&args),
+        Command::Differences => import::differences(),
     }
 }

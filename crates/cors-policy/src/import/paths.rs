@@ -97,6 +97,19 @@ pub fn regex_head(regex: &str) -> String {
         .collect()
 }
 
+/// Where a host name or wildcard comes in the order Envoy tries virtual
+/// hosts (and Istio, the Gateway API and nginx their hosts): exact names,
+/// then the longest suffix wildcards (`*.example.com`), the longest prefix
+/// wildcards (`example.*`), then `*`.
+pub fn host_rank(host: &str) -> (u8, usize) {
+    match host {
+        "*" => (3, 0),
+        h if h.starts_with('*') => (1, usize::MAX - h.len()),
+        h if h.ends_with('*') => (2, usize::MAX - h.len()),
+        _ => (0, 0),
+    }
+}
+
 /// A host a request to `domain` (a host name or wildcard) could carry, for
 /// the request matrix.
 pub fn sample_host(domain: &str) -> String {
