@@ -23,7 +23,6 @@
 
 use std::collections::BTreeMap;
 
-use envoy_cors_core::language::PolicySpec;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -32,8 +31,8 @@ use super::convert::{self, Draft};
 use super::fields::typed;
 use super::model::{Enabled, EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
-use super::paths::{host_glob, host_rank, regex_head, rule_paths, sample_host, PathMatch};
-use super::{Doc, Issues, Sample, Scope};
+use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
+use super::{Cors, Doc, Issues, Scope};
 use crate::document::{join, walk_objects, within};
 
 const CORS_POLICY: &str = "envoy.extensions.filters.http.cors.v3.CorsPolicy";
@@ -316,7 +315,6 @@ struct Context<'a> {
     /// The keys Envoy looks a CorsPolicy up by, in order.
     keys: Vec<String>,
     part: &'a str,
-    global: Option<Level>,
 }
 
 fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
@@ -336,12 +334,8 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                 .to_owned(),
         );
     }
-    let mut cx = Context {
-        keys,
-        part: &rc.part,
-        global: None,
-    };
-    cx.global = level(&config.typed_per_filter_config, &cx, &rc.path, issues);
+    let cx = Context { keys, part: &rc.part };
+    let global = level(&config.typed_per_filter_config, &cx, &rc.path, issues);
     let names: Vec<&str> = config
         .virtual_hosts
         .iter()
@@ -359,21 +353,23 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             let mut levels: Vec<Level> = Vec::new();
             levels.extend(level(&route.typed_per_filter_config, &cx, &rpath, issues));
             levels.extend(vlevel.clone());
-            levels.extend(cx.global.clone());
+            levels.extend(global.clone());
             if levels.is_empty() {
                 // The deprecated `cors` fields count only when no typed config does.
-                let legacy = |cors: &Option<CorsPolicy>, path: String| {
-                    cors.clone().map(|cors| Level {
-                        cors,
+                let legacy = [
+                    (
+                        route.route.as_ref().and_then(|a| a.cors.as_ref()),
+                        format!("{rpath}.route.cors"),
+                    ),
+                    (vhost.cors.as_ref(), format!("{vpath}.cors")),
+                ];
+                levels.extend(legacy.into_iter().filter_map(|(cors, path)| {
+                    Some(Level {
+                        cors: cors?.clone(),
                         disabled: false,
                         path: within(cx.part, &path),
                     })
-                };
-                levels.extend(legacy(
-                    &route.route.as_ref().and_then(|a| a.cors.clone()),
-                    format!("{rpath}.route.cors"),
-                ));
-                levels.extend(legacy(&vhost.cors, format!("{vpath}.cors")));
+                }));
             }
             let unique = route
                 .name
@@ -384,14 +380,15 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                 vhost.name.as_deref().unwrap_or("vhost"),
                 route.name.clone().unwrap_or_else(|| format!("route{r}"))
             );
-            let cors = resolved(route, &levels, &within(cx.part, &rpath), browser, issues);
+            let at = within(cx.part, &rpath);
+            let cors = resolved(route, &levels, &at, browser, issues);
             let place = Place {
                 domain: &domain,
                 unique,
                 hint,
-                at: within(cx.part, &rpath),
+                at,
             };
-            scopes.extend(route_scopes(route, &place, cors, issues));
+            scopes.extend(route_scopes(route, &place, &cors, issues));
         }
     }
     scopes
@@ -466,63 +463,61 @@ struct Place<'a> {
     at: String,
 }
 
-/// What the built-in filter applies on a route: its model and policy.
-type Resolved = Option<(EnvoyCors, Option<PolicySpec>)>;
-
 /// The route's CORS as the built-in filter resolves it, converted.
-fn resolved(route: &Route, levels: &[Level], at: &str, browser: &BrowserOrigins, issues: &mut Issues) -> Resolved {
+fn resolved(route: &Route, levels: &[Level], at: &str, browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
     let skipped = route.direct_response.is_some() || route.redirect.is_some();
     if skipped || levels.is_empty() || levels.first().is_some_and(|l| l.disabled) {
-        return None;
+        return Cors::default();
     }
     let cors = resolve(levels, at, issues);
-    let spec = Draft::envoy(&cors).and_then(|draft| {
+    let policy = Draft::envoy(&cors).and_then(|draft| {
         let at = levels.first().map_or(at, |l| l.path.as_str());
         convert::policy(&draft, at, &convert::ENVOY, browser, issues)
     });
-    Some((cors, spec))
+    Cors {
+        policy,
+        source: Some(SourceCors::Envoy(cors)),
+    }
 }
 
-/// The scopes of one route: one per path rule of its match.
-fn route_scopes(route: &Route, place: &Place<'_>, cors: Resolved, issues: &mut Issues) -> Vec<Scope> {
-    let name = route.name.as_deref().filter(|n| !n.is_empty());
-    let Some(rules) = route_match(route.matcher.as_ref(), &place.at, name.is_some(), issues) else {
+/// The scopes of one route: one per path rule of its match, or one
+/// `route_name` rule for a named route, which is exact whatever its match
+/// (so what rules cannot say of the match does not matter there).
+fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issues) -> Vec<Scope> {
+    let mat = format!("{}.match", place.at);
+    let Some(m) = &route.matcher else {
+        issues.fatal(&mat, "a route without a match".to_owned());
         return Vec::new();
     };
-    let direct = route
-        .direct_response
-        .as_ref()
-        .and_then(|d| d.status)
-        .or(route.redirect.as_ref().map(|_| 301));
-    let (source, policy) = cors.map_or((None, None), |(c, p)| (Some(SourceCors::Envoy(c)), p));
-    let headers = route
-        .matcher
-        .as_ref()
-        .map(|m| header_sample(&m.headers))
-        .unwrap_or_default();
-    rules
-        .into_iter()
-        .map(|rule| Scope {
-            route_name: name.map(str::to_owned),
-            host: if name.is_some() && place.unique {
-                None
-            } else {
-                host_glob(place.domain)
-            },
-            path: if name.is_some() { None } else { rule.glob },
-            policy: policy.clone(),
-            policy_hint: place.hint.clone(),
-            source: source.clone(),
-            sample: Sample {
-                authority: sample_host(place.domain),
-                path: rule.sample,
-                route_name: name.map(str::to_owned),
-                direct_status: direct,
-                headers: headers.clone(),
-            },
-            at: place.at.clone(),
-        })
-        .collect()
+    let name = route.name.clone().filter(|n| !n.is_empty());
+    let mut unsaid = Issues::default();
+    let Some(path) = path_match(m, &mat, if name.is_some() { &mut unsaid } else { issues }) else {
+        issues.note(
+            &mat,
+            "a CONNECT route: browsers never send CORS requests over CONNECT; left out".to_owned(),
+        );
+        return Vec::new();
+    };
+    let case_sensitive = m.case_sensitive.is_none_or(BoolValue::get);
+    let mut scopes = Scope::each_glob(place.domain, &path, case_sensitive, cors, &place.hint, &place.at);
+    if name.is_some() {
+        scopes.truncate(1);
+    }
+    for scope in &mut scopes {
+        if name.is_some() {
+            scope.path = None;
+            scope.host = scope.host.take().filter(|_| !place.unique);
+        }
+        scope.route_name.clone_from(&name);
+        scope.sample.route_name.clone_from(&name);
+        scope.sample.direct_status = route
+            .direct_response
+            .as_ref()
+            .and_then(|d| d.status)
+            .or(route.redirect.as_ref().map(|_| 301));
+        scope.sample.headers = header_sample(&m.headers);
+    }
+    scopes
 }
 
 /// Header values that satisfy a route's simple header matchers (present, exact).
@@ -542,20 +537,8 @@ fn header_sample(matchers: &[HeaderMatcher]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// One rule's path glob and a path it selects.
-struct PathRule {
-    glob: Option<String>,
-    sample: String,
-}
-
-/// A route's match as path rules; `None` to leave the route out.
-fn route_match(m: Option<&RouteMatch>, at: &str, named: bool, issues: &mut Issues) -> Option<Vec<PathRule>> {
-    let mat = format!("{at}.match");
-    let Some(m) = m else {
-        issues.fatal(&mat, "a route without a match".to_owned());
-        return None;
-    };
-    let case_sensitive = m.case_sensitive.is_none_or(BoolValue::get);
+/// A route's match as a path match; `None` for a CONNECT route.
+fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> Option<PathMatch> {
     let path = if let Some(p) = &m.prefix {
         PathMatch::StringPrefix(p.clone())
     } else if let Some(p) = &m.path {
@@ -563,62 +546,23 @@ fn route_match(m: Option<&RouteMatch>, at: &str, named: bool, issues: &mut Issue
     } else if let Some(p) = &m.path_separated_prefix {
         PathMatch::SegmentPrefix(p.clone())
     } else if let Some(regex) = &m.safe_regex {
-        let head = regex_head(&regex.regex);
-        if !named {
-            issues.lossy(
-                &format!("{mat}.safe_regex"),
-                format!(
-                    "a regex path ({:?}) has no exact glob; --lossy matches paths starting with {head:?}",
-                    regex.regex
-                ),
-            );
-        }
-        PathMatch::StringPrefix(head)
+        regex_path("regex path", &regex.regex, &format!("{at}.safe_regex"), issues)
     } else if m.connect_matcher.is_some() {
-        issues.note(
-            &mat,
-            "a CONNECT route: browsers never send CORS requests over CONNECT; left out".to_owned(),
-        );
         return None;
     } else {
-        if !named {
-            issues.lossy(
-                &mat,
-                "a path match this tool cannot convert (path_match_policy?); --lossy matches every path".to_owned(),
-            );
-        }
+        issues.lossy(
+            at,
+            "a path match this tool cannot convert (path_match_policy?); --lossy matches every path".to_owned(),
+        );
         PathMatch::Any
     };
     let mut extras: Vec<&str> = m.other.keys().map(String::as_str).collect();
     if !m.headers.is_empty() {
         extras.insert(0, "headers");
     }
-    if !extras.is_empty() && !named {
-        issues.lossy(
-            &mat,
-            format!(
-                "also matches on {}, which route rules cannot; name the route to import it exactly \
-                 (a route_name rule), or --lossy ignores them",
-                extras.join(", ")
-            ),
-        );
-    }
-    // A named route becomes a route_name rule, whatever its path.
-    let globs = if named {
-        vec![None]
-    } else {
-        rule_paths(path.globs(case_sensitive))
-    };
-    let sample = path.sample();
-    Some(
-        globs
-            .into_iter()
-            .map(|glob| PathRule {
-                glob,
-                sample: sample.clone(),
-            })
-            .collect(),
-    )
+    let rest = "; name the route to import it exactly (a route_name rule), or --lossy ignores them";
+    other_conditions(&extras, rest, at, issues);
+    Some(path)
 }
 
 /// The CorsPolicy Envoy applies from an object's `typed_per_filter_config`:
@@ -626,10 +570,10 @@ fn route_match(m: Option<&RouteMatch>, at: &str, named: bool, issues: &mut Issue
 /// is never applied: said, and left out.
 fn level(configs: &Map<String, Value>, cx: &Context<'_>, path: &str, issues: &mut Issues) -> Option<Level> {
     let is_cors = |config: &Value| {
-        let kind = |v: &Value| v.get("@type").and_then(Value::as_str).unwrap_or_default().to_owned();
-        kind(config).ends_with(CORS_POLICY)
-            || (kind(config).ends_with(FILTER_CONFIG)
-                && config.get("config").is_some_and(|c| kind(c).ends_with(CORS_POLICY)))
+        let inner = config
+            .get("config")
+            .filter(|_| type_url(config).ends_with(FILTER_CONFIG));
+        type_url(inner.unwrap_or(config)).ends_with(CORS_POLICY)
     };
     for (key, config) in configs {
         if is_cors(config) && !cx.keys.contains(key) {
@@ -643,30 +587,29 @@ fn level(configs: &Map<String, Value>, cx: &Context<'_>, path: &str, issues: &mu
             );
         }
     }
-    let (key, config) = cx.keys.iter().find_map(|k| configs.get(k).map(|c| (k, c)))?;
-    let at = format!("{path}.typed_per_filter_config.{key}");
-    let kind = config.get("@type").and_then(Value::as_str).unwrap_or_default();
-    if kind.ends_with(FILTER_CONFIG) {
+    let (key, mut config) = cx.keys.iter().find_map(|k| configs.get(k).map(|c| (k, c)))?;
+    let mut at = format!("{path}.typed_per_filter_config.{key}");
+    if type_url(config).ends_with(FILTER_CONFIG) {
         if config.get("disabled").and_then(Value::as_bool) == Some(true) {
             return Some(Level {
-                cors: CorsPolicy::default(),
                 disabled: true,
                 path: within(cx.part, &at),
+                ..Level::default()
             });
         }
-        let cors = typed(config.get("config")?, cx.part, &join(&at, "config"), issues)?;
-        return Some(Level {
-            cors,
-            disabled: false,
-            path: within(cx.part, &join(&at, "config")),
-        });
+        config = config.get("config")?;
+        at = join(&at, "config");
     }
-    let cors = typed(config, cx.part, &at, issues)?;
     Some(Level {
-        cors,
+        cors: typed(config, cx.part, &at, issues)?,
         disabled: false,
         path: within(cx.part, &at),
     })
+}
+
+/// A typed config's `@type`.
+fn type_url(config: &Value) -> &str {
+    config.get("@type").and_then(Value::as_str).unwrap_or_default()
 }
 
 /// A `RuntimeFractionalPercent` as its default share in millionths (a

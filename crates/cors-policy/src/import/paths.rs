@@ -11,6 +11,8 @@
 //! Glob metacharacters in a literal are escaped (`[*]`), and a
 //! case-insensitive match spells each letter as a class (`[aA]`).
 
+use super::Issues;
+
 /// How a source compares the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathMatch {
@@ -95,6 +97,28 @@ pub fn regex_head(regex: &str) -> String {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_'))
         .collect()
+}
+
+/// A regular expression over the path as its literal start, a string
+/// prefix: no glob matches what it matches, so `--lossy` takes the prefix.
+pub fn regex_path(what: &str, regex: &str, at: &str, issues: &mut Issues) -> PathMatch {
+    let head = regex_head(regex);
+    issues.lossy(
+        at,
+        format!("a {what} ({regex:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
+    );
+    PathMatch::StringPrefix(head)
+}
+
+/// Says that a route also matches on `extras`, which route rules cannot
+/// (`--lossy` ignores them); `rest` ends the message.
+pub fn other_conditions(extras: &[&str], rest: &str, at: &str, issues: &mut Issues) {
+    if !extras.is_empty() {
+        issues.lossy(
+            at,
+            format!("also matches on {}, which route rules cannot{rest}", extras.join(", ")),
+        );
+    }
 }
 
 /// Where a host name or wildcard comes in the order Envoy tries virtual

@@ -70,13 +70,13 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
     let mut cases = Vec::new();
     let mut seen = BTreeSet::new();
     for (i, scope) in scopes.iter().enumerate() {
-        let hints = scope.source.as_ref().map(|s| s.hints()).unwrap_or_default();
+        let hints = scope.cors.source.as_ref().map(|s| s.hints()).unwrap_or_default();
         let exposed = matrix::exposed(scope, &hints);
         let requests = matrix::requests(scope, &hints);
         let first = seen.insert((
             names.get(i).cloned().flatten(),
             &scope.policy_hint,
-            scope.source.is_some(),
+            scope.cors.source.is_some(),
         ));
         let count = if first { requests.len() } else { REPEATED_SCOPE_REQUESTS };
         for request in requests.into_iter().take(count) {
@@ -86,7 +86,7 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
             }
         }
     }
-    let envoy = |s: &Scope| match &s.source {
+    let envoy = |s: &Scope| match &s.cors.source {
         Some(SourceCors::Envoy(cors)) => cors.cors_policy(),
         Some(_) => Value::from("not Envoy's filter"),
         None => Value::Null,
@@ -109,7 +109,7 @@ fn compare(
     config: &Config,
     exposed: &[String],
 ) -> Case {
-    let source = match &scope.source {
+    let source = match &scope.cors.source {
         Some(cors) => cors.respond(&request, &upstream.response),
         None => upstream.response.clone(),
     };
