@@ -23,6 +23,7 @@
 
 use std::collections::BTreeMap;
 
+use heck::ToSnakeCase;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -45,7 +46,6 @@ const CORS_FILTER_NAME: &str = "envoy.filters.http.cors";
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct RouteConfiguration {
-    name: Option<String>,
     virtual_hosts: Vec<VirtualHost>,
     typed_per_filter_config: Map<String, Value>,
     ignore_port_in_host_matching: bool,
@@ -198,12 +198,17 @@ struct Found {
     part: String,
     path: String,
     value: Value,
-    /// The connection manager's filters, when the route configuration is inline.
-    http_filters: Option<Value>,
-    /// `strip_any_host_port`.
-    ports_ignored: bool,
+    /// The nearest connection manager above it (its `http_filters` and
+    /// `strip_any_host_port`), when the route configuration is inline.
+    manager: Option<Value>,
     /// Read from a protobuf JSON dump (camelCase keys).
     camel: bool,
+}
+
+impl Found {
+    fn name(&self) -> Option<&str> {
+        self.value.get("name").and_then(Value::as_str)
+    }
 }
 
 /// Imports the route configuration of `docs` (the one named `only`, when
@@ -222,83 +227,51 @@ pub fn import(docs: &[Doc], only: Option<&str>, browser: &BrowserOrigins, issues
         };
         route_configs(&value, &doc.part, camel, &mut found);
     }
-    if let Some(name) = only {
-        found.retain(|rc| rc.value.get("name").and_then(Value::as_str) == Some(name));
+    found.retain(|rc| only.is_none_or(|name| rc.name() == Some(name)));
+    if let [rc] = found.as_slice() {
+        issues.camel = rc.camel;
+        return route_config(rc, browser, issues);
     }
-    match found.as_slice() {
-        [] => issues.fatal(
-            "",
-            match only {
-                Some(name) => format!("no route configuration named {name:?}"),
-                None => "no route configuration (virtual_hosts) found".to_owned(),
-            },
+    let names: Vec<String> = found
+        .iter()
+        .map(|rc| format!("{} ({})", rc.name().unwrap_or("unnamed"), within(&rc.part, &rc.path)))
+        .collect();
+    let reason = match (only, names.len()) {
+        (Some(name), 0) => format!("no route configuration named {name:?}"),
+        (None, 0) => "no route configuration (virtual_hosts) found".to_owned(),
+        (_, n) => format!(
+            "{n} route configurations (one per listener), and one policy serves one listener: import one with \
+             --route-config NAME: {}",
+            names.join(", ")
         ),
-        [rc] => {
-            issues.camel = rc.camel;
-            let scopes = route_config(rc, browser, issues);
-            issues.camel = false;
-            return scopes;
-        }
-        many => {
-            let names: Vec<String> = many
-                .iter()
-                .map(|rc| {
-                    let name = rc.value.get("name").and_then(Value::as_str).unwrap_or("unnamed");
-                    format!("{name} ({})", within(&rc.part, &rc.path))
-                })
-                .collect();
-            issues.fatal(
-                "",
-                format!(
-                    "{} route configurations (one per listener), and one policy serves one listener: \
-                     import one with --route-config NAME: {}",
-                    many.len(),
-                    names.join(", ")
-                ),
-            );
-        }
-    }
+    };
+    issues.fatal("", reason);
     Vec::new()
 }
 
-/// The filters and `strip_any_host_port` of a connection manager.
-type Above<'a> = (Option<&'a Value>, bool);
-
 /// Finds the route configurations (objects with `virtual_hosts`) under `doc`,
-/// each with the filters and `strip_any_host_port` of the nearest connection
-/// manager above it.
+/// each with the nearest connection manager (an object with `http_filters`)
+/// above it.
 fn route_configs(doc: &Value, part: &str, camel: bool, out: &mut Vec<Found>) {
-    walk_objects(
-        doc,
-        "",
-        (None, false),
-        &mut |object, path, (filters, ports): Above<'_>| {
-            if object.get("virtual_hosts").is_some_and(Value::is_array) {
-                out.push(Found {
-                    part: part.to_owned(),
-                    // A document that is itself the route configuration (an RDS
-                    // file) is `$`, so that paths below join with `.`.
-                    path: if path.is_empty() {
-                        "$".to_owned()
-                    } else {
-                        path.to_owned()
-                    },
-                    value: object.clone(),
-                    http_filters: filters.cloned(),
-                    ports_ignored: ports,
-                    camel,
-                });
-                return None;
-            }
-            Some(match object.get("http_filters") {
-                Some(f) => (
-                    Some(f),
-                    object.get("strip_any_host_port").and_then(Value::as_bool) == Some(true),
-                ),
-                None => (filters, ports),
-            })
-        },
-    );
+    walk_objects(doc, "", None, &mut |object, path, manager: Option<&Value>| {
+        if !object.get("virtual_hosts").is_some_and(Value::is_array) {
+            return Some(object.get("http_filters").map_or(manager, |_| Some(object)));
+        }
+        out.push(Found {
+            part: part.to_owned(),
+            // A document that is itself the route configuration (an RDS
+            // file) is `$`, so that paths below join with `.`.
+            path: if path.is_empty() {
+                "$".to_owned()
+            } else {
+                path.to_owned()
+            },
+            value: object.clone(),
+            manager: manager.cloned(),
+            camel,
+        });
+        None
+    });
 }
 
 /// One level's CorsPolicy, as given.
@@ -308,6 +281,16 @@ struct Level {
     /// `FilterConfig { disabled: true }`: the filter is off on this route.
     disabled: bool,
     path: String,
+}
+
+impl Level {
+    fn new(cors: CorsPolicy, path: String) -> Self {
+        Self {
+            cors,
+            disabled: false,
+            path,
+        }
+    }
 }
 
 /// Where the levels of one route configuration are read from.
@@ -325,7 +308,9 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     let Some(config) = typed::<RouteConfiguration>(&rc.value, &rc.part, &rc.path, issues) else {
         return Vec::new();
     };
-    if config.virtual_hosts.len() > 1 && !rc.ports_ignored && !config.ignore_port_in_host_matching {
+    let manager = |key: &str| rc.manager.as_ref().and_then(|m| m.get(key));
+    let ports_ignored = manager("strip_any_host_port").and_then(Value::as_bool) == Some(true);
+    if config.virtual_hosts.len() > 1 && !ports_ignored && !config.ignore_port_in_host_matching {
         issues.note(
             &at,
             "Envoy selects a virtual host by the whole :authority, port included (neither strip_any_host_port \
@@ -350,44 +335,37 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
         let vlevel = level(&vhost.typed_per_filter_config, &cx, &vpath, issues);
         for (r, route) in vhost.routes.iter().enumerate() {
             let rpath = format!("{vpath}.routes[{r}]");
-            let mut levels: Vec<Level> = Vec::new();
-            levels.extend(level(&route.typed_per_filter_config, &cx, &rpath, issues));
-            levels.extend(vlevel.clone());
-            levels.extend(global.clone());
+            let route_level = level(&route.typed_per_filter_config, &cx, &rpath, issues);
+            let mut levels: Vec<Level> = [route_level, vlevel.clone(), global.clone()]
+                .into_iter()
+                .flatten()
+                .collect();
             if levels.is_empty() {
                 // The deprecated `cors` fields count only when no typed config does.
+                let route_cors = route.route.as_ref().and_then(|a| a.cors.as_ref());
                 let legacy = [
-                    (
-                        route.route.as_ref().and_then(|a| a.cors.as_ref()),
-                        format!("{rpath}.route.cors"),
-                    ),
+                    (route_cors, format!("{rpath}.route.cors")),
                     (vhost.cors.as_ref(), format!("{vpath}.cors")),
                 ];
-                levels.extend(legacy.into_iter().filter_map(|(cors, path)| {
-                    Some(Level {
-                        cors: cors?.clone(),
-                        disabled: false,
-                        path: within(cx.part, &path),
-                    })
-                }));
+                levels = legacy
+                    .into_iter()
+                    .filter_map(|(cors, path)| Some(Level::new(cors?.clone(), within(cx.part, &path))))
+                    .collect();
             }
-            let unique = route
-                .name
-                .as_deref()
-                .is_some_and(|n| names.iter().filter(|m| **m == n).count() == 1);
-            let hint = format!(
-                "{}-{}",
-                vhost.name.as_deref().unwrap_or("vhost"),
-                route.name.clone().unwrap_or_else(|| format!("route{r}"))
-            );
-            let at = within(cx.part, &rpath);
-            let cors = resolved(route, &levels, &at, browser, issues);
             let place = Place {
                 domain: &domain,
-                unique,
-                hint,
-                at,
+                unique: route
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| names.iter().filter(|m| **m == n).count() == 1),
+                hint: format!(
+                    "{}-{}",
+                    vhost.name.as_deref().unwrap_or("vhost"),
+                    route.name.clone().unwrap_or_else(|| format!("route{r}"))
+                ),
+                at: within(cx.part, &rpath),
             };
+            let cors = resolved(route, &levels, browser, issues);
             scopes.extend(route_scopes(route, &place, &cors, issues));
         }
     }
@@ -397,7 +375,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
 /// The keys Envoy looks the CORS filter's per-route config up by; `None`
 /// when the connection manager has no CORS filter.
 fn filter_names(rc: &Found, at: &str, issues: &mut Issues) -> Option<Vec<String>> {
-    let Some(filters) = &rc.http_filters else {
+    let Some(filters) = rc.manager.as_ref().and_then(|m| m.get("http_filters")) else {
         return Some(vec![CORS_FILTER_NAME.to_owned()]);
     };
     let filters: Vec<HttpFilter> = typed(filters, &rc.part, "http_filters", issues)?;
@@ -463,17 +441,15 @@ struct Place<'a> {
     at: String,
 }
 
-/// The route's CORS as the built-in filter resolves it, converted.
-fn resolved(route: &Route, levels: &[Level], at: &str, browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
+/// The route's CORS as the built-in filter resolves it (none on a route that
+/// answers itself, which the filter skips), converted.
+fn resolved(route: &Route, levels: &[Level], browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
     let skipped = route.direct_response.is_some() || route.redirect.is_some();
-    if skipped || levels.is_empty() || levels.first().is_some_and(|l| l.disabled) {
+    let Some(head) = levels.first().filter(|l| !skipped && !l.disabled) else {
         return Cors::default();
-    }
-    let cors = resolve(levels, at, issues);
-    let policy = Draft::envoy(&cors).and_then(|draft| {
-        let at = levels.first().map_or(at, |l| l.path.as_str());
-        convert::policy(&draft, at, &convert::ENVOY, browser, issues)
-    });
+    };
+    let cors = resolve(head, levels, issues);
+    let policy = Draft::envoy(&cors).and_then(|d| convert::policy(&d, &head.path, &convert::ENVOY, browser, issues));
     Cors {
         policy,
         source: Some(SourceCors::Envoy(cors)),
@@ -600,11 +576,7 @@ fn level(configs: &Map<String, Value>, cx: &Context<'_>, path: &str, issues: &mu
         config = config.get("config")?;
         at = join(&at, "config");
     }
-    Some(Level {
-        cors: typed(config, cx.part, &at, issues)?,
-        disabled: false,
-        path: within(cx.part, &at),
-    })
+    Some(Level::new(typed(config, cx.part, &at, issues)?, within(cx.part, &at)))
 }
 
 /// A typed config's `@type`.
@@ -612,13 +584,13 @@ fn type_url(config: &Value) -> &str {
     config.get("@type").and_then(Value::as_str).unwrap_or_default()
 }
 
-/// A `RuntimeFractionalPercent` as its default share in millionths (a
-/// runtime key is noted).
-fn percent(v: Option<&RuntimeFractionalPercent>, at: &str, issues: &mut Issues) -> Option<u64> {
+/// A `RuntimeFractionalPercent` (`what`, at `path`) as its default share in
+/// millionths (a runtime key is noted).
+fn percent(v: Option<&RuntimeFractionalPercent>, path: &str, what: &str, issues: &mut Issues) -> Option<u64> {
     let v = v?;
     if v.runtime_key.is_some() {
         issues.note(
-            at,
+            &join(path, what),
             "has a runtime_key: Envoy's runtime can change the share of requests at any time; imported with the \
              default_value"
                 .to_owned(),
@@ -636,49 +608,42 @@ fn percent(v: Option<&RuntimeFractionalPercent>, at: &str, issues: &mut Issues) 
 /// A share of all requests, in millionths.
 const ALL: u64 = 1_000_000;
 
-/// The policy Envoy applies with these levels, most specific first.
-fn resolve(levels: &[Level], at: &str, issues: &mut Issues) -> EnvoyCors {
+/// Whether a policy that `what` (at `path`) applies to `share` of requests
+/// applies: here it applies to all requests or none, so a share between is
+/// an error, and `--lossy` takes the nearer.
+fn applies(share: u64, path: &str, what: &str, issues: &mut Issues) -> bool {
+    if share == 0 || share == ALL {
+        return share == ALL;
+    }
+    let all = share * 2 >= ALL;
+    issues.lossy(
+        &join(path, what),
+        format!(
+            "{what} covers {:.4} % of requests; a policy here applies to all of them or none; --lossy takes {}",
+            share as f64 / 10_000.0,
+            if all { "all" } else { "none" }
+        ),
+    );
+    all
+}
+
+/// The policy Envoy applies with these levels, most specific (`head`) first.
+fn resolve(head: &Level, levels: &[Level], issues: &mut Issues) -> EnvoyCors {
     let text = |f: fn(&CorsPolicy) -> &String| levels.iter().map(|l| f(&l.cors)).find(|s| !s.is_empty()).cloned();
     let flag = |f: fn(&CorsPolicy) -> Option<BoolValue>| levels.iter().find_map(|l| f(&l.cors)).map(BoolValue::get);
-    let head = levels.first();
-    let head_at = |what: &str| head.map_or(at.to_owned(), |l| join(&l.path, what));
-    let enabled = percent(
-        head.and_then(|l| l.cors.filter_enabled.as_ref()),
-        &head_at("filter_enabled"),
-        issues,
-    );
-    let shadow = percent(
-        head.and_then(|l| l.cors.shadow_enabled.as_ref()),
-        &head_at("shadow_enabled"),
-        issues,
-    );
-    let mut state = |share: u64, what: &str| match share {
-        0 => false,
-        ALL => true,
-        share => {
-            let all = share * 2 >= ALL;
-            issues.lossy(
-                &head_at(what),
-                format!(
-                    "{what} covers {:.4} % of requests; a policy here applies to all of them or none; --lossy takes {}",
-                    share as f64 / 10_000.0,
-                    if all { "all" } else { "none" }
-                ),
-            );
-            all
-        }
-    };
-    let enabled = if state(enabled.unwrap_or(ALL), "filter_enabled") {
+    // `filter_enabled` and `shadow_enabled` from the most specific level only.
+    let on = percent(head.cors.filter_enabled.as_ref(), &head.path, "filter_enabled", issues);
+    let shadow = percent(head.cors.shadow_enabled.as_ref(), &head.path, "shadow_enabled", issues);
+    let enabled = if applies(on.unwrap_or(ALL), &head.path, "filter_enabled", issues) {
         Enabled::On
-    } else if state(shadow.unwrap_or(0), "shadow_enabled") {
+    } else if applies(shadow.unwrap_or(0), &head.path, "shadow_enabled", issues) {
         Enabled::Shadow
     } else {
         Enabled::Off
     };
     let origins = levels.iter().find(|l| !l.cors.allow_origin_string_match.is_empty());
-    let mut cors = EnvoyCors {
+    EnvoyCors {
         origins: origins.map(|l| matchers(&l.cors, &l.path, issues)).unwrap_or_default(),
-        languages: Vec::new(),
         allow_methods: text(|c| &c.allow_methods).unwrap_or_default(),
         allow_headers: text(|c| &c.allow_headers).unwrap_or_default(),
         expose_headers: text(|c| &c.expose_headers).unwrap_or_default(),
@@ -687,9 +652,9 @@ fn resolve(levels: &[Level], at: &str, issues: &mut Issues) -> EnvoyCors {
         allow_private_network: flag(|c| c.allow_private_network_access).unwrap_or(false),
         forward_not_matching_preflights: flag(|c| c.forward_not_matching_preflights).unwrap_or(true),
         enabled,
-    };
-    cors.compile();
-    cors
+        ..EnvoyCors::default()
+    }
+    .compiled()
 }
 
 /// A level's origin matchers.
@@ -736,7 +701,7 @@ fn snake_keys(value: &Value) -> Value {
             map.iter()
                 .map(|(k, v)| {
                     let field = k.bytes().all(|b| b.is_ascii_alphanumeric());
-                    let key = if field { snake(k) } else { k.clone() };
+                    let key = if field { k.to_snake_case() } else { k.clone() };
                     (key, snake_keys(v))
                 })
                 .collect(),
@@ -744,17 +709,6 @@ fn snake_keys(value: &Value) -> Value {
         Value::Array(items) => Value::Array(items.iter().map(snake_keys).collect()),
         other => other.clone(),
     }
-}
-
-fn snake(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
 }
 
 /// A path written with snake_case fields, in camelCase again for a message

@@ -37,7 +37,7 @@ use super::convert::{self, Draft};
 use super::fields::{typed, ObjectMeta};
 use super::gateway::{self, Found, HttpRoute};
 use super::istio::duration_seconds;
-use super::model::{Enabled, EnvoyCors, SourceCors};
+use super::model::{EnvoyCors, SourceCors};
 use super::origins::StringMatch;
 use super::{kind_of, Cors, Doc, Issues, Scope};
 use crate::args::SourceFormat;
@@ -247,18 +247,15 @@ fn model(c: &CorsSpec, at: &str, issues: &mut Issues) -> EnvoyCors {
             String::new()
         })
     });
-    let mut cors = EnvoyCors {
+    EnvoyCors {
         origins,
-        languages: Vec::new(),
         allow_methods: list(&c.allow_methods),
         allow_headers: list(&c.allow_headers),
         expose_headers: c.expose_headers.join(", "),
         max_age: max_age.unwrap_or_default(),
         allow_credentials: c.allow_credentials.unwrap_or(false),
-        allow_private_network: false,
-        forward_not_matching_preflights: false,
-        enabled: Enabled::On,
-    };
-    cors.compile();
-    cors
+        // The rest as `buildCORS` leaves it: `forward_not_matching_preflights: false`.
+        ..EnvoyCors::default()
+    }
+    .compiled()
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::automata::BrowserOrigins;
 use super::convert::{self, Draft};
 use super::fields::{typed, ObjectMeta};
-use super::model::{Enabled, EnvoyCors, SourceCors};
+use super::model::{EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
 use super::{Cors, Doc, Issues, Scope};
@@ -183,7 +183,46 @@ fn uri(m: &HttpMatchRequest, at: &str, issues: &mut Issues) -> PathMatch {
 
 /// A corsPolicy: the CorsPolicy istiod writes for it, and its policy.
 fn cors(c: &CorsPolicy, at: &str, browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
-    let model = cors_policy(c, at, issues);
+    let origins = match &c.allow_origins {
+        // The deprecated `allowOrigin`: exact origins.
+        None => c.allow_origin.iter().map(|o| StringMatch::exact(o)).collect(),
+        Some(matchers) => matchers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let found = [
+                    (MatchKind::Exact, &m.exact),
+                    (MatchKind::Prefix, &m.prefix),
+                    (MatchKind::Regex, &m.regex),
+                ]
+                .into_iter()
+                .find_map(|(kind, v)| v.as_ref().map(|v| StringMatch::new(kind, v, false)));
+                if found.is_none() {
+                    let at = format!("{at}.allowOrigins[{i}]");
+                    issues.fatal(&at, "expected exact, prefix or regex".to_owned());
+                }
+                found
+            })
+            .collect(),
+    };
+    let max_age = c.max_age.as_deref().map(|d| {
+        duration_seconds(d).map(|s| s.to_string()).unwrap_or_else(|| {
+            let reason = format!("{d:?} is not a duration (e.g. \"24h\", \"90s\")");
+            issues.fatal(&format!("{at}.maxAge"), reason);
+            String::new()
+        })
+    });
+    let model = EnvoyCors {
+        origins,
+        allow_methods: c.allow_methods.join(","),
+        allow_headers: c.allow_headers.join(","),
+        expose_headers: c.expose_headers.join(","),
+        max_age: max_age.unwrap_or_default(),
+        allow_credentials: c.allow_credentials.unwrap_or(false),
+        forward_not_matching_preflights: c.unmatched_preflights.as_deref() != Some("IGNORE"),
+        ..EnvoyCors::default()
+    }
+    .compiled();
     let names = convert::Names {
         // The deprecated `allowOrigin` when `allowOrigins` is absent.
         origins: if c.allow_origins.is_none() {
@@ -197,59 +236,6 @@ fn cors(c: &CorsPolicy, at: &str, browser: &BrowserOrigins, issues: &mut Issues)
         policy: Draft::envoy(&model).and_then(|draft| convert::policy(&draft, at, &names, browser, issues)),
         source: Some(SourceCors::Envoy(model)),
     }
-}
-
-/// A corsPolicy as the CorsPolicy istiod writes for it.
-fn cors_policy(c: &CorsPolicy, at: &str, issues: &mut Issues) -> EnvoyCors {
-    let mut origins = Vec::new();
-    match &c.allow_origins {
-        Some(matchers) => {
-            for (i, m) in matchers.iter().enumerate() {
-                let found = [
-                    (MatchKind::Exact, &m.exact),
-                    (MatchKind::Prefix, &m.prefix),
-                    (MatchKind::Regex, &m.regex),
-                ]
-                .into_iter()
-                .find_map(|(kind, v)| v.as_ref().map(|v| StringMatch::new(kind, v, false)));
-                match found {
-                    Some(matcher) => origins.push(matcher),
-                    None => issues.fatal(
-                        &format!("{at}.allowOrigins[{i}]"),
-                        "expected exact, prefix or regex".to_owned(),
-                    ),
-                }
-            }
-        }
-        None => origins.extend(c.allow_origin.iter().map(|o| StringMatch::exact(o))),
-    }
-    let max_age = match &c.max_age {
-        None => String::new(),
-        Some(d) => duration_seconds(d).map_or_else(
-            || {
-                issues.fatal(
-                    &format!("{at}.maxAge"),
-                    format!("{d:?} is not a duration (e.g. \"24h\", \"90s\")"),
-                );
-                String::new()
-            },
-            |s| s.to_string(),
-        ),
-    };
-    let mut cors = EnvoyCors {
-        origins,
-        languages: Vec::new(),
-        allow_methods: c.allow_methods.join(","),
-        allow_headers: c.allow_headers.join(","),
-        expose_headers: c.expose_headers.join(","),
-        max_age,
-        allow_credentials: c.allow_credentials.unwrap_or(false),
-        allow_private_network: false,
-        forward_not_matching_preflights: c.unmatched_preflights.as_deref() != Some("IGNORE"),
-        enabled: Enabled::On,
-    };
-    cors.compile();
-    cors
 }
 
 /// A protobuf Duration as Istio and Envoy Gateway write it (`24h`, `1h30m`,

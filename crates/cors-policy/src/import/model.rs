@@ -89,9 +89,10 @@ fn set(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
 }
 
 /// Whether the source's CORS is on, off, or only counting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Enabled {
     /// Enforced (`filter_enabled` absent or 100 %).
+    #[default]
     On,
     /// `shadow_enabled` only: origins are evaluated and counted, nothing changes.
     Shadow,
@@ -101,7 +102,7 @@ pub enum Enabled {
 
 /// A CorsPolicy of Envoy's built-in filter after the route-to-virtual-host
 /// fallback, field by field.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EnvoyCors {
     /// `allow_origin_string_match`.
     pub origins: Vec<StringMatch>,
@@ -147,9 +148,10 @@ impl EnvoyCors {
         })
     }
 
-    /// Compiles the origin matchers.
-    pub fn compile(&mut self) {
-        self.languages = self.origins.iter().filter_map(|m| m.language().ok()).collect();
+    /// The policy with its origin matchers compiled.
+    pub fn compiled(self) -> Self {
+        let languages = self.origins.iter().filter_map(|m| m.language().ok()).collect();
+        Self { languages, ..self }
     }
 
     fn allows(&self, origin: &str) -> bool {
