@@ -164,11 +164,7 @@ pub fn ours(config: &Config, request: &Request, upstream: &Response) -> Response
         (":path".into(), request.path.as_bytes().to_vec()),
     ];
     headers.extend(request.headers.iter().map(|(n, v)| (n.clone(), v.as_bytes().to_vec())));
-    let upstream_headers: Vec<(String, Vec<u8>)> = upstream
-        .headers
-        .iter()
-        .map(|(n, v)| (n.clone(), v.as_bytes().to_vec()))
-        .collect();
+    let upstream_headers = upstream.header_bytes();
     let route_name = request.route_name.as_deref().map(str::as_bytes);
     let outcome = simulate(config, &headers, route_name, upstream.status, &upstream_headers);
     Response {

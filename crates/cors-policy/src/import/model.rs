@@ -72,6 +72,14 @@ pub struct Response {
 }
 
 impl Response {
+    /// The headers as the core and the browser model read them.
+    pub fn header_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
     /// A reply the source makes itself, before adding its headers.
     pub fn local(status: u32) -> Self {
         Self {
