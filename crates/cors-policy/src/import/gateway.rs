@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::automata::{escape, BrowserOrigins};
-use super::convert::{self, Draft, Star};
+use super::convert::{self, Draft};
 use super::fields::{typed, ObjectMeta};
 use super::model::{GatewayCors, SourceCors};
 use super::origins::StringMatch;
@@ -159,16 +159,15 @@ pub fn filter_cors(
     let model = model(cors);
     let draft = Draft {
         origins: model.allow_origins.iter().map(|o| origin(o)).collect(),
-        star: Star::Echoed,
         methods: model.allow_methods.clone(),
         headers: model.allow_headers.clone(),
         headers_star_echoed: model.allow_credentials,
         expose: model.expose_headers.clone(),
         max_age: Some(model.max_age.to_string()),
         credentials: model.allow_credentials,
-        private_network: false,
-        preflight_status: 200,
-        report: false,
+        // The specification's example answers allowed preflights with 200.
+        preflight_status: Some(200),
+        ..Draft::default()
     };
     let names = convert::camel("the Gateway API");
     Some(Cors {

@@ -27,17 +27,20 @@ use envoy_cors_core::origin::{default_port, Origin};
 use super::automata::Language;
 use super::fields::split;
 use super::origins::{MatchKind, StringMatch};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// A request of the matrix, as the source and this filter receive it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A request of the matrix, as the source and this filter receive it (and
+/// as `cors-policy differences` reads it, without `:authority` and `:path`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     /// `:method`.
     pub method: String,
     /// `:authority`.
+    #[serde(default)]
     pub authority: String,
     /// `:path`.
+    #[serde(default)]
     pub path: String,
     /// Envoy's route name for the request, if the route has one.
     pub route_name: Option<String>,
@@ -61,13 +64,14 @@ impl Request {
 }
 
 /// What the client receives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
     /// The status.
     pub status: u32,
     /// The headers, in order.
     pub headers: Vec<(String, String)>,
     /// Whether the upstream saw the request.
+    #[serde(default)]
     pub reached_upstream: bool,
 }
 

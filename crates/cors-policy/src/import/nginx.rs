@@ -236,14 +236,11 @@ fn cors(meta: &ObjectMeta, at: &str, browser: &BrowserOrigins, issues: &mut Issu
         star: Star::Literal,
         methods: split(&model.methods),
         headers: split(&model.headers),
-        headers_star_echoed: false,
         expose: split(&model.expose),
         max_age: Some(model.max_age.to_string()),
         credentials: model.credentials,
-        private_network: false,
-        // nginx answers preflights `return 204`.
-        preflight_status: 204,
-        report: false,
+        // nginx answers preflights `return 204`, as this filter does.
+        ..Draft::default()
     };
     Some(Cors {
         policy: convert::policy(&draft, at, &NAMES, browser, issues),
