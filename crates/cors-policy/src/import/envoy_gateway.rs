@@ -163,14 +163,12 @@ fn winner(policies: &[Read], (part, route): &Found, r: usize, issues: &mut Issue
 /// The most specific level at which a policy targets a route's rule.
 fn level(read: &Read, route: &HttpRoute, rule: Option<&str>, at: &str, issues: &mut Issues) -> Option<u8> {
     let spec = &read.policy.spec;
-    let same_namespace = read.policy.metadata.namespace == route.metadata.namespace;
+    // A policy targets what is in its own namespace only.
+    if read.policy.metadata.namespace != route.metadata.namespace {
+        return None;
+    }
     let mut levels = Vec::new();
-    for target in spec
-        .target_ref
-        .iter()
-        .chain(&spec.target_refs)
-        .filter(|_| same_namespace)
-    {
+    for target in spec.target_ref.iter().chain(&spec.target_refs) {
         match target.kind.as_str() {
             "HTTPRoute" if target.name == route.metadata.name => match &target.section_name {
                 None => levels.push(ROUTE),
@@ -200,7 +198,7 @@ fn level(read: &Read, route: &HttpRoute, rule: Option<&str>, at: &str, issues: &
             _ => {}
         }
     }
-    for selector in spec.target_selectors.iter().filter(|_| same_namespace) {
+    for selector in &spec.target_selectors {
         let labels_match = selector
             .match_labels
             .iter()

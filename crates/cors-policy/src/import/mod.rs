@@ -250,12 +250,8 @@ fn print_issues(issues: &Issues, label: &str, lossy: bool) -> bool {
             Severity::Lossy if lossy => "warning",
             Severity::Lossy | Severity::Fatal => "error",
         };
-        let at = if issue.path.is_empty() {
-            String::new()
-        } else {
-            format!("{}: ", issue.path)
-        };
-        eprintln!("cors-policy: {label}: {kind}: {at}{}", issue.reason);
+        // `path: reason`, or the reason alone where there is no path.
+        eprintln!("cors-policy: {label}: {kind}: {}", within(&issue.path, &issue.reason));
     }
     let worst = issues.list.iter().map(|i| i.severity).max();
     if worst == Some(Severity::Lossy) && !lossy {

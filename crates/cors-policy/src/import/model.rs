@@ -201,10 +201,9 @@ impl EnvoyCors {
         if !request.is_preflight() || (!allowed && self.forward_not_matching_preflights) {
             return decorate(forwarded());
         }
+        // `decorate` adds `-Allow-Origin` (and moves `-Allow-Credentials`
+        // after it) when the origin is allowed.
         let mut headers = Vec::new();
-        if allowed {
-            set(&mut headers, "access-control-allow-origin", origin);
-        }
         if self.allow_credentials {
             set(&mut headers, "access-control-allow-credentials", "true");
         }

@@ -131,12 +131,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
         });
     }
     // Oldest first (`sortIngressSlice`); the file's order for ties.
-    read.sort_by(|a, b| {
-        a.ingress
-            .metadata
-            .creation_timestamp
-            .cmp(&b.ingress.metadata.creation_timestamp)
-    });
+    read.sort_by_key(|r| r.ingress.metadata.creation_timestamp.clone());
     let mut hosts: Vec<Option<String>> = Vec::new();
     for host in read
         .iter()

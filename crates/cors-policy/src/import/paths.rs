@@ -173,19 +173,11 @@ pub fn host_glob(domain: &str) -> Option<String> {
     if domain == "*" {
         return None;
     }
-    let (head, star, tail) = match domain.find('*') {
-        Some(at) => (
-            domain.get(..at).unwrap_or_default(),
-            "*",
-            domain.get(at + 1..).unwrap_or_default(),
-        ),
-        None => (domain, "", ""),
-    };
-    Some(format!(
-        "{}{star}{}",
-        literal(&head.to_ascii_lowercase(), true),
-        literal(&tail.to_ascii_lowercase(), true)
-    ))
+    let parts: Vec<String> = domain
+        .splitn(2, '*')
+        .map(|part| literal(&part.to_ascii_lowercase(), true))
+        .collect();
+    Some(parts.join("*"))
 }
 
 #[cfg(test)]
