@@ -293,13 +293,6 @@ impl Level {
     }
 }
 
-/// Where the levels of one route configuration are read from.
-struct Context<'a> {
-    /// The keys Envoy looks a CorsPolicy up by, in order.
-    keys: Vec<String>,
-    part: &'a str,
-}
-
 fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
     let at = within(&rc.part, &rc.path);
     let Some(keys) = filter_names(rc, &at, issues) else {
@@ -319,8 +312,8 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                 .to_owned(),
         );
     }
-    let cx = Context { keys, part: &rc.part };
-    let global = level(&config.typed_per_filter_config, &cx, &rc.path, issues);
+    let part = rc.part.as_str();
+    let global = level(&config.typed_per_filter_config, &keys, part, &rc.path, issues);
     let names: Vec<&str> = config
         .virtual_hosts
         .iter()
@@ -332,10 +325,10 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             continue;
         };
         let vpath = format!("{}.virtual_hosts[{v}]", rc.path);
-        let vlevel = level(&vhost.typed_per_filter_config, &cx, &vpath, issues);
+        let vlevel = level(&vhost.typed_per_filter_config, &keys, part, &vpath, issues);
         for (r, route) in vhost.routes.iter().enumerate() {
             let rpath = format!("{vpath}.routes[{r}]");
-            let route_level = level(&route.typed_per_filter_config, &cx, &rpath, issues);
+            let route_level = level(&route.typed_per_filter_config, &keys, part, &rpath, issues);
             let mut levels: Vec<Level> = [route_level, vlevel.clone(), global.clone()]
                 .into_iter()
                 .flatten()
@@ -349,7 +342,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                 ];
                 levels = legacy
                     .into_iter()
-                    .filter_map(|(cors, path)| Some(Level::new(cors?.clone(), within(cx.part, &path))))
+                    .filter_map(|(cors, path)| Some(Level::new(cors?.clone(), within(part, &path))))
                     .collect();
             }
             let place = Place {
@@ -363,7 +356,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                     vhost.name.as_deref().unwrap_or("vhost"),
                     route.name.clone().unwrap_or_else(|| format!("route{r}"))
                 ),
-                at: within(cx.part, &rpath),
+                at: within(part, &rpath),
             };
             let cors = resolved(route, &levels, browser, issues);
             scopes.extend(route_scopes(route, &place, &cors, issues));
@@ -541,10 +534,11 @@ fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> Option<PathMatch
     Some(path)
 }
 
-/// The CorsPolicy Envoy applies from an object's `typed_per_filter_config`:
-/// the one under the first key it looks up. A CorsPolicy under another key
-/// is never applied: said, and left out.
-fn level(configs: &Map<String, Value>, cx: &Context<'_>, path: &str, issues: &mut Issues) -> Option<Level> {
+/// The CorsPolicy Envoy applies from an object's `typed_per_filter_config`
+/// (in `part`, at `path`): the one under the first of `keys` (the CORS
+/// filter's names, in the order Envoy looks them up). A CorsPolicy under
+/// another key is never applied: said, and left out.
+fn level(configs: &Map<String, Value>, keys: &[String], part: &str, path: &str, issues: &mut Issues) -> Option<Level> {
     let is_cors = |config: &Value| {
         let inner = config
             .get("config")
@@ -552,31 +546,31 @@ fn level(configs: &Map<String, Value>, cx: &Context<'_>, path: &str, issues: &mu
         type_url(inner.unwrap_or(config)).ends_with(CORS_POLICY)
     };
     for (key, config) in configs {
-        if is_cors(config) && !cx.keys.contains(key) {
+        if is_cors(config) && !keys.contains(key) {
             issues.note(
-                &within(cx.part, &format!("{path}.typed_per_filter_config.{key}")),
+                &within(part, &format!("{path}.typed_per_filter_config.{key}")),
                 format!(
                     "a CorsPolicy Envoy never applies: it looks a route's CORS config up by the filter's name \
                      (then its canonical name): {}; left out",
-                    cx.keys.join(", then ")
+                    keys.join(", then ")
                 ),
             );
         }
     }
-    let (key, mut config) = cx.keys.iter().find_map(|k| configs.get(k).map(|c| (k, c)))?;
+    let (key, mut config) = keys.iter().find_map(|k| configs.get(k).map(|c| (k, c)))?;
     let mut at = format!("{path}.typed_per_filter_config.{key}");
     if type_url(config).ends_with(FILTER_CONFIG) {
         if config.get("disabled").and_then(Value::as_bool) == Some(true) {
             return Some(Level {
                 disabled: true,
-                path: within(cx.part, &at),
+                path: within(part, &at),
                 ..Level::default()
             });
         }
         config = config.get("config")?;
         at = join(&at, "config");
     }
-    Some(Level::new(typed(config, cx.part, &at, issues)?, within(cx.part, &at)))
+    Some(Level::new(typed(config, part, &at, issues)?, within(part, &at)))
 }
 
 /// A typed config's `@type`.
