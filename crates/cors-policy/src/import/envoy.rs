@@ -706,7 +706,9 @@ fn snake_keys(value: &Value) -> Value {
 }
 
 /// A path written with snake_case fields, in camelCase again for a message
-/// about a protobuf JSON dump.
+/// about a protobuf JSON dump. Written here rather than with heck (which
+/// `snake_keys` uses): a path mixes field names with indices (`[0]`), `$`
+/// and filter names, which a case-conversion crate would rewrite too.
 pub fn camel_path(path: &str) -> String {
     let (part, path) = path.rsplit_once(": ").map_or(("", path), |(part, path)| (part, path));
     let mut out = if part.is_empty() {
