@@ -56,7 +56,7 @@ pub enum Command {
 }
 
 /// Where the policies to import come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum SourceFormat {
     /// Envoy's `envoy.filters.http.cors` (`CorsPolicy` in `typed_per_filter_config`).
     Envoy,

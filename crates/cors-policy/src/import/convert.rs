@@ -59,10 +59,11 @@ pub const fn camel(source: &'static str) -> Names {
 }
 
 /// What `*` means in the source when credentials are allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Star {
     /// Every origin is echoed with credentials (Envoy, the Gateway API): a
     /// hole this filter refuses; `--lossy` keeps `*` without credentials.
+    #[default]
     Echoed,
     /// `Access-Control-Allow-Origin: *` is sent next to `-Credentials: true`
     /// (ingress-nginx), which no browser accepts for a credentialed request:
@@ -72,7 +73,7 @@ pub enum Star {
 
 /// A source's CORS settings, in the shape of this filter's policy, before
 /// any rule is applied.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Draft {
     /// The origins, as the source matches them.
     pub origins: Vec<StringMatch>,
@@ -94,8 +95,8 @@ pub struct Draft {
     pub credentials: bool,
     /// Private Network Access preflights are answered.
     pub private_network: bool,
-    /// The status of an allowed preflight.
-    pub preflight_status: i64,
+    /// The status of an allowed preflight, when not this filter's `204`.
+    pub preflight_status: Option<i64>,
     /// Only evaluated, never enforced (Envoy's `shadow_enabled`).
     pub report: bool,
 }
@@ -115,7 +116,7 @@ impl Draft {
             credentials: cors.allow_credentials,
             private_network: cors.allow_private_network,
             // Envoy answers allowed preflights with 200.
-            preflight_status: 200,
+            preflight_status: Some(200),
             report: cors.enabled == Enabled::Shadow,
         })
     }
@@ -160,7 +161,7 @@ pub fn policy(
         allow_credentials: credentials,
         dangerously_allow_http_origins_with_credentials: false,
         allow_private_network: draft.private_network,
-        preflight_status: (draft.preflight_status != 204).then_some(draft.preflight_status),
+        preflight_status: draft.preflight_status,
         mode: if draft.report { Mode::Report } else { Mode::Enforce },
         reject_disallowed: false,
     };

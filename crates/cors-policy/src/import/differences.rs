@@ -295,36 +295,21 @@ pub fn explain(f: &Facts<'_>, source: &Fields, ours: &Fields) -> BTreeMap<String
         .collect()
 }
 
-/// One pair of answers to explain.
+/// One pair of answers to explain: the request (its method and headers),
+/// whether this filter's policy allows any origin, the upstream's answer,
+/// and both answers.
 #[derive(Debug, Deserialize)]
 struct Pair {
-    method: String,
-    headers: Vec<(String, String)>,
+    #[serde(flatten)]
+    request: Request,
     #[serde(default)]
     any_origin: bool,
     #[serde(default)]
     upstream: Vec<(String, String)>,
     #[serde(default = "ok")]
     upstream_status: u32,
-    source: Answer,
-    ours: Answer,
-}
-
-/// A status and headers.
-#[derive(Debug, Deserialize)]
-struct Answer {
-    status: u32,
-    headers: Vec<(String, String)>,
-}
-
-impl Answer {
-    fn response(self) -> Response {
-        Response {
-            status: self.status,
-            headers: self.headers,
-            reached_upstream: false,
-        }
-    }
+    source: Response,
+    ours: Response,
 }
 
 /// An upstream's status when the pair does not say.
@@ -347,20 +332,13 @@ pub fn run() -> ExitCode {
     let cases: Vec<BTreeMap<String, &str>> = pairs
         .into_iter()
         .map(|p| {
-            let request = Request {
-                method: p.method,
-                authority: String::new(),
-                path: String::new(),
-                route_name: None,
-                headers: p.headers,
-            };
             let upstream = Response {
                 status: p.upstream_status,
                 headers: p.upstream,
                 reached_upstream: true,
             };
-            let facts = Facts::new(&request, p.any_origin, &upstream);
-            explain(&facts, &normalise(&p.source.response()), &normalise(&p.ours.response()))
+            let facts = Facts::new(&p.request, p.any_origin, &upstream);
+            explain(&facts, &normalise(&p.source), &normalise(&p.ours))
         })
         .collect();
     let ids: Vec<&str> = DIFFERENCES.iter().map(|(id, _)| *id).collect();

@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 
-use envoy_cors_core::language::PolicySpec;
+use heck::ToSnakeCase;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -32,8 +32,8 @@ use super::convert::{self, Draft};
 use super::fields::typed;
 use super::model::{Enabled, EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
-use super::paths::{host_glob, host_rank, regex_head, rule_paths, sample_host, PathMatch};
-use super::{Doc, Issues, Sample, Scope};
+use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
+use super::{Cors, Doc, Issues, Scope};
 use crate::document::{join, walk_objects, within};
 
 const CORS_POLICY: &str = "envoy.extensions.filters.http.cors.v3.CorsPolicy";
@@ -46,7 +46,6 @@ const CORS_FILTER_NAME: &str = "envoy.filters.http.cors";
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct RouteConfiguration {
-    name: Option<String>,
     virtual_hosts: Vec<VirtualHost>,
     typed_per_filter_config: Map<String, Value>,
     ignore_port_in_host_matching: bool,
@@ -199,12 +198,17 @@ struct Found {
     part: String,
     path: String,
     value: Value,
-    /// The connection manager's filters, when the route configuration is inline.
-    http_filters: Option<Value>,
-    /// `strip_any_host_port`.
-    ports_ignored: bool,
+    /// The nearest connection manager above it (its `http_filters` and
+    /// `strip_any_host_port`), when the route configuration is inline.
+    manager: Option<Value>,
     /// Read from a protobuf JSON dump (camelCase keys).
     camel: bool,
+}
+
+impl Found {
+    fn name(&self) -> Option<&str> {
+        self.value.get("name").and_then(Value::as_str)
+    }
 }
 
 /// Imports the route configuration of `docs` (the one named `only`, when
@@ -223,83 +227,51 @@ pub fn import(docs: &[Doc], only: Option<&str>, browser: &BrowserOrigins, issues
         };
         route_configs(&value, &doc.part, camel, &mut found);
     }
-    if let Some(name) = only {
-        found.retain(|rc| rc.value.get("name").and_then(Value::as_str) == Some(name));
+    found.retain(|rc| only.is_none_or(|name| rc.name() == Some(name)));
+    if let [rc] = found.as_slice() {
+        issues.camel = rc.camel;
+        return route_config(rc, browser, issues);
     }
-    match found.as_slice() {
-        [] => issues.fatal(
-            "",
-            match only {
-                Some(name) => format!("no route configuration named {name:?}"),
-                None => "no route configuration (virtual_hosts) found".to_owned(),
-            },
+    let names: Vec<String> = found
+        .iter()
+        .map(|rc| format!("{} ({})", rc.name().unwrap_or("unnamed"), within(&rc.part, &rc.path)))
+        .collect();
+    let reason = match (only, names.len()) {
+        (Some(name), 0) => format!("no route configuration named {name:?}"),
+        (None, 0) => "no route configuration (virtual_hosts) found".to_owned(),
+        (_, n) => format!(
+            "{n} route configurations (one per listener), and one policy serves one listener: import one with \
+             --route-config NAME: {}",
+            names.join(", ")
         ),
-        [rc] => {
-            issues.camel = rc.camel;
-            let scopes = route_config(rc, browser, issues);
-            issues.camel = false;
-            return scopes;
-        }
-        many => {
-            let names: Vec<String> = many
-                .iter()
-                .map(|rc| {
-                    let name = rc.value.get("name").and_then(Value::as_str).unwrap_or("unnamed");
-                    format!("{name} ({})", within(&rc.part, &rc.path))
-                })
-                .collect();
-            issues.fatal(
-                "",
-                format!(
-                    "{} route configurations (one per listener), and one policy serves one listener: \
-                     import one with --route-config NAME: {}",
-                    many.len(),
-                    names.join(", ")
-                ),
-            );
-        }
-    }
+    };
+    issues.fatal("", reason);
     Vec::new()
 }
 
-/// The filters and `strip_any_host_port` of a connection manager.
-type Above<'a> = (Option<&'a Value>, bool);
-
 /// Finds the route configurations (objects with `virtual_hosts`) under `doc`,
-/// each with the filters and `strip_any_host_port` of the nearest connection
-/// manager above it.
+/// each with the nearest connection manager (an object with `http_filters`)
+/// above it.
 fn route_configs(doc: &Value, part: &str, camel: bool, out: &mut Vec<Found>) {
-    walk_objects(
-        doc,
-        "",
-        (None, false),
-        &mut |object, path, (filters, ports): Above<'_>| {
-            if object.get("virtual_hosts").is_some_and(Value::is_array) {
-                out.push(Found {
-                    part: part.to_owned(),
-                    // A document that is itself the route configuration (an RDS
-                    // file) is `$`, so that paths below join with `.`.
-                    path: if path.is_empty() {
-                        "$".to_owned()
-                    } else {
-                        path.to_owned()
-                    },
-                    value: object.clone(),
-                    http_filters: filters.cloned(),
-                    ports_ignored: ports,
-                    camel,
-                });
-                return None;
-            }
-            Some(match object.get("http_filters") {
-                Some(f) => (
-                    Some(f),
-                    object.get("strip_any_host_port").and_then(Value::as_bool) == Some(true),
-                ),
-                None => (filters, ports),
-            })
-        },
-    );
+    walk_objects(doc, "", None, &mut |object, path, manager: Option<&Value>| {
+        if !object.get("virtual_hosts").is_some_and(Value::is_array) {
+            return Some(object.get("http_filters").map_or(manager, |_| Some(object)));
+        }
+        out.push(Found {
+            part: part.to_owned(),
+            // A document that is itself the route configuration (an RDS
+            // file) is `$`, so that paths below join with `.`.
+            path: if path.is_empty() {
+                "$".to_owned()
+            } else {
+                path.to_owned()
+            },
+            value: object.clone(),
+            manager: manager.cloned(),
+            camel,
+        });
+        None
+    });
 }
 
 /// One level's CorsPolicy, as given.
@@ -311,12 +283,14 @@ struct Level {
     path: String,
 }
 
-/// Where the levels of one route configuration are read from.
-struct Context<'a> {
-    /// The keys Envoy looks a CorsPolicy up by, in order.
-    keys: Vec<String>,
-    part: &'a str,
-    global: Option<Level>,
+impl Level {
+    fn new(cors: CorsPolicy, path: String) -> Self {
+        Self {
+            cors,
+            disabled: false,
+            path,
+        }
+    }
 }
 
 fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
@@ -327,7 +301,9 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     let Some(config) = typed::<RouteConfiguration>(&rc.value, &rc.part, &rc.path, issues) else {
         return Vec::new();
     };
-    if config.virtual_hosts.len() > 1 && !rc.ports_ignored && !config.ignore_port_in_host_matching {
+    let manager = |key: &str| rc.manager.as_ref().and_then(|m| m.get(key));
+    let ports_ignored = manager("strip_any_host_port").and_then(Value::as_bool) == Some(true);
+    if config.virtual_hosts.len() > 1 && !ports_ignored && !config.ignore_port_in_host_matching {
         issues.note(
             &at,
             "Envoy selects a virtual host by the whole :authority, port included (neither strip_any_host_port \
@@ -336,12 +312,8 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                 .to_owned(),
         );
     }
-    let mut cx = Context {
-        keys,
-        part: &rc.part,
-        global: None,
-    };
-    cx.global = level(&config.typed_per_filter_config, &cx, &rc.path, issues);
+    let part = rc.part.as_str();
+    let global = level(&config.typed_per_filter_config, &keys, part, &rc.path, issues);
     let names: Vec<&str> = config
         .virtual_hosts
         .iter()
@@ -353,45 +325,41 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             continue;
         };
         let vpath = format!("{}.virtual_hosts[{v}]", rc.path);
-        let vlevel = level(&vhost.typed_per_filter_config, &cx, &vpath, issues);
+        let vlevel = level(&vhost.typed_per_filter_config, &keys, part, &vpath, issues);
         for (r, route) in vhost.routes.iter().enumerate() {
             let rpath = format!("{vpath}.routes[{r}]");
-            let mut levels: Vec<Level> = Vec::new();
-            levels.extend(level(&route.typed_per_filter_config, &cx, &rpath, issues));
-            levels.extend(vlevel.clone());
-            levels.extend(cx.global.clone());
+            let route_level = level(&route.typed_per_filter_config, &keys, part, &rpath, issues);
+            let mut levels: Vec<Level> = [route_level, vlevel.clone(), global.clone()]
+                .into_iter()
+                .flatten()
+                .collect();
             if levels.is_empty() {
                 // The deprecated `cors` fields count only when no typed config does.
-                let legacy = |cors: &Option<CorsPolicy>, path: String| {
-                    cors.clone().map(|cors| Level {
-                        cors,
-                        disabled: false,
-                        path: within(cx.part, &path),
-                    })
-                };
-                levels.extend(legacy(
-                    &route.route.as_ref().and_then(|a| a.cors.clone()),
-                    format!("{rpath}.route.cors"),
-                ));
-                levels.extend(legacy(&vhost.cors, format!("{vpath}.cors")));
+                let route_cors = route.route.as_ref().and_then(|a| a.cors.as_ref());
+                let legacy = [
+                    (route_cors, format!("{rpath}.route.cors")),
+                    (vhost.cors.as_ref(), format!("{vpath}.cors")),
+                ];
+                levels = legacy
+                    .into_iter()
+                    .filter_map(|(cors, path)| Some(Level::new(cors?.clone(), within(part, &path))))
+                    .collect();
             }
-            let unique = route
-                .name
-                .as_deref()
-                .is_some_and(|n| names.iter().filter(|m| **m == n).count() == 1);
-            let hint = format!(
-                "{}-{}",
-                vhost.name.as_deref().unwrap_or("vhost"),
-                route.name.clone().unwrap_or_else(|| format!("route{r}"))
-            );
-            let cors = resolved(route, &levels, &within(cx.part, &rpath), browser, issues);
             let place = Place {
                 domain: &domain,
-                unique,
-                hint,
-                at: within(cx.part, &rpath),
+                unique: route
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| names.iter().filter(|m| **m == n).count() == 1),
+                hint: format!(
+                    "{}-{}",
+                    vhost.name.as_deref().unwrap_or("vhost"),
+                    route.name.clone().unwrap_or_else(|| format!("route{r}"))
+                ),
+                at: within(part, &rpath),
             };
-            scopes.extend(route_scopes(route, &place, cors, issues));
+            let cors = resolved(route, &levels, browser, issues);
+            scopes.extend(route_scopes(route, &place, &cors, issues));
         }
     }
     scopes
@@ -400,7 +368,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
 /// The keys Envoy looks the CORS filter's per-route config up by; `None`
 /// when the connection manager has no CORS filter.
 fn filter_names(rc: &Found, at: &str, issues: &mut Issues) -> Option<Vec<String>> {
-    let Some(filters) = &rc.http_filters else {
+    let Some(filters) = rc.manager.as_ref().and_then(|m| m.get("http_filters")) else {
         return Some(vec![CORS_FILTER_NAME.to_owned()]);
     };
     let filters: Vec<HttpFilter> = typed(filters, &rc.part, "http_filters", issues)?;
@@ -466,63 +434,59 @@ struct Place<'a> {
     at: String,
 }
 
-/// What the built-in filter applies on a route: its model and policy.
-type Resolved = Option<(EnvoyCors, Option<PolicySpec>)>;
-
-/// The route's CORS as the built-in filter resolves it, converted.
-fn resolved(route: &Route, levels: &[Level], at: &str, browser: &BrowserOrigins, issues: &mut Issues) -> Resolved {
+/// The route's CORS as the built-in filter resolves it (none on a route that
+/// answers itself, which the filter skips), converted.
+fn resolved(route: &Route, levels: &[Level], browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
     let skipped = route.direct_response.is_some() || route.redirect.is_some();
-    if skipped || levels.is_empty() || levels.first().is_some_and(|l| l.disabled) {
-        return None;
+    let Some(head) = levels.first().filter(|l| !skipped && !l.disabled) else {
+        return Cors::default();
+    };
+    let cors = resolve(head, levels, issues);
+    let policy = Draft::envoy(&cors).and_then(|d| convert::policy(&d, &head.path, &convert::ENVOY, browser, issues));
+    Cors {
+        policy,
+        source: Some(SourceCors::Envoy(cors)),
     }
-    let cors = resolve(levels, at, issues);
-    let spec = Draft::envoy(&cors).and_then(|draft| {
-        let at = levels.first().map_or(at, |l| l.path.as_str());
-        convert::policy(&draft, at, &convert::ENVOY, browser, issues)
-    });
-    Some((cors, spec))
 }
 
-/// The scopes of one route: one per path rule of its match.
-fn route_scopes(route: &Route, place: &Place<'_>, cors: Resolved, issues: &mut Issues) -> Vec<Scope> {
-    let name = route.name.as_deref().filter(|n| !n.is_empty());
-    let Some(rules) = route_match(route.matcher.as_ref(), &place.at, name.is_some(), issues) else {
+/// The scopes of one route: one per path rule of its match, or one
+/// `route_name` rule for a named route, which is exact whatever its match
+/// (so what rules cannot say of the match does not matter there).
+fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issues) -> Vec<Scope> {
+    let mat = format!("{}.match", place.at);
+    let Some(m) = &route.matcher else {
+        issues.fatal(&mat, "a route without a match".to_owned());
         return Vec::new();
     };
-    let direct = route
-        .direct_response
-        .as_ref()
-        .and_then(|d| d.status)
-        .or(route.redirect.as_ref().map(|_| 301));
-    let (source, policy) = cors.map_or((None, None), |(c, p)| (Some(SourceCors::Envoy(c)), p));
-    let headers = route
-        .matcher
-        .as_ref()
-        .map(|m| header_sample(&m.headers))
-        .unwrap_or_default();
-    rules
-        .into_iter()
-        .map(|rule| Scope {
-            route_name: name.map(str::to_owned),
-            host: if name.is_some() && place.unique {
-                None
-            } else {
-                host_glob(place.domain)
-            },
-            path: if name.is_some() { None } else { rule.glob },
-            policy: policy.clone(),
-            policy_hint: place.hint.clone(),
-            source: source.clone(),
-            sample: Sample {
-                authority: sample_host(place.domain),
-                path: rule.sample,
-                route_name: name.map(str::to_owned),
-                direct_status: direct,
-                headers: headers.clone(),
-            },
-            at: place.at.clone(),
-        })
-        .collect()
+    let name = route.name.clone().filter(|n| !n.is_empty());
+    let mut unsaid = Issues::default();
+    let Some(path) = path_match(m, &mat, if name.is_some() { &mut unsaid } else { issues }) else {
+        issues.note(
+            &mat,
+            "a CONNECT route: browsers never send CORS requests over CONNECT; left out".to_owned(),
+        );
+        return Vec::new();
+    };
+    let case_sensitive = m.case_sensitive.is_none_or(BoolValue::get);
+    let mut scopes = Scope::each_glob(place.domain, &path, case_sensitive, cors, &place.hint, &place.at);
+    if name.is_some() {
+        scopes.truncate(1);
+    }
+    for scope in &mut scopes {
+        if name.is_some() {
+            scope.path = None;
+            scope.host = scope.host.take().filter(|_| !place.unique);
+        }
+        scope.route_name.clone_from(&name);
+        scope.sample.route_name.clone_from(&name);
+        scope.sample.direct_status = route
+            .direct_response
+            .as_ref()
+            .and_then(|d| d.status)
+            .or(route.redirect.as_ref().map(|_| 301));
+        scope.sample.headers = header_sample(&m.headers);
+    }
+    scopes
 }
 
 /// Header values that satisfy a route's simple header matchers (present, exact).
@@ -542,20 +506,8 @@ fn header_sample(matchers: &[HeaderMatcher]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// One rule's path glob and a path it selects.
-struct PathRule {
-    glob: Option<String>,
-    sample: String,
-}
-
-/// A route's match as path rules; `None` to leave the route out.
-fn route_match(m: Option<&RouteMatch>, at: &str, named: bool, issues: &mut Issues) -> Option<Vec<PathRule>> {
-    let mat = format!("{at}.match");
-    let Some(m) = m else {
-        issues.fatal(&mat, "a route without a match".to_owned());
-        return None;
-    };
-    let case_sensitive = m.case_sensitive.is_none_or(BoolValue::get);
+/// A route's match as a path match; `None` for a CONNECT route.
+fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> Option<PathMatch> {
     let path = if let Some(p) = &m.prefix {
         PathMatch::StringPrefix(p.clone())
     } else if let Some(p) = &m.path {
@@ -563,119 +515,76 @@ fn route_match(m: Option<&RouteMatch>, at: &str, named: bool, issues: &mut Issue
     } else if let Some(p) = &m.path_separated_prefix {
         PathMatch::SegmentPrefix(p.clone())
     } else if let Some(regex) = &m.safe_regex {
-        let head = regex_head(&regex.regex);
-        if !named {
-            issues.lossy(
-                &format!("{mat}.safe_regex"),
-                format!(
-                    "a regex path ({:?}) has no exact glob; --lossy matches paths starting with {head:?}",
-                    regex.regex
-                ),
-            );
-        }
-        PathMatch::StringPrefix(head)
+        regex_path("regex path", &regex.regex, &format!("{at}.safe_regex"), issues)
     } else if m.connect_matcher.is_some() {
-        issues.note(
-            &mat,
-            "a CONNECT route: browsers never send CORS requests over CONNECT; left out".to_owned(),
-        );
         return None;
     } else {
-        if !named {
-            issues.lossy(
-                &mat,
-                "a path match this tool cannot convert (path_match_policy?); --lossy matches every path".to_owned(),
-            );
-        }
+        issues.lossy(
+            at,
+            "a path match this tool cannot convert (path_match_policy?); --lossy matches every path".to_owned(),
+        );
         PathMatch::Any
     };
     let mut extras: Vec<&str> = m.other.keys().map(String::as_str).collect();
     if !m.headers.is_empty() {
         extras.insert(0, "headers");
     }
-    if !extras.is_empty() && !named {
-        issues.lossy(
-            &mat,
-            format!(
-                "also matches on {}, which route rules cannot; name the route to import it exactly \
-                 (a route_name rule), or --lossy ignores them",
-                extras.join(", ")
-            ),
-        );
-    }
-    // A named route becomes a route_name rule, whatever its path.
-    let globs = if named {
-        vec![None]
-    } else {
-        rule_paths(path.globs(case_sensitive))
-    };
-    let sample = path.sample();
-    Some(
-        globs
-            .into_iter()
-            .map(|glob| PathRule {
-                glob,
-                sample: sample.clone(),
-            })
-            .collect(),
-    )
+    let rest = "; name the route to import it exactly (a route_name rule), or --lossy ignores them";
+    other_conditions(&extras, rest, at, issues);
+    Some(path)
 }
 
-/// The CorsPolicy Envoy applies from an object's `typed_per_filter_config`:
-/// the one under the first key it looks up. A CorsPolicy under another key
-/// is never applied: said, and left out.
-fn level(configs: &Map<String, Value>, cx: &Context<'_>, path: &str, issues: &mut Issues) -> Option<Level> {
+/// The CorsPolicy Envoy applies from an object's `typed_per_filter_config`
+/// (in `part`, at `path`): the one under the first of `keys` (the CORS
+/// filter's names, in the order Envoy looks them up). A CorsPolicy under
+/// another key is never applied: said, and left out.
+fn level(configs: &Map<String, Value>, keys: &[String], part: &str, path: &str, issues: &mut Issues) -> Option<Level> {
     let is_cors = |config: &Value| {
-        let kind = |v: &Value| v.get("@type").and_then(Value::as_str).unwrap_or_default().to_owned();
-        kind(config).ends_with(CORS_POLICY)
-            || (kind(config).ends_with(FILTER_CONFIG)
-                && config.get("config").is_some_and(|c| kind(c).ends_with(CORS_POLICY)))
+        let inner = config
+            .get("config")
+            .filter(|_| type_url(config).ends_with(FILTER_CONFIG));
+        type_url(inner.unwrap_or(config)).ends_with(CORS_POLICY)
     };
     for (key, config) in configs {
-        if is_cors(config) && !cx.keys.contains(key) {
+        if is_cors(config) && !keys.contains(key) {
             issues.note(
-                &within(cx.part, &format!("{path}.typed_per_filter_config.{key}")),
+                &within(part, &format!("{path}.typed_per_filter_config.{key}")),
                 format!(
                     "a CorsPolicy Envoy never applies: it looks a route's CORS config up by the filter's name \
                      (then its canonical name): {}; left out",
-                    cx.keys.join(", then ")
+                    keys.join(", then ")
                 ),
             );
         }
     }
-    let (key, config) = cx.keys.iter().find_map(|k| configs.get(k).map(|c| (k, c)))?;
-    let at = format!("{path}.typed_per_filter_config.{key}");
-    let kind = config.get("@type").and_then(Value::as_str).unwrap_or_default();
-    if kind.ends_with(FILTER_CONFIG) {
+    let (key, mut config) = keys.iter().find_map(|k| configs.get(k).map(|c| (k, c)))?;
+    let mut at = format!("{path}.typed_per_filter_config.{key}");
+    if type_url(config).ends_with(FILTER_CONFIG) {
         if config.get("disabled").and_then(Value::as_bool) == Some(true) {
             return Some(Level {
-                cors: CorsPolicy::default(),
                 disabled: true,
-                path: within(cx.part, &at),
+                path: within(part, &at),
+                ..Level::default()
             });
         }
-        let cors = typed(config.get("config")?, cx.part, &join(&at, "config"), issues)?;
-        return Some(Level {
-            cors,
-            disabled: false,
-            path: within(cx.part, &join(&at, "config")),
-        });
+        config = config.get("config")?;
+        at = join(&at, "config");
     }
-    let cors = typed(config, cx.part, &at, issues)?;
-    Some(Level {
-        cors,
-        disabled: false,
-        path: within(cx.part, &at),
-    })
+    Some(Level::new(typed(config, part, &at, issues)?, within(part, &at)))
 }
 
-/// A `RuntimeFractionalPercent` as its default share in millionths (a
-/// runtime key is noted).
-fn percent(v: Option<&RuntimeFractionalPercent>, at: &str, issues: &mut Issues) -> Option<u64> {
+/// A typed config's `@type`.
+fn type_url(config: &Value) -> &str {
+    config.get("@type").and_then(Value::as_str).unwrap_or_default()
+}
+
+/// A `RuntimeFractionalPercent` (`what`, at `path`) as its default share in
+/// millionths (a runtime key is noted).
+fn percent(v: Option<&RuntimeFractionalPercent>, path: &str, what: &str, issues: &mut Issues) -> Option<u64> {
     let v = v?;
     if v.runtime_key.is_some() {
         issues.note(
-            at,
+            &join(path, what),
             "has a runtime_key: Envoy's runtime can change the share of requests at any time; imported with the \
              default_value"
                 .to_owned(),
@@ -693,49 +602,42 @@ fn percent(v: Option<&RuntimeFractionalPercent>, at: &str, issues: &mut Issues) 
 /// A share of all requests, in millionths.
 const ALL: u64 = 1_000_000;
 
-/// The policy Envoy applies with these levels, most specific first.
-fn resolve(levels: &[Level], at: &str, issues: &mut Issues) -> EnvoyCors {
+/// Whether a policy that `what` (at `path`) applies to `share` of requests
+/// applies: here it applies to all requests or none, so a share between is
+/// an error, and `--lossy` takes the nearer.
+fn applies(share: u64, path: &str, what: &str, issues: &mut Issues) -> bool {
+    if share == 0 || share == ALL {
+        return share == ALL;
+    }
+    let all = share * 2 >= ALL;
+    issues.lossy(
+        &join(path, what),
+        format!(
+            "{what} covers {:.4} % of requests; a policy here applies to all of them or none; --lossy takes {}",
+            share as f64 / 10_000.0,
+            if all { "all" } else { "none" }
+        ),
+    );
+    all
+}
+
+/// The policy Envoy applies with these levels, most specific (`head`) first.
+fn resolve(head: &Level, levels: &[Level], issues: &mut Issues) -> EnvoyCors {
     let text = |f: fn(&CorsPolicy) -> &String| levels.iter().map(|l| f(&l.cors)).find(|s| !s.is_empty()).cloned();
     let flag = |f: fn(&CorsPolicy) -> Option<BoolValue>| levels.iter().find_map(|l| f(&l.cors)).map(BoolValue::get);
-    let head = levels.first();
-    let head_at = |what: &str| head.map_or(at.to_owned(), |l| join(&l.path, what));
-    let enabled = percent(
-        head.and_then(|l| l.cors.filter_enabled.as_ref()),
-        &head_at("filter_enabled"),
-        issues,
-    );
-    let shadow = percent(
-        head.and_then(|l| l.cors.shadow_enabled.as_ref()),
-        &head_at("shadow_enabled"),
-        issues,
-    );
-    let mut state = |share: u64, what: &str| match share {
-        0 => false,
-        ALL => true,
-        share => {
-            let all = share * 2 >= ALL;
-            issues.lossy(
-                &head_at(what),
-                format!(
-                    "{what} covers {:.4} % of requests; a policy here applies to all of them or none; --lossy takes {}",
-                    share as f64 / 10_000.0,
-                    if all { "all" } else { "none" }
-                ),
-            );
-            all
-        }
-    };
-    let enabled = if state(enabled.unwrap_or(ALL), "filter_enabled") {
+    // `filter_enabled` and `shadow_enabled` from the most specific level only.
+    let on = percent(head.cors.filter_enabled.as_ref(), &head.path, "filter_enabled", issues);
+    let shadow = percent(head.cors.shadow_enabled.as_ref(), &head.path, "shadow_enabled", issues);
+    let enabled = if applies(on.unwrap_or(ALL), &head.path, "filter_enabled", issues) {
         Enabled::On
-    } else if state(shadow.unwrap_or(0), "shadow_enabled") {
+    } else if applies(shadow.unwrap_or(0), &head.path, "shadow_enabled", issues) {
         Enabled::Shadow
     } else {
         Enabled::Off
     };
     let origins = levels.iter().find(|l| !l.cors.allow_origin_string_match.is_empty());
-    let mut cors = EnvoyCors {
+    EnvoyCors {
         origins: origins.map(|l| matchers(&l.cors, &l.path, issues)).unwrap_or_default(),
-        languages: Vec::new(),
         allow_methods: text(|c| &c.allow_methods).unwrap_or_default(),
         allow_headers: text(|c| &c.allow_headers).unwrap_or_default(),
         expose_headers: text(|c| &c.expose_headers).unwrap_or_default(),
@@ -744,9 +646,9 @@ fn resolve(levels: &[Level], at: &str, issues: &mut Issues) -> EnvoyCors {
         allow_private_network: flag(|c| c.allow_private_network_access).unwrap_or(false),
         forward_not_matching_preflights: flag(|c| c.forward_not_matching_preflights).unwrap_or(true),
         enabled,
-    };
-    cors.compile();
-    cors
+        ..EnvoyCors::default()
+    }
+    .compiled()
 }
 
 /// A level's origin matchers.
@@ -793,7 +695,7 @@ fn snake_keys(value: &Value) -> Value {
             map.iter()
                 .map(|(k, v)| {
                     let field = k.bytes().all(|b| b.is_ascii_alphanumeric());
-                    let key = if field { snake(k) } else { k.clone() };
+                    let key = if field { k.to_snake_case() } else { k.clone() };
                     (key, snake_keys(v))
                 })
                 .collect(),
@@ -803,19 +705,10 @@ fn snake_keys(value: &Value) -> Value {
     }
 }
 
-fn snake(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
-}
-
 /// A path written with snake_case fields, in camelCase again for a message
-/// about a protobuf JSON dump.
+/// about a protobuf JSON dump. Written here rather than with heck (which
+/// `snake_keys` uses): a path mixes field names with indices (`[0]`), `$`
+/// and filter names, which a case-conversion crate would rewrite too.
 pub fn camel_path(path: &str) -> String {
     let (part, path) = path.rsplit_once(": ").map_or(("", path), |(part, path)| (part, path));
     let mut out = if part.is_empty() {

@@ -35,11 +35,12 @@ use serde_json::Value;
 use super::automata::{escape, BrowserOrigins};
 use super::convert::{self, Draft};
 use super::fields::{typed, ObjectMeta};
-use super::gateway::{self, Found, HttpRoute, RuleCors};
+use super::gateway::{self, Found, HttpRoute};
 use super::istio::duration_seconds;
-use super::model::{Enabled, EnvoyCors, SourceCors};
+use super::model::{EnvoyCors, SourceCors};
 use super::origins::StringMatch;
-use super::{kind_of, Doc, Issues, Kind, Scope};
+use super::{kind_of, Cors, Doc, Issues, Scope};
+use crate::args::SourceFormat;
 use crate::document::within;
 
 /// A `SecurityPolicy`.
@@ -56,7 +57,7 @@ struct Spec {
     target_ref: Option<TargetRef>,
     target_refs: Vec<TargetRef>,
     target_selectors: Vec<TargetSelector>,
-    cors: Option<Cors>,
+    cors: Option<CorsSpec>,
     merge_type: Option<String>,
 }
 
@@ -81,7 +82,7 @@ struct TargetSelector {
 /// `spec.cors`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct Cors {
+struct CorsSpec {
     allow_origins: Vec<String>,
     allow_methods: Vec<String>,
     allow_headers: Vec<String>,
@@ -94,7 +95,7 @@ struct Cors {
 struct Read {
     part: String,
     policy: SecurityPolicy,
-    cors: Option<RuleCors>,
+    cors: Option<Cors>,
 }
 
 /// The levels of a policy's targets, most specific first.
@@ -106,7 +107,10 @@ const GATEWAY: u8 = 3;
 /// Imports every SecurityPolicy with the HTTPRoutes it targets.
 pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
     let mut policies: Vec<Read> = Vec::new();
-    for doc in docs.iter().filter(|d| kind_of(&d.value) == Some(Kind::SecurityPolicy)) {
+    for doc in docs
+        .iter()
+        .filter(|d| kind_of(&d.value) == Some(SourceFormat::EnvoyGateway))
+    {
         let Some(policy) = typed::<SecurityPolicy>(&doc.value, &doc.part, "", issues) else {
             continue;
         };
@@ -115,7 +119,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             let model = model(c, &at, issues);
             let names = convert::camel("Envoy Gateway");
             let policy = Draft::envoy(&model).and_then(|d| convert::policy(&d, &at, &names, browser, issues));
-            RuleCors {
+            Cors {
                 policy,
                 source: Some(SourceCors::Envoy(model)),
             }
@@ -136,7 +140,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
 }
 
 /// The CORS of the policy that wins on a rule.
-fn winner(policies: &[Read], (part, route): &Found, r: usize, issues: &mut Issues) -> RuleCors {
+fn winner(policies: &[Read], (part, route): &Found, r: usize, issues: &mut Issues) -> Cors {
     let rule_name = route.spec.rules.get(r).and_then(|rule| rule.name.as_deref());
     let at = within(part, &format!("spec.rules[{r}]"));
     let found = policies
@@ -144,7 +148,7 @@ fn winner(policies: &[Read], (part, route): &Found, r: usize, issues: &mut Issue
         .filter_map(|p| level(p, route, rule_name, &at, issues).map(|l| (l, p)))
         .min_by_key(|(l, _)| *l);
     let Some((_, read)) = found else {
-        return RuleCors::default();
+        return Cors::default();
     };
     if read.policy.spec.merge_type.is_some() {
         issues.lossy(
@@ -159,14 +163,12 @@ fn winner(policies: &[Read], (part, route): &Found, r: usize, issues: &mut Issue
 /// The most specific level at which a policy targets a route's rule.
 fn level(read: &Read, route: &HttpRoute, rule: Option<&str>, at: &str, issues: &mut Issues) -> Option<u8> {
     let spec = &read.policy.spec;
-    let same_namespace = read.policy.metadata.namespace == route.metadata.namespace;
+    // A policy targets what is in its own namespace only.
+    if read.policy.metadata.namespace != route.metadata.namespace {
+        return None;
+    }
     let mut levels = Vec::new();
-    for target in spec
-        .target_ref
-        .iter()
-        .chain(&spec.target_refs)
-        .filter(|_| same_namespace)
-    {
+    for target in spec.target_ref.iter().chain(&spec.target_refs) {
         match target.kind.as_str() {
             "HTTPRoute" if target.name == route.metadata.name => match &target.section_name {
                 None => levels.push(ROUTE),
@@ -196,7 +198,7 @@ fn level(read: &Read, route: &HttpRoute, rule: Option<&str>, at: &str, issues: &
             _ => {}
         }
     }
-    for selector in spec.target_selectors.iter().filter(|_| same_namespace) {
+    for selector in &spec.target_selectors {
         let labels_match = selector
             .match_labels
             .iter()
@@ -215,7 +217,7 @@ fn level(read: &Read, route: &HttpRoute, rule: Option<&str>, at: &str, issues: &
 }
 
 /// The CorsPolicy Envoy Gateway writes for `spec.cors` (`buildCORS`, `patchRoute`).
-fn model(c: &Cors, at: &str, issues: &mut Issues) -> EnvoyCors {
+fn model(c: &CorsSpec, at: &str, issues: &mut Issues) -> EnvoyCors {
     let origins = c
         .allow_origins
         .iter()
@@ -243,18 +245,15 @@ fn model(c: &Cors, at: &str, issues: &mut Issues) -> EnvoyCors {
             String::new()
         })
     });
-    let mut cors = EnvoyCors {
+    EnvoyCors {
         origins,
-        languages: Vec::new(),
         allow_methods: list(&c.allow_methods),
         allow_headers: list(&c.allow_headers),
         expose_headers: c.expose_headers.join(", "),
         max_age: max_age.unwrap_or_default(),
         allow_credentials: c.allow_credentials.unwrap_or(false),
-        allow_private_network: false,
-        forward_not_matching_preflights: false,
-        enabled: Enabled::On,
-    };
-    cors.compile();
-    cors
+        // The rest as `buildCORS` leaves it: `forward_not_matching_preflights: false`.
+        ..EnvoyCors::default()
+    }
+    .compiled()
 }

@@ -10,17 +10,17 @@
 //! them). Envoy Gateway's SecurityPolicies target the same routes
 //! ([`scopes`] with another source of CORS per rule).
 
-use envoy_cors_core::language::PolicySpec;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::automata::{escape, BrowserOrigins};
-use super::convert::{self, Draft, Star};
+use super::convert::{self, Draft};
 use super::fields::{typed, ObjectMeta};
 use super::model::{GatewayCors, SourceCors};
 use super::origins::StringMatch;
-use super::paths::{host_glob, host_rank, regex_head, rule_paths, PathMatch};
-use super::{kind_of, Doc, Issues, Kind, Sample, Scope};
+use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
+use super::{kind_of, Cors, Doc, Issues, Scope};
+use crate::args::SourceFormat;
 use crate::document::within;
 
 /// An `HTTPRoute`.
@@ -113,22 +113,13 @@ struct CorsFilter {
     max_age: Option<i64>,
 }
 
-/// The CORS of one rule: the policy, the source's model.
-#[derive(Debug, Clone, Default)]
-pub struct RuleCors {
-    /// The policy (`None`: CORS off).
-    pub policy: Option<PolicySpec>,
-    /// The source's model (`None`: no CORS).
-    pub source: Option<SourceCors>,
-}
-
 /// A route found in the files, with the part of a file it is in.
 pub type Found = (String, HttpRoute);
 
 /// Reads every HTTPRoute of the documents.
 pub fn read(docs: &[Doc], issues: &mut Issues) -> Vec<Found> {
     docs.iter()
-        .filter(|d| kind_of(&d.value) == Some(Kind::HttpRoute))
+        .filter(|d| kind_of(&d.value) == Some(SourceFormat::GatewayApi))
         .filter_map(|d| typed(&d.value, &d.part, "", issues).map(|r| (d.part.clone(), r)))
         .collect()
 }
@@ -148,7 +139,7 @@ pub fn filter_cors(
     r: usize,
     browser: &BrowserOrigins,
     issues: &mut Issues,
-) -> Option<RuleCors> {
+) -> Option<Cors> {
     let rule = route.spec.rules.get(r)?;
     let at = within(part, &format!("spec.rules[{r}]"));
     for (b, backend) in rule.backend_refs.iter().enumerate() {
@@ -168,19 +159,18 @@ pub fn filter_cors(
     let model = model(cors);
     let draft = Draft {
         origins: model.allow_origins.iter().map(|o| origin(o)).collect(),
-        star: Star::Echoed,
         methods: model.allow_methods.clone(),
         headers: model.allow_headers.clone(),
         headers_star_echoed: model.allow_credentials,
         expose: model.expose_headers.clone(),
         max_age: Some(model.max_age.to_string()),
         credentials: model.allow_credentials,
-        private_network: false,
-        preflight_status: 200,
-        report: false,
+        // The specification's example answers allowed preflights with 200.
+        preflight_status: Some(200),
+        ..Draft::default()
     };
     let names = convert::camel("the Gateway API");
-    Some(RuleCors {
+    Some(Cors {
         policy: convert::policy(&draft, &format!("{at}.filters[{f}].cors"), &names, browser, issues),
         source: Some(SourceCors::Gateway(model)),
     })
@@ -191,7 +181,7 @@ pub fn filter_cors(
 pub fn scopes(
     routes: &[Found],
     issues: &mut Issues,
-    mut cors: impl FnMut(&Found, usize, &mut Issues) -> RuleCors,
+    mut cors: impl FnMut(&Found, usize, &mut Issues) -> Cors,
 ) -> Vec<Scope> {
     type Key = ((u8, usize), u8, usize, String, usize, usize);
     let mut ranked: Vec<(Key, Scope)> = Vec::new();
@@ -223,22 +213,9 @@ pub fn scopes(
                     _ => (2, 0),
                 };
                 for host in &hostnames {
-                    for glob in rule_paths(path.globs(true)) {
-                        let key = (host_rank(host), kind, length, route.metadata.key(), r, m);
-                        ranked.push((
-                            key,
-                            Scope {
-                                route_name: None,
-                                host: host_glob(host),
-                                path: glob,
-                                policy: rule_cors.policy.clone(),
-                                policy_hint: hint.clone(),
-                                source: rule_cors.source.clone(),
-                                sample: Sample::new(host, path.sample()),
-                                at: at.clone(),
-                            },
-                        ));
-                    }
+                    let key = (host_rank(host), kind, length, route.metadata.key(), r, m);
+                    let each = Scope::each_glob(host, &path, true, &rule_cors, &hint, &at);
+                    ranked.extend(each.into_iter().map(|scope| (key.clone(), scope)));
                 }
             }
         }
@@ -257,30 +234,15 @@ fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> PathMatch {
     .into_iter()
     .filter_map(|(k, present)| present.then_some(k))
     .collect();
-    if !extras.is_empty() {
-        issues.lossy(
-            at,
-            format!(
-                "also matches on {}, which route rules cannot (and a preflight is an OPTIONS request a method match \
-                 may not select); --lossy ignores them",
-                extras.join(", ")
-            ),
-        );
-    }
+    let rest = " (and a preflight is an OPTIONS request a method match may not select); --lossy ignores them";
+    other_conditions(&extras, rest, at, issues);
     let path = m.path.as_ref();
     let kind = path.and_then(|p| p.kind.as_deref()).unwrap_or("PathPrefix");
     let value = path.and_then(|p| p.value.as_deref()).unwrap_or("/");
     match kind {
         "Exact" => PathMatch::Exact(value.to_owned()),
         "PathPrefix" => PathMatch::SegmentPrefix(value.trim_end_matches('/').to_owned()),
-        _ => {
-            let head = regex_head(value);
-            issues.lossy(
-                &format!("{at}.path"),
-                format!("a {kind} path ({value:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
-            );
-            PathMatch::StringPrefix(head)
-        }
+        _ => regex_path(&format!("{kind} path"), value, &format!("{at}.path"), issues),
     }
 }
 

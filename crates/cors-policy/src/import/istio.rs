@@ -17,10 +17,10 @@ use serde_json::Value;
 use super::automata::BrowserOrigins;
 use super::convert::{self, Draft};
 use super::fields::{typed, ObjectMeta};
-use super::model::{Enabled, EnvoyCors, SourceCors};
+use super::model::{EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
-use super::paths::{host_glob, host_rank, regex_head, rule_paths, PathMatch};
-use super::{Doc, Issues, Sample, Scope};
+use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
+use super::{Cors, Doc, Issues, Scope};
 use crate::document::within;
 
 /// A `VirtualService`.
@@ -93,8 +93,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     for (host, d) in hosts(&services, issues) {
         let Some((part, vs)) = services.get(d) else { continue };
         for (i, http) in vs.spec.http.iter().flatten().enumerate() {
-            let path = format!("spec.http[{i}]");
-            let at = within(part, &path);
+            let at = within(part, &format!("spec.http[{i}]"));
             if http.delegate.is_some() {
                 issues.fatal(
                     &at,
@@ -102,23 +101,11 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                 );
                 continue;
             }
-            let source = http
+            let cors = http
                 .cors_policy
                 .as_ref()
-                .map(|c| cors_policy(c, &format!("{at}.corsPolicy"), issues));
-            let names = convert::camel("Istio");
-            let names = convert::Names {
-                origins: if http.cors_policy.as_ref().is_some_and(|c| c.allow_origins.is_none()) {
-                    "allowOrigin"
-                } else {
-                    names.origins
-                },
-                ..names
-            };
-            let spec = source
-                .as_ref()
-                .and_then(Draft::envoy)
-                .and_then(|draft| convert::policy(&draft, &format!("{at}.corsPolicy"), &names, browser, issues));
+                .map(|c| cors(c, &format!("{at}.corsPolicy"), browser, issues))
+                .unwrap_or_default();
             let hint = format!(
                 "{}-{}",
                 vs.metadata.name,
@@ -130,19 +117,9 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             let matches = http.matches.as_deref().filter(|m| !m.is_empty()).unwrap_or(&any);
             for (m, request_match) in matches.iter().enumerate() {
                 let mat = format!("{at}.match[{m}]");
-                let (path, case_sensitive) = uri(request_match, &mat, issues);
-                for glob in rule_paths(path.globs(case_sensitive)) {
-                    out.push(Scope {
-                        route_name: None,
-                        host: host_glob(&host),
-                        path: glob,
-                        policy: spec.clone(),
-                        policy_hint: hint.clone(),
-                        source: source.clone().map(SourceCors::Envoy),
-                        sample: Sample::new(&host, path.sample()),
-                        at: mat.clone(),
-                    });
-                }
+                let path = uri(request_match, &mat, issues);
+                let case_sensitive = !request_match.ignore_uri_case;
+                out.extend(Scope::each_glob(&host, &path, case_sensitive, &cors, &hint, &mat));
             }
         }
     }
@@ -181,9 +158,8 @@ fn hosts(services: &[(&str, VirtualService)], issues: &mut Issues) -> Vec<(Strin
     hosts.into_iter().map(|(_, host, d)| (host, d)).collect()
 }
 
-/// An HTTPMatchRequest's `uri` as a path match, and whether case matters.
-fn uri(m: &HttpMatchRequest, at: &str, issues: &mut Issues) -> (PathMatch, bool) {
-    let case_sensitive = !m.ignore_uri_case;
+/// An HTTPMatchRequest's `uri` as a path match.
+fn uri(m: &HttpMatchRequest, at: &str, issues: &mut Issues) -> PathMatch {
     // `name` and `statPrefix` are not conditions on the request.
     let extras: Vec<&str> = m
         .other
@@ -191,39 +167,29 @@ fn uri(m: &HttpMatchRequest, at: &str, issues: &mut Issues) -> (PathMatch, bool)
         .map(String::as_str)
         .filter(|k| !matches!(*k, "name" | "statPrefix"))
         .collect();
-    if !extras.is_empty() {
-        issues.lossy(
-            at,
-            format!(
-                "also matches on {}, which route rules cannot; --lossy ignores them",
-                extras.join(", ")
-            ),
-        );
+    other_conditions(&extras, "; --lossy ignores them", at, issues);
+    match &m.uri {
+        None => PathMatch::Any,
+        Some(IstioStringMatch { exact: Some(p), .. }) => PathMatch::Exact(p.clone()),
+        Some(IstioStringMatch { prefix: Some(p), .. }) => PathMatch::StringPrefix(p.clone()),
+        Some(u) => regex_path(
+            "regex uri",
+            u.regex.as_deref().unwrap_or_default(),
+            &format!("{at}.uri"),
+            issues,
+        ),
     }
-    let Some(u) = &m.uri else {
-        return (PathMatch::Any, case_sensitive);
-    };
-    if let Some(p) = &u.exact {
-        return (PathMatch::Exact(p.clone()), case_sensitive);
-    }
-    if let Some(p) = &u.prefix {
-        return (PathMatch::StringPrefix(p.clone()), case_sensitive);
-    }
-    let regex = u.regex.clone().unwrap_or_default();
-    let head = regex_head(&regex);
-    issues.lossy(
-        &format!("{at}.uri"),
-        format!("a regex uri ({regex:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
-    );
-    (PathMatch::StringPrefix(head), case_sensitive)
 }
 
-/// A corsPolicy as the CorsPolicy istiod writes for it.
-fn cors_policy(c: &CorsPolicy, at: &str, issues: &mut Issues) -> EnvoyCors {
-    let mut origins = Vec::new();
-    match &c.allow_origins {
-        Some(matchers) => {
-            for (i, m) in matchers.iter().enumerate() {
+/// A corsPolicy: the CorsPolicy istiod writes for it, and its policy.
+fn cors(c: &CorsPolicy, at: &str, browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
+    let origins = match &c.allow_origins {
+        // The deprecated `allowOrigin`: exact origins.
+        None => c.allow_origin.iter().map(|o| StringMatch::exact(o)).collect(),
+        Some(matchers) => matchers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
                 let found = [
                     (MatchKind::Exact, &m.exact),
                     (MatchKind::Prefix, &m.prefix),
@@ -231,44 +197,45 @@ fn cors_policy(c: &CorsPolicy, at: &str, issues: &mut Issues) -> EnvoyCors {
                 ]
                 .into_iter()
                 .find_map(|(kind, v)| v.as_ref().map(|v| StringMatch::new(kind, v, false)));
-                match found {
-                    Some(matcher) => origins.push(matcher),
-                    None => issues.fatal(
-                        &format!("{at}.allowOrigins[{i}]"),
-                        "expected exact, prefix or regex".to_owned(),
-                    ),
+                if found.is_none() {
+                    let at = format!("{at}.allowOrigins[{i}]");
+                    issues.fatal(&at, "expected exact, prefix or regex".to_owned());
                 }
-            }
-        }
-        None => origins.extend(c.allow_origin.iter().map(|o| StringMatch::exact(o))),
-    }
-    let max_age = match &c.max_age {
-        None => String::new(),
-        Some(d) => duration_seconds(d).map_or_else(
-            || {
-                issues.fatal(
-                    &format!("{at}.maxAge"),
-                    format!("{d:?} is not a duration (e.g. \"24h\", \"90s\")"),
-                );
-                String::new()
-            },
-            |s| s.to_string(),
-        ),
+                found
+            })
+            .collect(),
     };
-    let mut cors = EnvoyCors {
+    let max_age = c.max_age.as_deref().map(|d| {
+        duration_seconds(d).map(|s| s.to_string()).unwrap_or_else(|| {
+            let reason = format!("{d:?} is not a duration (e.g. \"24h\", \"90s\")");
+            issues.fatal(&format!("{at}.maxAge"), reason);
+            String::new()
+        })
+    });
+    let model = EnvoyCors {
         origins,
-        languages: Vec::new(),
         allow_methods: c.allow_methods.join(","),
         allow_headers: c.allow_headers.join(","),
         expose_headers: c.expose_headers.join(","),
-        max_age,
+        max_age: max_age.unwrap_or_default(),
         allow_credentials: c.allow_credentials.unwrap_or(false),
-        allow_private_network: false,
         forward_not_matching_preflights: c.unmatched_preflights.as_deref() != Some("IGNORE"),
-        enabled: Enabled::On,
+        ..EnvoyCors::default()
+    }
+    .compiled();
+    let names = convert::Names {
+        // The deprecated `allowOrigin` when `allowOrigins` is absent.
+        origins: if c.allow_origins.is_none() {
+            "allowOrigin"
+        } else {
+            "allowOrigins"
+        },
+        ..convert::camel("Istio")
     };
-    cors.compile();
-    cors
+    Cors {
+        policy: Draft::envoy(&model).and_then(|draft| convert::policy(&draft, at, &names, browser, issues)),
+        source: Some(SourceCors::Envoy(model)),
+    }
 }
 
 /// A protobuf Duration as Istio and Envoy Gateway write it (`24h`, `1h30m`,

@@ -46,7 +46,7 @@ pub fn upstreams(scope: &Scope) -> Vec<(&'static str, Response)> {
 /// policy and the source expose.
 pub fn exposed(scope: &Scope, hints: &Hints) -> Vec<String> {
     let mut out = vec![UPSTREAM_HEADER.to_owned()];
-    out.extend(scope.policy.iter().flat_map(|p| p.expose_headers.iter().cloned()));
+    out.extend(scope.cors.policy.iter().flat_map(|p| p.expose_headers.iter().cloned()));
     out.extend(hints.expose.iter().cloned());
     out.retain(|h| h != "*");
     out.sort();
@@ -57,7 +57,7 @@ pub fn exposed(scope: &Scope, hints: &Hints) -> Vec<String> {
 /// The requests of one scope's matrix.
 pub fn requests(scope: &Scope, hints: &Hints) -> Vec<Request> {
     let mut origins: Vec<Option<String>> = vec![None, Some("https://evil.example".into()), Some("null".into())];
-    let policy = scope.policy.as_ref();
+    let policy = scope.cors.policy.as_ref();
     let written = policy
         .iter()
         .flat_map(|p| p.allow_origins.iter())
@@ -164,11 +164,7 @@ pub fn ours(config: &Config, request: &Request, upstream: &Response) -> Response
         (":path".into(), request.path.as_bytes().to_vec()),
     ];
     headers.extend(request.headers.iter().map(|(n, v)| (n.clone(), v.as_bytes().to_vec())));
-    let upstream_headers: Vec<(String, Vec<u8>)> = upstream
-        .headers
-        .iter()
-        .map(|(n, v)| (n.clone(), v.as_bytes().to_vec()))
-        .collect();
+    let upstream_headers = upstream.header_bytes();
     let route_name = request.route_name.as_deref().map(str::as_bytes);
     let outcome = simulate(config, &headers, route_name, upstream.status, &upstream_headers);
     Response {

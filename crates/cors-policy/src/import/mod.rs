@@ -31,7 +31,7 @@ mod output;
 mod paths;
 mod report;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use envoy_cors_core::language::PolicySpec;
@@ -43,6 +43,7 @@ use super::{fail, OK, PROBLEMS};
 use automata::BrowserOrigins;
 pub use differences::run as differences;
 use model::SourceCors;
+use paths::{host_glob, rule_paths, sample_host, PathMatch};
 
 /// How serious an issue is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -106,7 +107,7 @@ impl Issues {
 }
 
 /// A request that lands in a scope in the source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sample {
     /// `:authority`.
     pub authority: String,
@@ -120,18 +121,13 @@ pub struct Sample {
     pub headers: Vec<(String, String)>,
 }
 
-impl Sample {
-    /// A request to `host` (a name it covers, for a wildcard) and `path`,
-    /// with nothing else a route could match on.
-    pub fn new(host: &str, path: String) -> Self {
-        Self {
-            authority: paths::sample_host(host),
-            path,
-            route_name: None,
-            direct_status: None,
-            headers: Vec::new(),
-        }
-    }
+/// A source's CORS where a scope applies, and this filter's policy for it.
+#[derive(Debug, Clone, Default)]
+pub struct Cors {
+    /// The policy (`None`: CORS off).
+    pub policy: Option<PolicySpec>,
+    /// The source's model (`None`: no CORS).
+    pub source: Option<SourceCors>,
 }
 
 /// One rule of the output, with the source's behaviour there.
@@ -143,12 +139,10 @@ pub struct Scope {
     pub host: Option<String>,
     /// `match.path`.
     pub path: Option<String>,
-    /// The policy, or `None` for CORS off.
-    pub policy: Option<PolicySpec>,
+    /// The source's CORS there, and the policy.
+    pub cors: Cors,
     /// A name for the policy, from the source.
     pub policy_hint: String,
-    /// The source's CORS there (`None`: none).
-    pub source: Option<SourceCors>,
     /// A request that lands here.
     pub sample: Sample,
     /// Where in the file.
@@ -156,9 +150,39 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// The scopes of a host (a name or wildcard) and a path match, one per
+    /// path glob, each with a request to a name the host covers and a path
+    /// the match selects (and nothing else a route could match on).
+    pub fn each_glob(
+        host: &str,
+        path: &PathMatch,
+        case_sensitive: bool,
+        cors: &Cors,
+        hint: &str,
+        at: &str,
+    ) -> Vec<Self> {
+        rule_paths(path.globs(case_sensitive))
+            .into_iter()
+            .map(|glob| Self {
+                route_name: None,
+                host: host_glob(host),
+                path: glob,
+                cors: cors.clone(),
+                policy_hint: hint.to_owned(),
+                sample: Sample {
+                    authority: sample_host(host),
+                    path: path.sample(),
+                    ..Sample::default()
+                },
+                at: at.to_owned(),
+            })
+            .collect()
+    }
+
     /// The policy allows any origin (`*`).
     pub fn any_origin(&self) -> bool {
-        self.policy
+        self.cors
+            .policy
             .as_ref()
             .is_some_and(|p| p.allow_origins.iter().any(|e| e == "*"))
     }
@@ -226,12 +250,8 @@ fn print_issues(issues: &Issues, label: &str, lossy: bool) -> bool {
             Severity::Lossy if lossy => "warning",
             Severity::Lossy | Severity::Fatal => "error",
         };
-        let at = if issue.path.is_empty() {
-            String::new()
-        } else {
-            format!("{}: ", issue.path)
-        };
-        eprintln!("cors-policy: {label}: {kind}: {at}{}", issue.reason);
+        // `path: reason`, or the reason alone where there is no path.
+        eprintln!("cors-policy: {label}: {kind}: {}", within(&issue.path, &issue.reason));
     }
     let worst = issues.list.iter().map(|i| i.severity).max();
     if worst == Some(Severity::Lossy) && !lossy {
@@ -286,19 +306,21 @@ fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs
 fn read_all(files: &[PathBuf]) -> Result<Vec<Doc>, ExitCode> {
     let mut docs = Vec::new();
     for file in files {
-        let found = documents(file).map_err(|failure| match failure {
-            Failure::Usage(message) => fail(&message),
-            Failure::Content(message) => {
-                eprintln!("cors-policy: {}: {message}", file.display());
-                ExitCode::from(PROBLEMS)
-            }
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(|e| fail(&format!("{name}: {e}")))?;
+        let values = documents(&text).map_err(|message| {
+            eprintln!("cors-policy: {name}: {message}");
+            ExitCode::from(PROBLEMS)
         })?;
-        for (part, value) in found {
-            let part = if files.len() > 1 {
-                within(&file.display().to_string(), &part)
+        let many = values.len() > 1;
+        for (i, value) in values.into_iter().enumerate() {
+            // `document N` when the file has several; the file when several are read.
+            let part = if many {
+                format!("document {}", i + 1)
             } else {
-                part
+                String::new()
             };
+            let part = if files.len() > 1 { within(&name, &part) } else { part };
             docs.extend(config_map(Doc { part, value }));
         }
     }
@@ -315,19 +337,14 @@ fn config_map(doc: Doc) -> Vec<Doc> {
     };
     let mut out = Vec::new();
     for (key, text) in data {
-        let Some(inner) = text.as_str().and_then(|t| yaml_documents(t).ok()) else {
-            continue;
-        };
         let part = within(&doc.part, &format!("data.{key:?}"));
-        out.extend(
-            inner
-                .into_iter()
-                .filter(|v| kind_of(v) == Some(Kind::Envoy))
-                .map(|value| Doc {
-                    part: part.clone(),
-                    value,
-                }),
-        );
+        let inner = text.as_str().and_then(|t| yaml_documents(t).ok()).unwrap_or_default();
+        for value in inner.into_iter().filter(|v| kind_of(v) == Some(SourceFormat::Envoy)) {
+            out.push(Doc {
+                part: part.clone(),
+                value,
+            });
+        }
     }
     if out.is_empty() {
         vec![doc]
@@ -336,86 +353,48 @@ fn config_map(doc: Doc) -> Vec<Doc> {
     }
 }
 
-/// Why a file cannot be read.
-enum Failure {
-    Usage(String),
-    Content(String),
-}
-
-/// The documents of a file (`document N` when there are several).
-fn documents(path: &Path) -> Result<Vec<(String, Value)>, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+/// The documents of a file's text: a JSON value, or every YAML document.
+fn documents(text: &str) -> Result<Vec<Value>, String> {
     if text.trim_start().starts_with('{') {
-        let doc = serde_json::from_str(&text).map_err(|e| Failure::Content(format!("invalid JSON: {e}")))?;
-        return Ok(vec![(String::new(), doc)]);
+        return serde_json::from_str(text)
+            .map(|doc| vec![doc])
+            .map_err(|e| format!("invalid JSON: {e}"));
     }
-    let docs = yaml_documents(&text).map_err(|e| {
-        Failure::Content(match e {
-            YamlError::Invalid(e) => format!("invalid YAML: {e}"),
-            YamlError::NotJson(e) => format!("YAML without a JSON equivalent: {e}"),
-        })
-    })?;
-    let many = docs.len() > 1;
-    Ok(docs
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| {
-            (
-                if many {
-                    format!("document {}", i + 1)
-                } else {
-                    String::new()
-                },
-                d,
-            )
-        })
-        .collect())
+    yaml_documents(text).map_err(|e| match e {
+        YamlError::Invalid(e) => format!("invalid YAML: {e}"),
+        YamlError::NotJson(e) => format!("YAML without a JSON equivalent: {e}"),
+    })
 }
 
-/// What a document is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    /// An Envoy bootstrap, LDS or RDS file, or a route dump.
-    Envoy,
-    /// An Istio VirtualService.
-    VirtualService,
-    /// A Gateway API HTTPRoute.
-    HttpRoute,
-    /// A Kubernetes Ingress.
-    Ingress,
-    /// An Envoy Gateway SecurityPolicy.
-    SecurityPolicy,
-}
-
-/// What a document is, if the importer reads it.
-pub fn kind_of(doc: &Value) -> Option<Kind> {
+/// What a document is, if the importer reads it: the source it belongs to
+/// (an HTTPRoute is the Gateway API's, and what a SecurityPolicy targets).
+pub fn kind_of(doc: &Value) -> Option<SourceFormat> {
     let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     let group = api.split('/').next().unwrap_or_default();
     match (doc.get("kind").and_then(Value::as_str), group) {
-        (Some("VirtualService"), "networking.istio.io") => Some(Kind::VirtualService),
-        (Some("HTTPRoute"), "gateway.networking.k8s.io") => Some(Kind::HttpRoute),
-        (Some("Ingress"), "networking.k8s.io") => Some(Kind::Ingress),
-        (Some("SecurityPolicy"), "gateway.envoyproxy.io") => Some(Kind::SecurityPolicy),
+        (Some("VirtualService"), "networking.istio.io") => Some(SourceFormat::Istio),
+        (Some("HTTPRoute"), "gateway.networking.k8s.io") => Some(SourceFormat::GatewayApi),
+        (Some("Ingress"), "networking.k8s.io") => Some(SourceFormat::IngressNginx),
+        (Some("SecurityPolicy"), "gateway.envoyproxy.io") => Some(SourceFormat::EnvoyGateway),
         (Some(_), _) => None,
         // An Envoy configuration, or a route dump (camelCase), anywhere.
         (None, _) => envoy::has_key(
             doc,
             &["virtual_hosts", "virtualHosts", "static_resources", "route_config"],
         )
-        .then_some(Kind::Envoy),
+        .then_some(SourceFormat::Envoy),
     }
 }
 
 /// The one source the documents hold, or the names of several.
 fn detect(docs: &[Doc]) -> Result<Option<SourceFormat>, Vec<&'static str>> {
-    let mut kinds: Vec<Kind> = docs.iter().filter_map(|d| kind_of(&d.value)).collect();
-    kinds.sort();
-    kinds.dedup();
+    let mut formats: Vec<SourceFormat> = docs.iter().filter_map(|d| kind_of(&d.value)).collect();
+    formats.sort();
+    formats.dedup();
     // HTTPRoutes are what a SecurityPolicy targets.
-    if kinds.contains(&Kind::SecurityPolicy) {
-        kinds.retain(|k| *k != Kind::HttpRoute);
+    if formats.contains(&SourceFormat::EnvoyGateway) {
+        formats.retain(|f| *f != SourceFormat::GatewayApi);
     }
-    let formats: Vec<SourceFormat> = kinds.into_iter().map(format_of).collect();
     match formats.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(*one)),
@@ -423,19 +402,8 @@ fn detect(docs: &[Doc]) -> Result<Option<SourceFormat>, Vec<&'static str>> {
     }
 }
 
-/// The source a kind of document belongs to.
-fn format_of(kind: Kind) -> SourceFormat {
-    match kind {
-        Kind::Envoy => SourceFormat::Envoy,
-        Kind::VirtualService => SourceFormat::Istio,
-        Kind::HttpRoute => SourceFormat::GatewayApi,
-        Kind::Ingress => SourceFormat::IngressNginx,
-        Kind::SecurityPolicy => SourceFormat::EnvoyGateway,
-    }
-}
-
-/// Reports whether a source reads a kind of document (Envoy Gateway reads
+/// Reports whether a source reads a document of `kind` (Envoy Gateway reads
 /// the HTTPRoutes its SecurityPolicies target, too).
-fn reads(format: SourceFormat, kind: Option<Kind>) -> bool {
-    kind.is_some_and(|k| format_of(k) == format || (format == SourceFormat::EnvoyGateway && k == Kind::HttpRoute))
+fn reads(format: SourceFormat, kind: Option<SourceFormat>) -> bool {
+    kind == Some(format) || (format == SourceFormat::EnvoyGateway && kind == Some(SourceFormat::GatewayApi))
 }

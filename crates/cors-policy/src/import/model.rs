@@ -27,17 +27,20 @@ use envoy_cors_core::origin::{default_port, Origin};
 use super::automata::Language;
 use super::fields::split;
 use super::origins::{MatchKind, StringMatch};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// A request of the matrix, as the source and this filter receive it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A request of the matrix, as the source and this filter receive it (and
+/// as `cors-policy differences` reads it, without `:authority` and `:path`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     /// `:method`.
     pub method: String,
     /// `:authority`.
+    #[serde(default)]
     pub authority: String,
     /// `:path`.
+    #[serde(default)]
     pub path: String,
     /// Envoy's route name for the request, if the route has one.
     pub route_name: Option<String>,
@@ -61,17 +64,26 @@ impl Request {
 }
 
 /// What the client receives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
     /// The status.
     pub status: u32,
     /// The headers, in order.
     pub headers: Vec<(String, String)>,
     /// Whether the upstream saw the request.
+    #[serde(default)]
     pub reached_upstream: bool,
 }
 
 impl Response {
+    /// The headers as the core and the browser model read them.
+    pub fn header_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
     /// A reply the source makes itself, before adding its headers.
     pub fn local(status: u32) -> Self {
         Self {
@@ -89,9 +101,10 @@ fn set(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
 }
 
 /// Whether the source's CORS is on, off, or only counting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Enabled {
     /// Enforced (`filter_enabled` absent or 100 %).
+    #[default]
     On,
     /// `shadow_enabled` only: origins are evaluated and counted, nothing changes.
     Shadow,
@@ -101,7 +114,7 @@ pub enum Enabled {
 
 /// A CorsPolicy of Envoy's built-in filter after the route-to-virtual-host
 /// fallback, field by field.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EnvoyCors {
     /// `allow_origin_string_match`.
     pub origins: Vec<StringMatch>,
@@ -147,9 +160,10 @@ impl EnvoyCors {
         })
     }
 
-    /// Compiles the origin matchers.
-    pub fn compile(&mut self) {
-        self.languages = self.origins.iter().filter_map(|m| m.language().ok()).collect();
+    /// The policy with its origin matchers compiled.
+    pub fn compiled(self) -> Self {
+        let languages = self.origins.iter().filter_map(|m| m.language().ok()).collect();
+        Self { languages, ..self }
     }
 
     fn allows(&self, origin: &str) -> bool {
@@ -187,10 +201,9 @@ impl EnvoyCors {
         if !request.is_preflight() || (!allowed && self.forward_not_matching_preflights) {
             return decorate(forwarded());
         }
+        // `decorate` adds `-Allow-Origin` (and moves `-Allow-Credentials`
+        // after it) when the origin is allowed.
         let mut headers = Vec::new();
-        if allowed {
-            set(&mut headers, "access-control-allow-origin", origin);
-        }
         if self.allow_credentials {
             set(&mut headers, "access-control-allow-credentials", "true");
         }

@@ -28,7 +28,6 @@
 //!   other paths get the CORS of the oldest Ingress that names the host (its
 //!   implicit root location, `createServers` in controller.go).
 
-use envoy_cors_core::language::PolicySpec;
 use serde::Deserialize;
 
 use super::automata::{escape, BrowserOrigins, Language};
@@ -36,8 +35,8 @@ use super::convert::{self, Draft, Names, Star};
 use super::fields::{split, typed, ObjectMeta};
 use super::model::{NginxCors, SourceCors};
 use super::origins::StringMatch;
-use super::paths::{host_glob, host_rank, regex_head, rule_paths, PathMatch};
-use super::{Doc, Issues, Sample, Scope};
+use super::paths::{host_rank, regex_path, PathMatch};
+use super::{Cors, Doc, Issues, Scope};
 use crate::document::within;
 
 /// The annotations' prefix (the controller's default `--annotations-prefix`).
@@ -106,8 +105,7 @@ struct HttpPath {
 struct Read {
     part: String,
     ingress: Ingress,
-    policy: Option<PolicySpec>,
-    source: Option<SourceCors>,
+    cors: Cors,
 }
 
 /// Imports every Ingress.
@@ -125,21 +123,15 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             );
             continue;
         }
-        let (policy, source) = cors(&ingress.metadata, &at, browser, issues).unzip();
+        let cors = cors(&ingress.metadata, &at, browser, issues).unwrap_or_default();
         read.push(Read {
             part: doc.part.clone(),
             ingress,
-            policy: policy.flatten(),
-            source,
+            cors,
         });
     }
     // Oldest first (`sortIngressSlice`); the file's order for ties.
-    read.sort_by(|a, b| {
-        a.ingress
-            .metadata
-            .creation_timestamp
-            .cmp(&b.ingress.metadata.creation_timestamp)
-    });
+    read.sort_by_key(|r| r.ingress.metadata.creation_timestamp.clone());
     let mut hosts: Vec<Option<String>> = Vec::new();
     for host in read
         .iter()
@@ -153,7 +145,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     hosts.sort_by_key(|h| host_rank(h.as_deref().unwrap_or("*")));
     let catch_all_cors = read
         .iter()
-        .any(|r| r.source.is_some() && r.ingress.spec.rules.iter().any(|x| x.host.is_none()));
+        .any(|r| r.cors.source.is_some() && r.ingress.spec.rules.iter().any(|x| x.host.is_none()));
     hosts
         .iter()
         .flat_map(|host| host_scopes(host.as_deref(), &read, catch_all_cors, issues))
@@ -199,12 +191,7 @@ fn checked(meta: &ObjectMeta, name: &str, pattern: &str, default: &str, at: &str
 
 /// The Ingress's CORS: the policy and the model; `None` when `enable-cors`
 /// is not true.
-fn cors(
-    meta: &ObjectMeta,
-    at: &str,
-    browser: &BrowserOrigins,
-    issues: &mut Issues,
-) -> Option<(Option<PolicySpec>, SourceCors)> {
+fn cors(meta: &ObjectMeta, at: &str, browser: &BrowserOrigins, issues: &mut Issues) -> Option<Cors> {
     if !flag(meta, "enable-cors", false) {
         return None;
     }
@@ -244,19 +231,16 @@ fn cors(
         star: Star::Literal,
         methods: split(&model.methods),
         headers: split(&model.headers),
-        headers_star_echoed: false,
         expose: split(&model.expose),
         max_age: Some(model.max_age.to_string()),
         credentials: model.credentials,
-        private_network: false,
-        // nginx answers preflights `return 204`.
-        preflight_status: 204,
-        report: false,
+        // nginx answers preflights `return 204`, as this filter does.
+        ..Draft::default()
     };
-    Some((
-        convert::policy(&draft, at, &NAMES, browser, issues),
-        SourceCors::Nginx(model),
-    ))
+    Some(Cors {
+        policy: convert::policy(&draft, at, &NAMES, browser, issues),
+        source: Some(SourceCors::Nginx(model)),
+    })
 }
 
 /// `cors-allow-origin`: `*`, or the origins ingress-nginx keeps.
@@ -311,7 +295,7 @@ fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: 
         .iter()
         .filter(|r| r.ingress.spec.rules.iter().any(|x| x.host.as_deref() == host))
         .collect();
-    let with_cors = members.iter().any(|r| r.source.is_some());
+    let with_cors = members.iter().any(|r| r.cors.source.is_some());
     if !(with_cors || catch_all_cors && host.is_some()) {
         return Vec::new();
     }
@@ -346,18 +330,8 @@ fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: 
         .iter()
         .chain(root.as_ref())
         .flat_map(|l| {
-            rule_paths(l.path.globs(!regex_mode))
-                .into_iter()
-                .map(move |glob| Scope {
-                    route_name: None,
-                    host: host.and_then(host_glob),
-                    path: glob,
-                    policy: l.read.policy.clone(),
-                    policy_hint: l.read.ingress.metadata.name.clone(),
-                    source: l.read.source.clone(),
-                    sample: Sample::new(name, l.path.sample()),
-                    at: l.at.clone(),
-                })
+            let hint = &l.read.ingress.metadata.name;
+            Scope::each_glob(name, &l.path, !regex_mode, &l.read.cors, hint, &l.at)
         })
         .collect()
 }
@@ -396,11 +370,7 @@ fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, iss
                 let literal = !value.contains(|c: char| "^$.*+?()[]{}|\\".contains(c));
                 let path = match kind.as_str() {
                     _ if regex_mode && literal => PathMatch::StringPrefix(value),
-                    _ if regex_mode => {
-                        let head = regex_head(&value);
-                        issues.lossy(&at, format!("a regex path ({value:?}) has no exact glob; --lossy matches paths starting with {head:?}"));
-                        PathMatch::StringPrefix(head)
-                    }
+                    _ if regex_mode => regex_path("regex path", &value, &at, issues),
                     "Exact" => PathMatch::Exact(value),
                     _ if value == "/" => PathMatch::Any,
                     _ if value.ends_with('/') => PathMatch::StringPrefix(value),

@@ -147,11 +147,7 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
         return Ok(Converted {
             any: true,
             entries: vec!["*".to_owned()],
-            notes: if matcher.label.is_some() {
-                Vec::new()
-            } else {
-                vec![note]
-            },
+            notes: matcher.label.is_none().then_some(note).into_iter().collect(),
         });
     }
     let (mut entries, unusable) = entries(matcher);
@@ -161,11 +157,10 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
         .compare(&language, &ours)
         .map_err(|e| refuse(format!("{}: {e}", matcher.describe())))?;
     if disagreement.is_none() {
-        let notes = exact_notes(matcher, &entries, &unusable);
         return Ok(Converted {
             any: false,
+            notes: exact_notes(matcher, &entries, &unusable),
             entries,
-            notes,
         });
     }
     let listed = browser.enumerate(&language, MAX_LISTED);
@@ -465,29 +460,17 @@ fn templates(hir: &Hir) -> Option<Vec<Vec<Piece>>> {
 
 /// The one character a class matches (or one letter in either case), if any.
 fn single(class: &Class) -> Option<String> {
-    let bytes: Vec<u8> = match class {
-        Class::Bytes(c) => {
-            let mut all = Vec::new();
-            for r in c.ranges() {
-                if usize::from(r.end() - r.start()) >= 2 || all.len() > 2 {
-                    return None;
-                }
-                all.extend(r.start()..=r.end());
-            }
-            all
-        }
-        Class::Unicode(c) => {
-            let mut all = Vec::new();
-            for r in c.ranges() {
-                let (start, end) = (u32::from(r.start()), u32::from(r.end()));
-                if end - start >= 2 || end > 0x7f || all.len() > 2 {
-                    return None;
-                }
-                all.extend((start..=end).filter_map(|b| u8::try_from(b).ok()));
-            }
-            all
-        }
+    let class = match class {
+        Class::Bytes(c) => c.clone(),
+        Class::Unicode(c) => c.to_byte_class()?,
     };
+    let mut bytes = Vec::new();
+    for r in class.ranges() {
+        if usize::from(r.end() - r.start()) >= 2 || bytes.len() > 2 {
+            return None;
+        }
+        bytes.extend(r.start()..=r.end());
+    }
     match bytes.as_slice() {
         [b] => Some(char::from(*b).to_string()),
         [a, b] if a.eq_ignore_ascii_case(b) && a != b => Some(char::from(a.to_ascii_lowercase()).to_string()),

@@ -61,6 +61,7 @@ pub fn assemble(scopes: &[Scope]) -> Output {
     let mut routes: Vec<RouteSpec> = Vec::new();
     for scope in scopes {
         let name = scope
+            .cors
             .policy
             .as_ref()
             .map(|spec| name_for(spec, &scope.policy_hint, &mut policies));

@@ -70,13 +70,13 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
     let mut cases = Vec::new();
     let mut seen = BTreeSet::new();
     for (i, scope) in scopes.iter().enumerate() {
-        let hints = scope.source.as_ref().map(|s| s.hints()).unwrap_or_default();
+        let hints = scope.cors.source.as_ref().map(|s| s.hints()).unwrap_or_default();
         let exposed = matrix::exposed(scope, &hints);
         let requests = matrix::requests(scope, &hints);
         let first = seen.insert((
             names.get(i).cloned().flatten(),
             &scope.policy_hint,
-            scope.source.is_some(),
+            scope.cors.source.is_some(),
         ));
         let count = if first { requests.len() } else { REPEATED_SCOPE_REQUESTS };
         for request in requests.into_iter().take(count) {
@@ -86,7 +86,7 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
             }
         }
     }
-    let envoy = |s: &Scope| match &s.source {
+    let envoy = |s: &Scope| match &s.cors.source {
         Some(SourceCors::Envoy(cors)) => cors.cors_policy(),
         Some(_) => Value::from("not Envoy's filter"),
         None => Value::Null,
@@ -109,7 +109,7 @@ fn compare(
     config: &Config,
     exposed: &[String],
 ) -> Case {
-    let source = match &scope.source {
+    let source = match &scope.cors.source {
         Some(cors) => cors.respond(&request, &upstream.response),
         None => upstream.response.clone(),
     };
@@ -146,11 +146,19 @@ fn compare(
     }
 }
 
-/// What a page at the request's origin can do with a response, per credentials mode.
+/// What a page at the request's origin can do with a response in one
+/// credentials mode: pass the CORS check, and read which headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Mode {
+    ok: bool,
+    readable: Vec<String>,
+}
+
+/// What a page can do with a response, without and with credentials, and
+/// how long a preflight it passes is cached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Verdict {
-    ok: [bool; 2],
-    readable: [Vec<String>; 2],
+    modes: [Mode; 2],
     max_age: Option<u64>,
 }
 
@@ -160,15 +168,20 @@ fn effects(request: &Request, source: &Response, ours: &Response, exposed: &[Str
         return Vec::new();
     };
     let mut out = Vec::new();
-    for (i, mode) in ["without credentials", "with credentials"].iter().enumerate() {
-        match (t.ok.get(i), o.ok.get(i)) {
-            (Some(true), Some(false)) => out.push(format!("now refused {mode}, allowed before")),
-            (Some(false), Some(true)) => out.push(format!("now allowed {mode}, refused before")),
+    for ((t, o), mode) in t
+        .modes
+        .iter()
+        .zip(&o.modes)
+        .zip(["without credentials", "with credentials"])
+    {
+        match (t.ok, o.ok) {
+            (true, false) => out.push(format!("now refused {mode}, allowed before")),
+            (false, true) => out.push(format!("now allowed {mode}, refused before")),
+            _ if t.readable != o.readable => out.push(format!(
+                "the page reads {:?} {mode}, {:?} before",
+                o.readable, t.readable
+            )),
             _ => {}
-        }
-        if t.ok.get(i) == o.ok.get(i) && t.readable.get(i) != o.readable.get(i) {
-            let show = |v: &Verdict| v.readable.get(i).cloned().unwrap_or_default();
-            out.push(format!("the page reads {:?} {mode}, {:?} before", show(&o), show(&t)));
         }
     }
     if let (Some(theirs), Some(mine)) = (t.max_age, o.max_age) {
@@ -177,14 +190,6 @@ fn effects(request: &Request, source: &Response, ours: &Response, exposed: &[Str
         }
     }
     out
-}
-
-/// Response headers as the browser model reads them.
-fn as_headers(r: &Response) -> Vec<(String, Vec<u8>)> {
-    r.headers
-        .iter()
-        .map(|(n, v)| (n.clone(), v.as_bytes().to_vec()))
-        .collect()
 }
 
 /// What a page can do with a response; `None` when no page sends the request
@@ -197,16 +202,14 @@ fn verdict(request: &Request, response: &Response, exposed: &[String]) -> Option
     if request.method == "OPTIONS" && !preflight {
         return None;
     }
-    let mut headers = as_headers(response);
+    let mut headers = response.header_bytes();
     for name in exposed {
         if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
             headers.push((name.clone(), b"v".to_vec()));
         }
     }
-    let mut ok = [false; 2];
-    let mut readable: [Vec<String>; 2] = [Vec::new(), Vec::new()];
-    for (i, credentials) in [false, true].into_iter().enumerate() {
-        let passed = if preflight {
+    let modes = [false, true].map(|credentials| {
+        let ok = if preflight {
             let intent = fetch_model::Intent {
                 method: request
                     .header("access-control-request-method")
@@ -222,19 +225,16 @@ fn verdict(request: &Request, response: &Response, exposed: &[String]) -> Option
         } else {
             fetch_model::cors_check(&headers, origin.as_bytes(), credentials).is_ok()
         };
-        if let (Some(slot), Some(names)) = (ok.get_mut(i), readable.get_mut(i)) {
-            *slot = passed;
-            if passed && !preflight {
-                *names = exposed
-                    .iter()
-                    .filter(|n| fetch_model::readable(&headers, n, credentials))
-                    .cloned()
-                    .collect();
-            }
-        }
-    }
-    let max_age = (preflight && ok.iter().any(|o| *o)).then(|| fetch_model::max_age(&headers).unwrap_or(5).min(86_400));
-    Some(Verdict { ok, readable, max_age })
+        let readable = exposed
+            .iter()
+            .filter(|n| ok && !preflight && fetch_model::readable(&headers, n, credentials))
+            .cloned()
+            .collect();
+        Mode { ok, readable }
+    });
+    let max_age =
+        (preflight && modes.iter().any(|m| m.ok)).then(|| fetch_model::max_age(&headers).unwrap_or(5).min(86_400));
+    Some(Verdict { modes, max_age })
 }
 
 /// The "This filter" cell of an id's row in docs/differences.md, first sentence.
@@ -312,25 +312,20 @@ impl Report {
             .iter()
             .filter(|c| !c.outcome && !c.differences.is_empty())
             .collect();
-        let line = |what: &str, cases: &[&Case]| match cases.len() {
-            0 => eprintln!("cors-policy: {what}: none"),
-            n => eprintln!("cors-policy: {what}: {n} requests"),
-        };
-        line(
+        print_group(
             "outcome changes (a request allowed or blocked, response headers a page reads, preflight caching)",
             &plain,
+            true,
         );
-        print_ids(&by_id(&plain, true), true);
         if !own.is_empty() {
-            line(
+            print_group(
                 "outcome changes only where the upstream sends its own CORS headers",
                 &own,
+                true,
             );
-            print_ids(&by_id(&own, true), true);
         }
         if !header.is_empty() {
-            line("header-level differences, with the same outcome", &header);
-            print_ids(&by_id(&header, false), false);
+            print_group("header-level differences, with the same outcome", &header, false);
         }
         let quiet: Vec<&&Case> = header
             .iter()
@@ -359,12 +354,17 @@ impl Report {
     }
 }
 
-/// One `change:` line per id, with up to three examples of what a page notices.
-fn print_ids(by_id: &ById<'_>, examples: bool) {
-    for (id, cases) in by_id.values() {
+/// A group of cases: a line that counts them, then one `change:` line per
+/// id, with up to three examples of what a page notices for outcome changes.
+fn print_group(what: &str, cases: &[&Case], outcome: bool) {
+    match cases.len() {
+        0 => eprintln!("cors-policy: {what}: none"),
+        n => eprintln!("cors-policy: {what}: {n} requests"),
+    }
+    for (id, cases) in by_id(cases, outcome).values() {
         eprintln!("change: {id} ({} requests): {}", cases.len(), documented(id));
         let mut shown = BTreeSet::new();
-        for (case, aspect) in cases.iter().filter(|_| examples) {
+        for (case, aspect) in cases.iter().filter(|_| outcome) {
             let kind: String = aspect.split(' ').take(3).collect();
             if shown.len() < 3 && shown.insert(kind) {
                 eprintln!("    e.g. {}: {aspect}", label(&case.request));
