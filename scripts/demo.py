@@ -52,6 +52,11 @@ def tries(api: str, admin: str, page: str, shell: str = "wasm") -> list[tuple[st
         ("a refused preflight", curl + ["-X", "OPTIONS", f"{api}/anything/items",
          "-H", f"Origin: {REFUSED}", "-H", "Access-Control-Request-Method: GET"],
          "403 without any Access-Control-* header"),
+        ("a preflight from an allowed origin for a method the policy does not allow",
+         curl + ["-X", "OPTIONS", f"{api}/anything/items", "-H", f"Origin: {ALLOWED}",
+                 "-H", "Access-Control-Request-Method: DELETE"],
+         "204 with Access-Control-Allow-Origin and -Methods without DELETE: the browser says "
+         "'Method DELETE is not allowed by Access-Control-Allow-Methods'"),
         ("a refused request", curl + [f"{api}/anything/items", "-H", f"Origin: {REFUSED}"],
          "200 from the upstream, without any Access-Control-* header (the browser hides it)"),
         ("the counters", ["curl", "-sS", f"{admin}/stats?filter={envoy_runner.COUNTER_NAMESPACE[shell]}cors"],
@@ -64,20 +69,30 @@ def tries(api: str, admin: str, page: str, shell: str = "wasm") -> list[tuple[st
 def check(items, shell: str = "wasm") -> list[str]:
     """Run the curl commands; returns the problems found."""
     problems = []
-    expect = [("204", True), ("200", True), ("403", False), ("200", False)]
+    expect = [("204", True), ("200", True), ("403", False), ("204", True), ("200", False)]
     for (what, argv, _), (status, cors) in zip(items, expect):
         out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
         head = out.splitlines()[0] if out else ""
         has_cors = "access-control-allow-origin:" in out.lower()
         if f" {status}" not in head or has_cors != cors:
             problems.append(f"{what}: expected {status} {'with' if cors else 'without'} CORS, got:\n{out}")
-    stats = subprocess.run(items[4][1], capture_output=True, text=True, timeout=10).stdout
+    stats = subprocess.run(items[5][1], capture_output=True, text=True, timeout=10).stdout
     if f"{envoy_runner.COUNTER_NAMESPACE[shell]}cors.strict.preflight_allowed: 1" not in stats:
         problems.append(f"the counters: expected one allowed preflight, got:\n{stats}")
-    page = subprocess.run(items[5][1], capture_output=True, text=True, timeout=10).stdout.strip()
+    page = subprocess.run(items[6][1], capture_output=True, text=True, timeout=10).stdout.strip()
     if page != "200":
         problems.append(f"the demo page: expected 200, got {page}")
     return problems
+
+
+# The access log's record of a refused request (envoy/envoy.yaml's format).
+REFUSAL_RECORD = "policy=strict verdict=preflight_denied reason=method_not_allowed:DELETE"
+
+
+def refused_line(envoy: envoy_runner.Envoy) -> str | None:
+    """The access-log line of the refused DELETE preflight (`tries`), once Envoy flushed it."""
+    lines = envoy.access_log(lambda lines: any(REFUSAL_RECORD in line for line in lines))
+    return next((line for line in lines if REFUSAL_RECORD in line), None)
 
 
 def main() -> int:
@@ -101,7 +116,8 @@ def main() -> int:
             upstream=(up.host, up.port),
             listen_port=port(args.port, 10000), admin_port=port(args.admin_port, 9901), shell=args.shell,
         )
-        envoy = envoy_runner.Envoy(config).start()
+        # A short flush interval, so that the access log shows a request at once.
+        envoy = envoy_runner.Envoy(config, extra_args=["--file-flush-interval-msec", "100"]).start()
         stack.append(envoy.cleanup)
         page_server = serve_page(port(args.page_port, 8000))
         stack.append(page_server.shutdown)
@@ -116,6 +132,9 @@ def main() -> int:
 
         if args.check:
             problems = check(items, args.shell)
+            if refused_line(envoy) is None:
+                problems.append(f"the access log: no line with {REFUSAL_RECORD!r}:\n"
+                                + "\n".join(envoy.access_log()[-5:]))
             for p in problems:
                 print("FAIL", p, file=sys.stderr)
             if problems:
@@ -129,6 +148,10 @@ def main() -> int:
         for what, argv, expect in items:
             print(f"# {what}: {expect}")
             print(shlex.join(argv), "\n")
+        # One refused request, and the line the access log wrote for it.
+        subprocess.run(items[3][1], capture_output=True, timeout=10)
+        print(f"# the access log ({envoy.access_log_path}) of the DELETE preflight above, which the filter refused:")
+        print(refused_line(envoy) or "(not written yet)", "\n")
         print("Ctrl-C stops everything.")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         # Even when started in the background, where SIGINT arrives ignored.

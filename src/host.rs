@@ -31,6 +31,9 @@ pub trait ProxyWasm {
     fn increment_metric(&mut self, id: u32);
     /// Defines a counter; `None` when the host refuses.
     fn define_metric(&mut self, name: &str) -> Option<u32>;
+    /// Sets the `cors.decision` property (`envoy_cors_core::record::PROPERTY`),
+    /// which Envoy keeps in the stream's filter state as `wasm.cors.decision`.
+    fn set_decision_property(&mut self, value: &[u8]);
     /// Replaces every value of a response header.
     fn set_response_header(&mut self, name: &str, value: &[u8]);
     /// Adds a value to a response header.

@@ -43,6 +43,11 @@ impl ProxyWasm for HostCalls {
         let _ = hostcalls::increment_metric(id, 1);
     }
 
+    fn set_decision_property(&mut self, value: &[u8]) {
+        // A record the host refuses must never fail the request.
+        let _ = raw::set_property(envoy_cors_core::record::PROPERTY, value);
+    }
+
     fn set_response_header(&mut self, name: &str, value: &[u8]) {
         let _ = hostcalls::set_map_value_bytes(MapType::HttpResponseHeaders, name, Some(value));
     }

@@ -27,6 +27,7 @@ impl Context for CorsHttp {}
 
 impl HttpContext for CorsHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        crate::fault::inject();
         match self.stream.on_request_headers(&mut Shell(HostCalls)) {
             Verdict::Continue => Action::Continue,
             Verdict::Stop => Action::Pause,

@@ -23,6 +23,8 @@ pub use shell::Shell;
 #[cfg(all(target_arch = "wasm32", feature = "entry-point"))]
 mod entry;
 #[cfg(all(target_arch = "wasm32", feature = "entry-point"))]
+mod fault;
+#[cfg(all(target_arch = "wasm32", feature = "entry-point"))]
 mod host_calls;
 #[cfg(all(target_arch = "wasm32", feature = "entry-point"))]
 mod http;

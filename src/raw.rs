@@ -18,6 +18,8 @@ extern "C" {
         return_map_size: *mut usize,
     ) -> Status;
 
+    fn proxy_set_property(path_data: *const u8, path_size: usize, value_data: *const u8, value_size: usize) -> Status;
+
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -60,6 +62,17 @@ pub fn send_local_response(status: u32, headers: &[(&str, &str)]) -> bool {
         };
         status == Status::Ok
     })
+}
+
+/// Sets a property whose path is one element (so its serialized form is the
+/// element's bytes: the SDK joins elements with NUL), without the SDK's
+/// `Vec` of path elements and its serialized copy. Envoy keeps it in the
+/// stream's filter state under `wasm.<path>`. True when the host took it.
+pub fn set_property(path: &str, value: &[u8]) -> bool {
+    // SAFETY: both pointers and lengths describe live borrowed buffers for
+    // the whole call, and the host copies them before returning.
+    let status = unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) };
+    status == Status::Ok
 }
 
 /// The serialized header map, owned; `None` if the host refused.

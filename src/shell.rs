@@ -79,6 +79,10 @@ impl<P: ProxyWasm> Host for Shell<P> {
         self.0.log_warning(line);
     }
 
+    fn write_record(&mut self, record: &str) {
+        self.0.set_decision_property(record.as_bytes());
+    }
+
     fn debug_enabled(&self) -> bool {
         self.0.debug_enabled()
     }

@@ -126,18 +126,54 @@ fn an_origin_too_long_to_keep_inline_is_still_echoed_whole() {
 }
 
 #[test]
-fn refused_actual_request_costs_four_host_calls() {
+fn refused_actual_request_costs_one_more_host_call_for_its_record() {
     let mut req = base("GET", "/items");
     req.push(("origin", "https://evil.example"));
+    let host = exchange(&req);
     assert_eq!(
-        calls_for(&req),
+        host.calls,
         [
             "get request headers",
             "increment",
+            "set property",
             "remove access-control-allow-origin",
             "add vary"
         ]
     );
+    assert_eq!(
+        host.record.as_deref(),
+        Some("policy=strict verdict=actual_denied reason=origin_not_allowed")
+    );
+}
+
+#[test]
+fn refused_preflight_costs_one_more_host_call_for_its_record() {
+    let mut req = base("OPTIONS", "/items");
+    req.push(("origin", "https://app.example.com"));
+    req.push(("access-control-request-method", "DELETE"));
+    let host = exchange(&req);
+    assert_eq!(
+        host.calls,
+        ["get request headers", "increment", "set property", "send reply"]
+    );
+    assert_eq!(
+        host.record.as_deref(),
+        Some("policy=strict verdict=preflight_denied reason=method_not_allowed:DELETE")
+    );
+}
+
+#[test]
+fn allowed_requests_and_requests_without_origin_write_no_record() {
+    let mut allowed = base("GET", "/items");
+    allowed.push(("origin", "https://app.example.com"));
+    let mut preflight = base("OPTIONS", "/items");
+    preflight.push(("origin", "https://app.example.com"));
+    preflight.push(("access-control-request-method", "PUT"));
+    for req in [allowed, preflight, base("GET", "/items")] {
+        let host = exchange(&req);
+        assert_eq!(host.record, None, "{req:?}");
+        assert!(!host.calls.iter().any(|c| c == "set property"), "{req:?}");
+    }
 }
 
 #[test]
@@ -278,8 +314,13 @@ fn an_unknown_name_refuses_the_preflight_counts_it_and_warns() {
             "get request headers".into(),
             "warn".into(),
             "increment".into(),
+            "set property".into(),
             "send reply".into()
         ]
+    );
+    assert_eq!(
+        host.record.as_deref(),
+        Some("policy=pubilc verdict=preflight_denied reason=unknown_policy:pubilc")
     );
     let (status, headers) = host.reply.clone().unwrap();
     assert_eq!(status, 403);

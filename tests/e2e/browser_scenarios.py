@@ -392,10 +392,10 @@ def _(ctx):
 @scenario("refused_method_is_blocked_before_reaching_the_api", "fetch DELETE (not in `allow_methods`)",
           {"page": "blocked", "upstream": []},
           refusal=Request("app", "/b/delete", {"method": "DELETE"}),
-          short="preflight refused (403): the method is not in `allow_methods`",
-          cause="The filter refused the preflight with 403 and no `Access-Control-*` header: the method is not in "
-                "`allow_methods`. The same message for an origin or a header the policy does not allow (the rows "
-                "below); the debug log and `explain` name the reason.",
+          short="the method is not in `allow_methods`",
+          cause="The origin is allowed, but the method is not in `allow_methods`: the filter answers the preflight "
+                "as it would an allowed one, with the methods the policy allows, so the browser names the method. "
+                "The access log records `reason=method_not_allowed:DELETE`.",
           explain="`explain FILE --origin O --method DELETE --path P --preflight`")
 def _(ctx):
     return refused(ctx, Request("app", "/b/delete", {"method": "DELETE"}))
@@ -405,10 +405,11 @@ def _(ctx):
           "fetch with method 'PATCH', then with method 'patch' (`allow_methods` lists PATCH)",
           {"PATCH": "read 200", "patch": "blocked", "upstream": ["PATCH"]},
           refusal=Request("app", "/b/patch", {"method": "patch"}),
-          short="preflight refused (403): the page wrote `patch` in lower case, which `PATCH` does not allow",
+          short="the page wrote `patch` in lower case, which `PATCH` does not allow",
           cause="The page wrote the method in lower case: browsers uppercase only DELETE, GET, HEAD, OPTIONS, POST and "
                 "PUT, so `patch` is sent as is, and methods compare case-sensitively: `\"PATCH\"` in `allow_methods` "
-                "does not allow it, and the filter refuses the preflight (403). Write `PATCH` in the page.",
+                "does not allow it, and the filter refuses the preflight (`reason=method_not_allowed:patch`). Write "
+                "`PATCH` in the page.",
           explain="`explain FILE --origin O --method patch --path P --preflight`")
 def _(ctx):
     path = ctx.path("/b/patch")
@@ -420,8 +421,10 @@ def _(ctx):
 @scenario("refused_header_is_blocked_before_reaching_the_api", "fetch GET with x-forbidden (not in `allow_headers`)",
           {"page": "blocked", "upstream": []},
           refusal=Request("app", "/b/header", {"headers": {"x-forbidden": "1"}}),
-          short="preflight refused (403): a header is not in `allow_headers`",
-          cause="The filter refused the preflight (403): a header the page sets is not in `allow_headers`.",
+          short="a header is not in `allow_headers`",
+          cause="The origin is allowed, but a header the page sets is not in `allow_headers`: the filter answers the "
+                "preflight with the headers the policy allows, so the browser names the header "
+                "(`reason=header_not_allowed:x-forbidden` in the access log).",
           explain="`explain FILE --origin O --method GET --header x-forbidden --path P --preflight`")
 def _(ctx):
     return refused(ctx, Request("app", "/b/header", {"headers": {"x-forbidden": "1"}}))
@@ -445,8 +448,9 @@ def _(ctx):
           {"page": "blocked", "upstream": []},
           refusal=Request("foreign", "/b/foreign-put", {"method": "PUT", "headers": {"x-api-key": "k"}}),
           short="preflight refused (403): the origin is not in `allow_origins`",
-          cause="The filter refused the preflight (403): the origin is not in `allow_origins`. Nothing reached the "
-                "upstream.",
+          cause="The filter refused the preflight with 403 and no `Access-Control-*` header: the origin is not in "
+                "`allow_origins` (`reason=origin_not_allowed` in the access log). A refused origin learns nothing "
+                "about the policy. Nothing reached the upstream.",
           explain="`explain FILE --origin O --method PUT --header x-api-key --path P --preflight`")
 def _(ctx):
     return refused(ctx, Request("foreign", "/b/foreign-put", {"method": "PUT", "headers": {"x-api-key": "k"}}))
@@ -572,9 +576,10 @@ def _(ctx):
           "`*` policy: fetch GET with `Authorization` (`allow_headers: [\"*\"]`)",
           {"page": "blocked", "upstream": []},
           refusal=Request("app", "/public/auth", {"headers": {"authorization": "Bearer t"}}),
-          short="preflight refused (403): `Authorization` is not covered by `allow_headers: [\"*\"]`",
+          short="`Authorization` is not covered by `allow_headers: [\"*\"]`",
           cause="`\"*\"` in `allow_headers` never covers `Authorization` (the Fetch standard says so, and the filter "
-                "follows it): the filter refuses the preflight (403). List `authorization` in `allow_headers`.",
+                "follows it): the filter refuses the preflight, answering without `authorization`, so the browser "
+                "names it (`reason=header_not_allowed:authorization`). List `authorization` in `allow_headers`.",
           explain="`explain FILE --origin O --method GET --header authorization --path P --preflight`")
 def _(ctx):
     return refused(ctx, Request("app", "/public/auth", {"headers": {"authorization": "Bearer t"}}))

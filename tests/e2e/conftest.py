@@ -16,6 +16,7 @@ shell (ids end in `[wasm]` or `[dynamic]`):
   front of `upstream`, in the current shell; Envoys are reused for identical
   (policy, opts) and a few are kept alive at a time.
 - `envoy_refuses(policy)`: starts Envoy expecting it to stop; returns its log.
+- `cors_policy`: the `cors-policy` binary ($CORS_POLICY_BIN, else built once).
 
 Suites that build their own configs pass `shell=shell` to
 envoy_runner.render() and edit the filter with envoy_runner.cors_filter() and
@@ -97,6 +98,22 @@ def wasm() -> Path:
     return path
 
 
+FAULT_DIR = ROOT / "target" / "fault-injection"
+FAULT_BUILDS = {"wasm": FAULT_DIR / "envoy_cors.wasm", "dynamic": FAULT_DIR / "release" / "libenvoy_cors.so"}
+
+
+@pytest.fixture(scope="session")
+def fault_injection() -> dict[str, Path]:
+    """Both shells built with the test-only `fault-injection` feature (a
+    panic or trap on `x-envoy-cors-test-panic`), into target/fault-injection/
+    (scripts/build-fault-injection.sh), never over the deployable artifacts."""
+    if os.environ.get("CORS_SKIP_BUILD") != "1" or not all(p.exists() for p in FAULT_BUILDS.values()):
+        proc = subprocess.run([str(ROOT / "scripts/build-fault-injection.sh")], cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.fail("scripts/build-fault-injection.sh failed:\n" + proc.stderr[-4000:], pytrace=False)
+    return dict(FAULT_BUILDS)
+
+
 @pytest.fixture(scope="session")
 def upstream():
     with Upstream() as up:
@@ -155,3 +172,15 @@ def envoy_refuses(shell, artifact):
         return log
 
     return run
+
+
+@pytest.fixture(scope="session")
+def cors_policy() -> str:
+    """The cors-policy binary ($CORS_POLICY_BIN, else built with cargo)."""
+    if os.environ.get("CORS_POLICY_BIN"):
+        return os.environ["CORS_POLICY_BIN"]
+    proc = subprocess.run(["cargo", "build", "--quiet", "-p", "cors-policy"], cwd=ROOT,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail("cargo build -p cors-policy failed:\n" + proc.stderr[-4000:], pytrace=False)
+    return str(ROOT / "target" / "debug" / "cors-policy")

@@ -248,6 +248,17 @@ def test_troubleshooting_tables_match_what_the_browsers_print():
                        "(rerun with CORS_UPDATE_DOCS=1 and commit):\n" + "\n".join(stale))
 
 
+def test_every_reason_scenario_is_a_refusal_of_the_suite():
+    """The reason table (crates/core/src/reasons.rs) names the scenarios whose
+    console texts show each reason: they must be refusal scenarios here."""
+    import re
+
+    table = (troubleshooting.ROOT / "crates/core/src/reasons.rs").read_text()
+    named = set(re.findall(r'_scenario: Some\("([a-z0-9_]+)"\)', table))
+    assert named, "no scenario named in the reason table"
+    assert named <= {s.id for s in bs.REFUSALS}, named - {s.id for s in bs.REFUSALS}
+
+
 def test_browser_matrix_is_recorded():
     """docs/correctness.md: every scenario in every engine, once all of them passed."""
     if why := _complete():
@@ -266,4 +277,10 @@ def test_browser_matrix_is_recorded():
         "passed": len(bs.SCENARIOS),
         "results": results,
         "console": {s.id: {k: CONSOLE[(k, s.id)] for k in bs.ENGINES} for s in bs.REFUSALS},
+        # The line that names the cause, per engine: what `cors-policy
+        # reasons` and `explain` print for each reason code, and what the
+        # reason table of docs/operators.md shows (rerun
+        # `CORS_UPDATE_DOCS=1 cargo test -p cors-policy --test reasons`).
+        "primary": {s.id: {k: troubleshooting.primary(k, CONSOLE[(k, s.id)]) for k in bs.ENGINES}
+                    for s in bs.REFUSALS},
     })

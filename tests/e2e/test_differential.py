@@ -5,8 +5,11 @@ with a JSON policy, 'builtin' runs envoy.filters.http.cors with the equivalent
 CorsPolicy (tests/e2e/differential_matrix.py). Every generated case goes to
 both; the status, every Access-Control-* header and Vary are compared after
 normalising spelling and order. Each difference must be explained by an entry
-of the table in docs/differences.md (the classifiers below, one per id); an
-unexplained difference fails, and so does a table entry that no case shows.
+of the table in docs/differences.md; an unexplained difference fails, and so
+does a table entry that no case shows. The rules that name a difference are
+`cors-policy import`'s own (crates/cors-policy/src/import/differences.rs),
+asked through its hidden `cors-policy differences` subcommand, so the importer
+and this test cannot disagree on them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import collections
 import http.client
 import json
 import re
+import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,8 +33,7 @@ DIFFERENCES_DOC = correctness_report.DOCS / "differences.md"
 SUMMARY = correctness_report.DOCS / "differential-summary.json"
 LIST_HEADERS = {"access-control-allow-methods", "access-control-allow-headers",
                 "access-control-expose-headers", "vary"}
-PREFLIGHT_VARY = {"origin", "access-control-request-method", "access-control-request-headers",
-                  "access-control-request-private-network"}
+UNEXPLAINED = "unexplained"
 WORKERS = 6
 
 
@@ -66,7 +69,7 @@ class Client:
         self.ports = ports
         self.local = threading.local()
 
-    def send(self, listener: str, case: matrix.Case) -> dict[str, object]:
+    def send(self, listener: str, case: matrix.Case) -> tuple[int, list[tuple[str, str]]]:
         conns = self.local.__dict__.setdefault("conns", {})
         for attempt in range(2):
             conn = conns.get(listener)
@@ -83,7 +86,7 @@ class Client:
                 if resp.will_close:
                     conn.close()
                     conns.pop(listener, None)
-                return normalise(resp.status, resp.getheaders())
+                return resp.status, resp.getheaders()
             except (http.client.HTTPException, OSError):
                 conn.close()
                 conns.pop(listener, None)
@@ -94,105 +97,43 @@ class Client:
 
 # -- the documented differences -------------------------------------------------
 
-def _upstream_value(case: matrix.Case, field: str):
-    sent = [(n, v) for n, v in case.upstream_headers if n.lower() == field]
-    return normalise(0, sent).get(field) if sent else None
-
-
-def _non_canonical(case, field, envoy, ours):
-    return (case.origin in matrix.NON_CANONICAL and envoy.get("access-control-allow-origin") == case.origin
-            and "access-control-allow-origin" not in ours)
-
-
-def _refused_preflight_forwarded(case, field, envoy, ours):
-    # Envoy's origin matcher did not match, so it forwarded the preflight and
-    # the answer (with whatever CORS headers) is the upstream's.
-    return (case.kind.preflight and ours["status"] == 403
-            and envoy.get("access-control-allow-origin") != case.origin)
-
-
-def _preflight_checked(case, field, envoy, ours):
-    return (case.kind.preflight and ours["status"] == 403 and envoy["status"] == 200
-            and envoy.get("access-control-allow-origin") == case.origin)
-
-
-def _preflight_status(case, field, envoy, ours):
-    return field == "status" and case.kind.preflight and (envoy[field], ours[field]) == (200, 204)
-
-
-def _preflight_expose(case, field, envoy, ours):
-    return (field == "access-control-expose-headers" and case.kind.preflight and field not in ours
-            and envoy.get("access-control-allow-origin") == case.origin)
-
-
-def _vary(case, field, envoy, ours):
-    if field != "vary":
-        return False
-    have, theirs = set(ours.get("vary", ())), set(envoy.get("vary", ()))
-    return theirs <= have and bool(have - theirs) and have - theirs <= PREFLIGHT_VARY
-
-
-def _any_origin_star(case, field, envoy, ours):
-    return (field == "access-control-allow-origin" and case.policy == "any" and case.origin is not None
-            and ours.get(field) == "*" and envoy.get(field) == case.origin)
-
-
-def _any_origin_without_origin(case, field, envoy, ours):
-    # The any-origin answer (`*` and the exposed headers) goes on every
-    # response, replacing whatever the upstream sent.
-    return (field in ("access-control-allow-origin", "access-control-expose-headers") and case.policy == "any"
-            and case.origin is None and ours.get("access-control-allow-origin") == "*" and field in ours
-            and envoy.get(field) in (None, _upstream_value(case, field)))
-
-
-def _upstream_stripped(case, field, envoy, ours):
-    return (field.startswith("access-control-") and field not in ours
-            and envoy.get(field) is not None and envoy.get(field) == _upstream_value(case, field))
-
-
-# Tried in order; the first that explains a field difference names it. The ids
-# are those of the table in docs/differences.md.
-CLASSIFIERS = [
-    ("non-canonical-origin", _non_canonical),
-    ("refused-preflight-answered-locally", _refused_preflight_forwarded),
-    ("preflight-checks-method-and-headers", _preflight_checked),
-    ("preflight-status-204", _preflight_status),
-    ("preflight-expose-headers", _preflight_expose),
-    ("vary-origin", _vary),
-    ("any-origin-star", _any_origin_star),
-    ("any-origin-without-origin", _any_origin_without_origin),
-    ("upstream-cors-stripped", _upstream_stripped),
-]
-
-
 # Shown by starting this filter with a configuration the built-in filter runs.
 CONFIGURATION_REFUSED = "configuration-refused"
-DIFFERENCE_IDS = [i for i, _ in CLASSIFIERS] + [CONFIGURATION_REFUSED]
 
 
 def documented_ids() -> list[str]:
-    """The ids of the table in docs/differences.md (first cell, in backticks)."""
+    """The ids of the built-in filter's table in docs/differences.md (first
+    cell, in backticks), up to the next section."""
     ids = []
-    for line in DIFFERENCES_DOC.read_text().splitlines():
+    for line in DIFFERENCES_DOC.read_text().split("\n## ")[0].splitlines():
         m = re.match(r"^\|\s*`([a-z0-9-]+)`\s*\|", line)
         if m:
             ids.append(m.group(1))
     return ids
 
 
-def explain(case, envoy, ours) -> tuple[dict[str, str], list[str]]:
-    """Each differing field with the id that explains it, and the unexplained ones."""
-    explained, unexplained = {}, []
-    for field in sorted(set(envoy) | set(ours)):
-        if envoy.get(field) == ours.get(field):
-            continue
-        for diff_id, applies in CLASSIFIERS:
-            if applies(case, field, envoy, ours):
-                explained[field] = diff_id
-                break
-        else:
-            unexplained.append(f"{field}: envoy={envoy.get(field)!r} ours={ours.get(field)!r}")
-    return explained, unexplained
+def _answer(status: int, headers) -> dict:
+    return {"status": status, "headers": [list(h) for h in headers]}
+
+
+def pair(method: str, headers, any_origin: bool, upstream, upstream_status: int, source, ours) -> dict:
+    """One pair of answers (each `(status, headers)`), as `cors-policy differences` reads it."""
+    return {"method": method, "headers": [list(h) for h in headers], "any_origin": any_origin,
+            "upstream": [list(h) for h in upstream], "upstream_status": upstream_status,
+            "source": _answer(*source), "ours": _answer(*ours)}
+
+
+def classify(cors_policy: str, pairs: list[dict]) -> tuple[list[str], list[dict[str, str]]]:
+    """The importer's ids, and for each pair every differing field with the id that explains it."""
+    proc = subprocess.run([cors_policy, "differences"], input=json.dumps(pairs), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    return out["ids"], out["cases"]
+
+
+def case_pair(case: matrix.Case, envoy, ours) -> dict:
+    status = 503 if case.upstream == "local-503" else 200
+    return pair(case.kind.method, case.headers, case.policy == "any", case.upstream_headers, status, envoy, ours)
 
 
 # -- what a browser concludes ---------------------------------------------------
@@ -253,22 +194,27 @@ def refused_configurations(ports: dict[str, int], envoy_refuses) -> list[str]:
     return problems
 
 
-def test_every_difference_from_envoys_builtin_cors_filter_is_documented(both, envoy_refuses, shell):
+def test_every_difference_from_envoys_builtin_cors_filter_is_documented(both, envoy_refuses, shell, cors_policy):
     cases = matrix.cases()
     assert len(cases) >= 500
-    assert DIFFERENCE_IDS == documented_ids(), \
-        "docs/differences.md and the classifiers must list the same ids in the same order"
     client = Client(both)
 
     def run(case):
         return case, client.send("builtin", case), client.send("api", case)
 
     with ThreadPoolExecutor(WORKERS) as pool:
-        results = list(pool.map(run, cases))
+        raw = list(pool.map(run, cases))
+    ids, named = classify(cors_policy, [case_pair(case, envoy, ours) for case, envoy, ours in raw])
+    documented = documented_ids()
+    difference_ids = ids[:len(documented) - 1] + [CONFIGURATION_REFUSED]
+    assert difference_ids == documented, \
+        "docs/differences.md's table and the importer's classifiers must list the same ids in the same order"
+    results = [(case, normalise(*envoy), normalise(*ours), fields)
+               for (case, envoy, ours), fields in zip(raw, named)]
 
     agree, per_id, unexplained, examples = 0, collections.Counter(), [], {}
     only_vary, browser = 0, collections.Counter()
-    for case, envoy, ours in results:
+    for case, envoy, ours, fields in results:
         theirs_b, ours_b = browser_verdicts(case, envoy), browser_verdicts(case, ours)
         if ours_b is not None:
             browser["checked"] += 1
@@ -285,8 +231,8 @@ def test_every_difference_from_envoys_builtin_cors_filter_is_documented(both, en
         if envoy == ours:
             agree += 1
             continue
-        explained, problems = explain(case, envoy, ours)
-        for diff_id in set(explained.values()):
+        problems = [f"{f}: envoy={envoy.get(f)!r} ours={ours.get(f)!r}" for f, i in fields.items() if i == UNEXPLAINED]
+        for diff_id in set(fields.values()) - {UNEXPLAINED}:
             per_id[diff_id] += 1
             examples.setdefault(diff_id, case.label())
         if problems:
@@ -306,7 +252,7 @@ def test_every_difference_from_envoys_builtin_cors_filter_is_documented(both, en
                              "ours_allows_more": browser["ours_allows_more"]},
         "policies": len(matrix.POLICIES), "origins": len(matrix.ORIGINS), "request_kinds": len(matrix.KINDS),
         "upstream_behaviours": list(matrix.UPSTREAMS),
-        "per_difference": {i: per_id.get(i, 0) for i in DIFFERENCE_IDS},
+        "per_difference": {i: per_id.get(i, 0) for i in difference_ids},
         "example_case": examples,
     }
     print("\ndifferential summary:", json.dumps(summary, indent=1))
@@ -314,7 +260,7 @@ def test_every_difference_from_envoys_builtin_cors_filter_is_documented(both, en
     assert browser["ours_allows_more"] == 0, \
         "with the equivalent policy this filter must never let a page do more than the built-in filter: " \
         + examples.get("browser: ours allows more", "")
-    unused = [i for i in DIFFERENCE_IDS if not per_id.get(i)]
+    unused = [i for i in difference_ids if not per_id.get(i)]
     assert not unused, f"docs/differences.md lists differences no case shows: {unused}"
 
     SUMMARY.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -22,6 +22,7 @@ import re
 import socket
 import uuid
 
+import fetch_browser
 import h2.config
 import h2.connection
 import h2.events
@@ -165,8 +166,10 @@ MANY_UNLISTED = b",".join(b"x-h-%05d" % i for i in range(5000))
 LONG_METHOD = b"M" * 10_000
 
 # (id, method, path prefix, headers, what the filter must answer: "refused"
-# (no CORS header that grants anything), "allowed" (the preflight grants APP),
-# or "any" (only the crash/503 checks apply)).
+# (nothing a browser could use: no CORS header that grants anything, or, to
+# a preflight from the allowed origin, an answer that does not grant what it
+# asked for), "allowed" (the preflight grants APP), or "any" (only the
+# crash/503 checks apply)).
 CASES = [
     # Non-UTF-8 and control bytes.
     ("origin-invalid-utf8", b"OPTIONS", b"/h", pf(APP_B + b"\xff"), "refused"),
@@ -220,14 +223,37 @@ CASES = [
 ]
 
 
-def check_answer(answer: Answer, expect: str, via) -> None:
+def grants_the_preflight(answer: Answer, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a browser would send the request this preflight asked for
+    (the Fetch model), with or without credentials."""
+    asked = {n.lower(): v.decode("latin-1") for n, v in headers}
+    text = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in answer.headers]
+    for credentials in (False, True):
+        intent = fetch_browser.Intent(
+            method=asked.get(b"access-control-request-method", ""),
+            unsafe_headers=[t.strip().lower() for t in asked.get(b"access-control-request-headers", "").split(",")
+                            if t.strip()],
+            credentials=credentials,
+            private_network=asked.get(b"access-control-request-private-network") == "true")
+        ok, _ = fetch_browser.verdict(fetch_browser.preflight_check, answer.status, text, APP, intent)
+        if ok:
+            return True
+    return False
+
+
+def check_answer(answer: Answer, expect: str, via, method: bytes, headers) -> None:
     assert answer.status != 503, answer
     if answer.status is None or answer.status in (400, 413, 431):
         return  # refused by Envoy's codec before the filter saw it
     if expect == "refused":
         granting = [v for v in answer.all("access-control-allow-origin") if v != b"*"]
-        assert granting == [], answer
-        assert answer.all("access-control-allow-credentials") == [], answer
+        if granting:
+            # The precise answer to the allowed origin: it grants the rest,
+            # never what was refused.
+            assert method == b"OPTIONS" and granting == [APP_B], answer
+            assert not grants_the_preflight(answer, headers), answer
+        else:
+            assert answer.all("access-control-allow-credentials") == [], answer
     elif expect == "allowed":
         assert answer.status == 204, answer
         assert answer.all("access-control-allow-origin") == [APP_B], answer
@@ -259,7 +285,7 @@ def assert_no_crash(envoy, since: int) -> None:
 def test_hostile_request_is_answered_and_the_worker_stays_healthy(hostile, via, name, method, path, headers, expect):
     since = hostile.log_path.stat().st_size
     answer = via(hostile.port, method, path + b"/" + uuid.uuid4().hex.encode(), headers)
-    check_answer(answer, expect, via)
+    check_answer(answer, expect, via, method, headers)
     assert_worker_healthy(hostile)
     assert_no_crash(hostile, since)
 

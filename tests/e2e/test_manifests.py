@@ -54,18 +54,6 @@ MANIFESTS = [p for p, docs in DOCS.items() if any(
     isinstance(d, dict) and d.get("kind") in POLICY_KINDS for d in docs)]
 
 
-@pytest.fixture(scope="session")
-def cors_policy() -> str:
-    """The cors-policy binary ($CORS_POLICY_BIN, else built with cargo)."""
-    if os.environ.get("CORS_POLICY_BIN"):
-        return os.environ["CORS_POLICY_BIN"]
-    proc = subprocess.run(["cargo", "build", "--quiet", "-p", "cors-policy"], cwd=ROOT,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail("cargo build -p cors-policy failed:\n" + proc.stderr[-4000:], pytrace=False)
-    return str(ROOT / "target" / "debug" / "cors-policy")
-
-
 def validate(config_path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [envoy_runner.envoy_binary(), "--mode", "validate", "-c", str(config_path), "-l", "warn"],

@@ -42,7 +42,7 @@ def test_the_export_list_of_the_build_step_is_the_deployable_one():
 MODULE_CALLBACKS = {f"envoy_dynamic_module_callback_{c}" for c in (
     "http_get_header", "http_set_header", "http_add_header", "http_send_response",
     "http_filter_get_attribute_string", "http_filter_config_define_counter", "http_filter_increment_counter",
-    "log", "log_enabled", "http_get_metadata_string",
+    "log", "log_enabled", "http_get_metadata_string", "http_set_filter_state_bytes",
 )} | {"envoy_dynamic_module_callback_get_most_specific_route_config"}
 
 
@@ -70,3 +70,19 @@ def test_the_native_build_unwinds_so_the_hooks_can_catch_a_panic():
 
     profile = tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]["release"]
     assert profile.get("panic", "unwind") == "unwind", profile
+
+
+# The request header that makes the test-only `fault-injection` builds panic
+# or trap (crates/dynamic-module/src/fault.rs, src/fault.rs).
+FAULT_MARKER = b"x-envoy-cors-test-panic"
+
+
+def test_the_released_artifacts_cannot_be_made_to_panic_on_demand(wasm, module, fault_injection):
+    """The fault-injection feature is off in every release build: the
+    deployable .wasm and .so lack its marker, while the test builds (to
+    target/fault-injection/, never over the deployable paths) carry it."""
+    for released in (wasm, module):
+        assert FAULT_MARKER not in released.read_bytes(), released
+    for built in fault_injection.values():
+        assert FAULT_MARKER in built.read_bytes(), built
+        assert "fault-injection" in str(built) and built not in (wasm, module)

@@ -58,7 +58,7 @@ def test_refused_preflight_still_varies_on_origin_request_method_and_request_hea
 def test_refused_preflight_reason_is_logged_at_debug_level(example):
     origin = f"https://{uuid.uuid4().hex}.example"
     method = "PURGE" + uuid.uuid4().hex[:8].upper()
-    assert preflight(example, unique(), APP, method).status == 403
+    assert preflight(example, unique(), APP, method).status == 204  # allowed origin: the precise answer
     assert preflight(example, unique(), origin, "GET").status == 403
     debug = example.filter_log_lines("debug")
     assert any(method in line for line in debug), debug[-5:]
@@ -73,24 +73,45 @@ def test_preflight_from_unlisted_origin_gets_403_without_cors_headers(example, u
     assert upstream.requests(path) == []
 
 
-def test_preflight_for_unlisted_method_is_refused(example, upstream):
+def test_preflight_for_unlisted_method_gets_the_allowed_answer_without_it(example, upstream):
+    """The origin is allowed: the answer is the one an allowed preflight gets,
+    whose Allow-Methods lacks DELETE, so the browser blocks the request and
+    names the method (not the origin)."""
     path = unique()
     r = preflight(example, path, APP, "DELETE")
-    assert r.status == 403
-    assert r.cors() == {}
+    assert r.status == 204
+    assert r.all("access-control-allow-origin") == [APP]
+    assert r.get("access-control-allow-credentials") == "true"
+    assert "DELETE" not in methods(r) and "PUT" in methods(r)
     assert upstream.requests(path) == []
+    assert example.stats("wasmcustom.cors.strict.preflight_denied")["wasmcustom.cors.strict.preflight_denied"] >= 1
 
 
 def test_preflight_methods_compare_case_sensitively(example):
-    assert preflight(example, unique(), APP, "put").status == 403
+    r = preflight(example, unique(), APP, "put")
+    assert "put" not in methods(r)
+    assert any(line.endswith("reason=method_not_allowed:put") for line in example.access_log(
+        lambda lines: any("method_not_allowed:put" in line for line in lines)))
 
 
-def test_preflight_for_unlisted_header_is_refused(example, upstream):
+def test_preflight_for_unlisted_header_gets_the_allowed_answer_without_it(example, upstream):
     path = unique()
     r = preflight(example, path, APP, "POST", "content-type,x-secret")
-    assert r.status == 403
-    assert r.cors() == {}
+    assert r.status == 204
+    assert r.all("access-control-allow-origin") == [APP]
+    assert "x-secret" not in r.tokens("access-control-allow-headers")
+    assert "content-type" in r.tokens("access-control-allow-headers")
     assert upstream.requests(path) == []
+
+
+def test_preflight_that_a_star_policy_refuses_echoes_the_other_headers_on_two_lines(example):
+    """`*` never covers authorization: the echo leaves it out. What came before
+    and after it go on two Access-Control-Allow-Headers lines of the reply,
+    which a browser reads as one list (Envoy may join them with a comma)."""
+    r = preflight(example, unique("/public"), EVIL, "GET", "x-a, authorization, x-b")
+    assert r.status == 204
+    assert r.tokens("access-control-allow-headers") == ["x-a", "x-b"]
+    assert r.all("access-control-allow-origin") == ["*"]
 
 
 def test_preflight_header_names_compare_case_insensitively(example):
@@ -151,7 +172,9 @@ def test_preflight_to_any_origin_policy_gets_a_star_without_credentials(example,
 
 
 def test_preflight_to_any_origin_policy_still_checks_the_default_methods(example):
-    assert preflight(example, unique("/public"), EVIL, "DELETE").status == 403
+    r = preflight(example, unique("/public"), EVIL, "DELETE")
+    assert r.all("access-control-allow-origin") == ["*"]
+    assert "DELETE" not in methods(r)
 
 
 def test_preflight_asking_for_private_network_gets_it_when_the_policy_allows(envoy):
@@ -167,7 +190,9 @@ def test_preflight_asking_for_private_network_gets_it_when_the_policy_allows(env
 
 def test_preflight_asking_for_private_network_does_not_get_it_when_the_policy_does_not_allow(example):
     r = preflight(example, unique(), APP, "GET", None, [("access-control-request-private-network", "true")])
+    assert r.status == 204
     assert r.get("access-control-allow-private-network") is None
+    assert r.all("access-control-allow-origin") == [APP]
 
 
 def test_options_without_request_method_is_an_ordinary_request_for_the_upstream(example, upstream):

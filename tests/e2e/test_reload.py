@@ -39,8 +39,10 @@ def listener_resource(config: dict, policy: dict) -> dict:
 def push(path, config, policy):
     """Replace the LDS file atomically (Envoy watches for the move)."""
     tmp = f"{path}.{uuid.uuid4().hex}"
+    listener = listener_resource(config, policy)
+    envoy_runner.redirect_access_logs(listener, f"{path}.access.log")
     with open(tmp, "w") as f:
-        yaml.safe_dump({"resources": [listener_resource(config, policy)]}, f)
+        yaml.safe_dump({"resources": [listener]}, f)
     os.replace(tmp, path)
 
 

@@ -85,6 +85,7 @@ class WatchedListener:
     def write(self, listeners: list[dict]) -> None:
         """Atomically replace the watched file (write aside, then rename)."""
         self._versions += 1
+        envoy_runner.redirect_access_logs(listeners, self.dir / "access.log")
         doc = {"version_info": str(self._versions),
                "resources": [{"@type": LISTENER_TYPE, **listener} for listener in listeners]}
         tmp = self.dir / f".lds.yaml.{self._versions}"

@@ -106,10 +106,15 @@ def test_null_in_route_metadata_turns_cors_off_in_the_plugin(routed, shell):
 
 def test_an_unknown_name_is_refused_counted_and_logged_once(routed):
     before = routed.stats("wasmcustom.cors.unknown_policy").get("wasmcustom.cors.unknown_policy", 0)
-    preflight = request(routed.url, "OPTIONS", f"/unknown/{uuid.uuid4().hex}", [
+    path = f"/unknown/{uuid.uuid4().hex}"
+    preflight = request(routed.url, "OPTIONS", path, [
         ("host", "meta.test"), ("origin", ORIGINS["b"]), ("access-control-request-method", "GET")])
     assert preflight.status == 403
     assert preflight.cors() == {}
+    # The access log names the reason (issue 21's reason table).
+    lines = routed.access_log(lambda lines: any(f" {path} " in line for line in lines))
+    (line,) = [line for line in lines if f" {path} " in line]
+    assert line.rsplit('" ', 1)[1].strip() == "policy=nope verdict=preflight_denied reason=unknown_policy:nope"
     actual = request(routed.url, "GET", f"/unknown/{uuid.uuid4().hex}", [("host", "meta.test"), ("origin", ORIGINS["b"]), UPSTREAM_CORS])
     assert actual.status == 200
     assert actual.cors() == {}, "the upstream's Allow-Origin never reaches a refused origin"

@@ -153,6 +153,35 @@ def wasm_path(config: dict) -> str:
     return wasm_filter(config)["config"]["vm_config"]["code"]["local"]["filename"]
 
 
+def file_access_logs(config: dict) -> list[dict]:
+    """The file access loggers of every HTTP connection manager."""
+    out = []
+    for listener in config.get("static_resources", {}).get("listeners", []):
+        for chain in listener.get("filter_chains", []):
+            for f in chain.get("filters", []):
+                if f.get("name") == HCM:
+                    out += [a for a in f["typed_config"].get("access_log", [])
+                            if a.get("name") == "envoy.access_loggers.file"]
+    return out
+
+
+def redirect_access_logs(node, path: str | Path) -> None:
+    """Points every file access log that writes to /dev/stdout, anywhere in a
+    config, a listener or a list of them, at `path` instead. Needed for
+    whatever Envoy loads (a listener pushed over LDS too): Envoy reopens
+    /dev/stdout without O_APPEND, so its access log would overwrite the
+    Envoy log the runner captures from stdout."""
+    if isinstance(node, list):
+        for item in node:
+            redirect_access_logs(item, path)
+    elif isinstance(node, dict):
+        typed = node.get("typed_config", {})
+        if node.get("name") == "envoy.access_loggers.file" and typed.get("path") == "/dev/stdout":
+            typed["path"] = str(path)
+        for value in node.values():
+            redirect_access_logs(value, path)
+
+
 def routes(config: dict) -> list[dict]:
     """The routes of the (single) virtual host, editable in place."""
     return http_connection_manager(config)["route_config"]["virtual_hosts"][0]["routes"]
@@ -267,6 +296,10 @@ class Envoy:
         self._dir = Path(tempfile.mkdtemp(prefix="envoy-cors-"))
         self.config_path = self._dir / "envoy.yaml"
         self.log_path = self._dir / "envoy.log"
+        # envoy/envoy.yaml logs to /dev/stdout (the compose stack's logs);
+        # here each Envoy writes its access log to a file of its own.
+        self.access_log_path = self._dir / "access.log"
+        redirect_access_logs(config, self.access_log_path)
         self._admin_path = self._dir / "admin-address"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.args = [
@@ -279,6 +312,9 @@ class Envoy:
             *(["--component-log-level", component_log_level] if component_log_level else []),
             *(extra_args or []),
         ]
+        # The access log is written on a timer (10 s by default): tests read it.
+        if "--file-flush-interval-msec" not in self.args:
+            self.args += ["--file-flush-interval-msec", "100"]
         self.proc: subprocess.Popen | None = None
         self.admin_url = ""
         self.url = ""
@@ -355,6 +391,20 @@ class Envoy:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def access_log(self, wait_for: Callable[[list[str]], bool] | None = None, timeout: float = 5.0) -> list[str]:
+        """The lines of this Envoy's access log; with `wait_for`, polls until
+        it holds for them (Envoy flushes the file on a timer:
+        `--file-flush-interval-msec`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                lines = self.access_log_path.read_text(errors="replace").splitlines()
+            except FileNotFoundError:
+                lines = []
+            if wait_for is None or wait_for(lines) or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
 
     def admin(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
         try:

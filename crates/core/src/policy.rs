@@ -9,12 +9,14 @@ use std::fmt;
 
 use arrayvec::ArrayVec;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::origin::{default_port, Origin, OriginError};
 use crate::origin_matcher::OriginMatcher;
+use crate::preflight::Grant;
+use crate::reasons::Coded;
 use crate::response::{AllowOrigin, ResponsePlan, VARY_ORIGIN};
-use crate::tokens::{self, TokenList};
+use crate::tokens::TokenList;
 
 /// `Vary` on a preflight answer: it depends on all three request headers.
 const PREFLIGHT_VARY: &str = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
@@ -22,7 +24,7 @@ const PREFLIGHT_VARY: &str = "Origin, Access-Control-Request-Method, Access-Cont
 const PREFLIGHT_VARY_PNA: &str =
     "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network";
 /// What the filter does with its decision.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -121,18 +123,19 @@ pub enum Refusal<'a> {
     MalformedRequestHeaders,
     /// A requested header is not allowed.
     HeaderNotAllowed(&'a [u8]),
+    /// Private Network Access was asked for and the policy does not allow it.
+    PrivateNetworkNotAllowed,
 }
 
+/// The reason code and its value, as the access log prints it
+/// (`method_not_allowed:DELETE`, see [`crate::reasons`]), and for a malformed
+/// origin what is wrong with it.
 impl fmt::Display for Refusal<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", Coded::from(self))?;
         match self {
-            Self::MalformedOrigin(e) => write!(f, "malformed Origin: {e}"),
-            Self::RepeatedOrigin => f.write_str("more than one Origin header"),
-            Self::OriginNotAllowed => f.write_str("origin not allowed"),
-            Self::MalformedRequestMethod => f.write_str("malformed Access-Control-Request-Method"),
-            Self::MethodNotAllowed(m) => write!(f, "method {:?} not allowed", String::from_utf8_lossy(m)),
-            Self::MalformedRequestHeaders => f.write_str("malformed Access-Control-Request-Headers"),
-            Self::HeaderNotAllowed(h) => write!(f, "header {:?} not allowed", String::from_utf8_lossy(h)),
+            Self::MalformedOrigin(e) if !matches!(e, OriginError::Null | OriginError::List) => write!(f, " ({e})"),
+            _ => Ok(()),
         }
     }
 }
@@ -145,19 +148,17 @@ pub enum Decision<'a> {
     /// An `Origin` equal to the request's own origin that the policy does not
     /// list: the browser needs no CORS headers, and it is never refused.
     SameOrigin,
-    /// An allowed preflight.
-    PreflightAllowed {
-        /// The origin to echo (or `*` for an any-origin policy).
-        allow_origin: AllowOrigin<'a>,
-        /// The requested method to echo when a policy with credentials allows `*`.
-        echo_method: Option<&'a str>,
-        /// The requested headers to echo when the policy allows `*`.
-        echo_headers: Option<&'a str>,
-        /// Whether to answer `Access-Control-Allow-Private-Network: true`.
-        private_network: bool,
-    },
+    /// An allowed preflight, and what its answer grants.
+    PreflightAllowed(Grant<'a>),
     /// A refused preflight.
-    PreflightDenied(Refusal<'a>),
+    PreflightDenied {
+        /// Why.
+        refusal: Refusal<'a>,
+        /// What the answer grants when the origin is allowed and the refusal
+        /// is about the method, a header or Private Network Access: the
+        /// browser then names the cause. `None` (a bare 403) otherwise.
+        grant: Option<Grant<'a>>,
+    },
     /// An allowed actual request.
     ActualAllowed(AllowOrigin<'a>),
     /// A refused actual request.
@@ -178,7 +179,8 @@ pub enum Action<'a> {
     Forward(ResponsePlan<'a>),
 }
 
-/// The most headers a local reply carries: a preflight answer's seven.
+/// The most headers a local reply carries: a preflight answer's eight (two
+/// `Access-Control-Allow-Headers` lines when a `*` policy refuses a header).
 pub const REPLY_HEADERS: usize = 8;
 
 /// A response the filter sends itself.
@@ -189,6 +191,9 @@ pub struct LocalReply<'a> {
     /// Response headers, names lowercase; kept inline: a heap allocation
     /// here cost more in the wasm VM than the rest of the reply's logic.
     pub headers: ArrayVec<(&'static str, &'a str), REPLY_HEADERS>,
+    /// The request was refused (a 403, or a preflight answered without what
+    /// it asked for).
+    pub refused: bool,
 }
 
 impl<'a> LocalReply<'a> {
@@ -197,6 +202,7 @@ impl<'a> LocalReply<'a> {
         Self {
             status,
             headers: headers.iter().copied().collect(),
+            refused: true,
         }
     }
 }
@@ -206,6 +212,11 @@ impl Policy {
     /// response needs `Vary: Origin`); false only for `"*"` without credentials.
     pub fn varies_by_origin(&self) -> bool {
         !self.origins.allows_any()
+    }
+
+    /// True when a cross-origin request from a refused origin gets a local 403.
+    pub fn rejects_disallowed(&self) -> bool {
+        self.reject_disallowed
     }
 
     /// True in report mode: decide and count, but change nothing.
@@ -232,9 +243,9 @@ impl Policy {
             })
         };
         if req.is_preflight() {
-            return match allow_origin.and_then(|allow| self.check_preflight(req, allow)) {
-                Ok(decision) => decision,
-                Err(refusal) => Decision::PreflightDenied(refusal),
+            return match allow_origin {
+                Ok(allow) => self.check_preflight(req, allow),
+                Err(refusal) => Decision::PreflightDenied { refusal, grant: None },
             };
         }
         match allow_origin {
@@ -242,62 +253,6 @@ impl Policy {
             Err(_) if origin.is_ok_and(|o| is_same_origin(&o, req.scheme, req.authority)) => Decision::SameOrigin,
             Err(refusal) => Decision::ActualDenied(refusal),
         }
-    }
-
-    /// The method and header checks of a preflight whose origin is allowed.
-    fn check_preflight<'a>(
-        &self,
-        req: &Request<'a>,
-        allow_origin: AllowOrigin<'a>,
-    ) -> Result<Decision<'a>, Refusal<'a>> {
-        let Header::One(method) = req.request_method else {
-            return Err(Refusal::MalformedRequestMethod);
-        };
-        if !tokens::is_token(method) {
-            return Err(Refusal::MalformedRequestMethod);
-        }
-        // Safelisted methods never need the server's approval in a browser.
-        let safelisted = tokens::SAFELISTED_METHODS.iter().any(|m| m.as_bytes() == method);
-        if !(safelisted || self.methods.any || self.methods.has_method(method)) {
-            return Err(Refusal::MethodNotAllowed(method));
-        }
-        // With credentials a browser reads `*` as a method named "*" (Fetch,
-        // CORS-preflight fetch step 7.5), so the answer names the method asked for.
-        let echo_method = if self.credentials && self.methods.any {
-            std::str::from_utf8(method).ok()
-        } else {
-            None
-        };
-        let echo_headers = match req.request_headers {
-            Header::Absent => None,
-            Header::Repeated => return Err(Refusal::MalformedRequestHeaders),
-            Header::One(list) => {
-                for name in tokens::split_list(list) {
-                    if !tokens::is_token(name) {
-                        return Err(Refusal::MalformedRequestHeaders);
-                    }
-                    let by_wildcard =
-                        self.headers.any && !name.eq_ignore_ascii_case(tokens::NON_WILDCARD_HEADER.as_bytes());
-                    if !(by_wildcard || self.headers.has_header(name)) {
-                        return Err(Refusal::HeaderNotAllowed(name));
-                    }
-                }
-                // A list of only commas names no header: nothing to echo.
-                if self.headers.any && tokens::split_list(list).next().is_some() {
-                    std::str::from_utf8(tokens::trim_ows(list)).ok()
-                } else {
-                    None
-                }
-            }
-        };
-        let private_network =
-            self.private_network && matches!(req.request_private_network, Header::One(v) if v == b"true");
-        Ok(Decision::PreflightAllowed {
-            allow_origin,
-            echo_method,
-            echo_headers,
-            private_network,
-        })
     }
 
     /// Turns a decision into what the host must do, honouring the mode.
@@ -316,13 +271,16 @@ impl Policy {
                 Action::Reply(LocalReply::new(403, &[("vary", VARY_ORIGIN)]))
             }
             Decision::ActualDenied(_) => Action::Forward(self.response_plan(None, vary_origin)),
-            Decision::PreflightDenied(_) => Action::Reply(LocalReply::new(403, &[("vary", self.preflight_vary())])),
-            Decision::PreflightAllowed {
-                allow_origin,
-                echo_method,
-                echo_headers,
-                private_network,
-            } => Action::Reply(self.preflight_reply(allow_origin, echo_method, echo_headers, private_network)),
+            Decision::PreflightDenied { grant: None, .. } => {
+                Action::Reply(LocalReply::new(403, &[("vary", self.preflight_vary())]))
+            }
+            Decision::PreflightAllowed(ref grant)
+            | Decision::PreflightDenied {
+                grant: Some(ref grant), ..
+            } => Action::Reply(LocalReply {
+                refused: !matches!(decision, Decision::PreflightAllowed(_)),
+                ..self.preflight_reply(grant)
+            }),
         }
     }
 
@@ -338,50 +296,11 @@ impl Policy {
         }
     }
 
-    fn preflight_vary(&self) -> &'static str {
+    pub(crate) fn preflight_vary(&self) -> &'static str {
         if self.private_network {
             PREFLIGHT_VARY_PNA
         } else {
             PREFLIGHT_VARY
-        }
-    }
-
-    fn preflight_reply<'a>(
-        &'a self,
-        allow_origin: AllowOrigin<'a>,
-        echo_method: Option<&'a str>,
-        echo_headers: Option<&'a str>,
-        private_network: bool,
-    ) -> LocalReply<'a> {
-        let mut headers: ArrayVec<_, REPLY_HEADERS> = ArrayVec::new();
-        // At most seven pushes into room for eight: `try_push` never fails.
-        let mut push = |header| {
-            let _ = headers.try_push(header);
-        };
-        push(("access-control-allow-origin", allow_origin.as_str()));
-        if self.credentials {
-            push(("access-control-allow-credentials", "true"));
-        }
-        if let Some(requested) = echo_method {
-            push(("access-control-allow-methods", requested));
-        } else if !self.methods.rendered.is_empty() {
-            push(("access-control-allow-methods", self.methods.rendered.as_str()));
-        }
-        if let Some(requested) = echo_headers {
-            push(("access-control-allow-headers", requested));
-        } else if !self.headers.any && !self.headers.rendered.is_empty() {
-            push(("access-control-allow-headers", self.headers.rendered.as_str()));
-        }
-        if let Some(max_age) = &self.max_age {
-            push(("access-control-max-age", max_age.as_str()));
-        }
-        if private_network {
-            push(("access-control-allow-private-network", "true"));
-        }
-        push(("vary", self.preflight_vary()));
-        LocalReply {
-            status: self.preflight_status,
-            headers,
         }
     }
 }

@@ -21,8 +21,8 @@ pub const COUNTER_NAMES: [&str; 4] = [
 /// same-origin requests.
 pub fn counter_index(decision: &Decision<'_>) -> Option<usize> {
     match decision {
-        Decision::PreflightAllowed { .. } => Some(0),
-        Decision::PreflightDenied(_) => Some(1),
+        Decision::PreflightAllowed(_) => Some(0),
+        Decision::PreflightDenied { .. } => Some(1),
         Decision::ActualAllowed(_) => Some(2),
         Decision::ActualDenied(_) => Some(3),
         Decision::NotCors | Decision::SameOrigin => None,

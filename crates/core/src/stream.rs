@@ -16,6 +16,8 @@ use arrayvec::ArrayString;
 
 use crate::language::{Config, PerRouteConfig};
 use crate::policy::{Action, Decision, Header, LocalReply, Policy, Request};
+use crate::reasons::{Code, Coded};
+use crate::record::Record;
 use crate::request::{counter_index, RequestHead, COUNTER_NAMES};
 use crate::response::{AllowOrigin, HeaderWriter};
 use crate::routes::RouteInput;
@@ -165,6 +167,9 @@ pub trait Host: HeaderWriter {
     fn define_counter(&mut self, name: &str) -> Option<u32>;
     /// Adds one to a counter of a labelled family, for this label value.
     fn increment_labelled(&mut self, counter: u32, label: &str);
+    /// Writes the record of a request not allowed as asked where the access
+    /// log reads it (the filter state [`crate::record::FILTER_STATE_KEY`]).
+    fn write_record(&mut self, record: &str);
     /// Logs a line at warning level.
     fn log_warning(&mut self, line: &str);
     /// Reports whether debug logging is on.
@@ -298,9 +303,21 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
             Some((counter, Some(label))) => host.increment_labelled(counter, label),
             None => {}
         }
-        if matches!(decision, Decision::PreflightDenied(_) | Decision::ActualDenied(_)) && host.debug_enabled() {
-            if let Some(line) = refusal_line(policy, &decision, &head.request) {
-                host.log_debug(&line);
+        // An unknown name is the reason, whatever the refusing policy decided.
+        let record = match &choice {
+            Choice::Unknown(name) => Some(Record::unknown_policy(name, head.request.is_preflight())),
+            _ => Record::of(policy, &decision),
+        };
+        if let Some(record) = record {
+            host.write_record(&record.render());
+            if host.debug_enabled() {
+                let line = match &choice {
+                    Choice::Unknown(name) => Some(unknown_policy_line(name, &head.request)),
+                    _ => refusal_line(policy, &decision, &head.request),
+                };
+                if let Some(line) = line {
+                    host.log_debug(&line);
+                }
             }
         }
 
@@ -326,6 +343,11 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
         verdict
     }
 
+    /// Reports whether the filter sent its own local reply for this stream.
+    pub fn replied(&self) -> bool {
+        matches!(self.state, State::Replied)
+    }
+
     /// Handles the response headers (of the upstream or of an Envoy local
     /// reply): writes what the request phase decided, without reading them.
     pub fn on_response_headers<W: HeaderWriter>(&mut self, out: &mut W) {
@@ -349,20 +371,37 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
     }
 }
 
-/// The debug line both shells log for a refused request; `None` for a
-/// decision that is not a refusal.
+/// The debug line both shells log for a refused request, in the words of
+/// the reason table ([`crate::reasons`]); `None` for a decision that is not
+/// a refusal.
 pub fn refusal_line(policy: &Policy, decision: &Decision<'_>, request: &Request<'_>) -> Option<String> {
     let (kind, refusal) = match decision {
-        Decision::PreflightDenied(r) => ("preflight", r),
-        Decision::ActualDenied(r) => ("request", r),
+        Decision::PreflightDenied { refusal, .. } => ("preflight", refusal),
+        Decision::ActualDenied(refusal) => ("request", refusal),
         _ => return None,
     };
     Some(format!(
-        "cors: policy {}{}: refused {kind} from origin {:?}: {refusal}",
+        "cors: policy {}{}: refused {kind} from origin {:?}: {refusal}: {}",
         policy.name,
         if policy.is_report_only() { " (report only)" } else { "" },
         origin_for_log(request),
+        refusal.code().0.reason().meaning,
     ))
+}
+
+/// The debug line for a request refused because its route names a policy
+/// the configuration does not define.
+fn unknown_policy_line(name: &[u8], request: &Request<'_>) -> String {
+    let reason = Coded {
+        code: Code::UnknownPolicy,
+        value: Some(name),
+    };
+    format!(
+        "cors: refused {} from origin {:?}: {reason}: {}",
+        if request.is_preflight() { "preflight" } else { "request" },
+        origin_for_log(request),
+        Code::UnknownPolicy.reason().meaning,
+    )
 }
 
 /// The `Origin` of a request for a log line (lossy, never failing).

@@ -3,7 +3,7 @@
 //! case-insensitively), with the lists a policy allows.
 
 /// Reports whether `b` is an RFC 9110 `tchar`.
-fn is_tchar(b: u8) -> bool {
+pub fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

@@ -106,24 +106,67 @@ fn allowed_preflight_is_answered_locally_with_every_header() {
 }
 
 #[test]
-fn preflight_for_unlisted_method_or_header_is_refused_without_cors_headers() {
-    for extra in [
-        vec![("access-control-request-method", "DELETE")],
-        vec![("access-control-request-method", "put")],
-        vec![
-            ("access-control-request-method", "PUT"),
-            ("access-control-request-headers", "x-other"),
-        ],
-        vec![
-            ("access-control-request-method", "PUT"),
-            ("access-control-request-headers", "x bad"),
-        ],
+fn preflight_for_unlisted_method_or_header_gets_what_an_allowed_one_gets_without_it() {
+    for (extra, methods, allow_headers) in [
+        (
+            vec![("access-control-request-method", "DELETE")],
+            "GET, POST, PUT",
+            "content-type, x-api-key",
+        ),
+        (
+            vec![("access-control-request-method", "put")],
+            "GET, POST, PUT",
+            "content-type, x-api-key",
+        ),
+        (
+            vec![
+                ("access-control-request-method", "PUT"),
+                ("access-control-request-headers", "x-other"),
+            ],
+            "GET, POST, PUT",
+            "content-type, x-api-key",
+        ),
     ] {
         let mut list = vec![("origin", "https://app.example.com")];
         list.extend(extra);
         let out = run(&request("OPTIONS", "/items", &list), &[]);
-        assert_eq!(out.status, 403, "{list:?}");
+        assert_eq!(out.status, 204, "{list:?}");
         assert!(!out.reached_upstream);
+        assert_eq!(
+            one(&out, "access-control-allow-origin").as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(one(&out, "access-control-allow-credentials").as_deref(), Some("true"));
+        assert_eq!(one(&out, "access-control-allow-methods").as_deref(), Some(methods));
+        assert_eq!(
+            one(&out, "access-control-allow-headers").as_deref(),
+            Some(allow_headers)
+        );
+        assert_eq!(one(&out, "access-control-max-age").as_deref(), Some("600"));
+        assert!(one(&out, "vary").unwrap().contains("Origin"));
+        assert_eq!(out.counter, Some("preflight_denied"));
+    }
+}
+
+#[test]
+fn malformed_preflight_or_refused_origin_gets_a_bare_403() {
+    for list in [
+        vec![
+            ("origin", "https://app.example.com"),
+            ("access-control-request-method", "PUT"),
+            ("access-control-request-headers", "x bad"),
+        ],
+        vec![
+            ("origin", "https://app.example.com"),
+            ("access-control-request-method", "P T"),
+        ],
+        vec![
+            ("origin", "https://evil.example"),
+            ("access-control-request-method", "PUT"),
+        ],
+    ] {
+        let out = run(&request("OPTIONS", "/items", &list), &[]);
+        assert_eq!(out.status, 403, "{list:?}");
         assert!(cors_headers(&out).is_empty(), "{:?}", out.headers);
         assert!(one(&out, "vary").unwrap().contains("Origin"));
         assert_eq!(out.counter, Some("preflight_denied"));
@@ -335,7 +378,10 @@ fn wildcard_headers_echo_the_request_but_never_cover_authorization() {
         one(&out, "access-control-allow-headers").as_deref(),
         Some("x-anything,x-else")
     );
-    assert_eq!(pre("authorization", "/public/x").status, 403);
+    // Refused, and answered without it: the browser names `authorization`.
+    let out = pre("authorization,x-anything", "/public/x");
+    assert_eq!((out.status, out.counter), (204, Some("preflight_denied")));
+    assert_eq!(one(&out, "access-control-allow-headers").as_deref(), Some("x-anything"));
     let out = pre("x-custom", "/wild/x");
     assert_eq!(one(&out, "access-control-allow-headers").as_deref(), Some("x-custom"));
     assert_eq!(one(&out, "access-control-allow-credentials").as_deref(), Some("true"));
@@ -407,11 +453,13 @@ fn private_network_access_is_answered_only_when_asked_and_allowed() {
     assert!(one(&out, "vary")
         .unwrap()
         .ends_with("Access-Control-Request-Private-Network"));
+    // Not allowed: the same answer without the header, counted as refused.
     let out = pre("/items");
     assert!(out
         .header_values("access-control-allow-private-network")
         .next()
         .is_none());
+    assert_eq!((out.status, out.counter), (204, Some("preflight_denied")));
 }
 
 #[test]

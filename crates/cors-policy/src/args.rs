@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use super::reasons::Format as ReasonsFormat;
 use super::style::ColorChoice;
 
 /// Check and explain CORS policies for the envoy-cors filter, offline.
@@ -33,15 +34,29 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Print the JSON Schema of the policy (both the single and the routed form).
     Schema,
+    /// List the reasons the filter writes to the access log for a request it
+    /// does not allow as asked: each code, what it means, what the browsers'
+    /// consoles print, and the fix.
+    Reasons {
+        /// How to print them.
+        #[arg(long, value_enum, default_value_t = ReasonsFormat::Text)]
+        format: ReasonsFormat,
+    },
     /// Convert the CORS policies of Envoy's built-in filter, Istio
-    /// VirtualServices or Gateway API HTTPRoutes into one routed policy
-    /// (stdout), listing on stderr every change a browser would notice.
+    /// VirtualServices, Gateway API HTTPRoutes, ingress-nginx Ingresses or
+    /// Envoy Gateway SecurityPolicies into one routed policy (stdout), listing
+    /// on stderr every change a browser would notice, outcome changes first.
     /// Exits 1 when something has no exact equivalent (see --lossy).
     Import(ImportArgs),
+    /// Names the documented difference (docs/differences.md) behind each
+    /// differing field of pairs of answers (JSON on stdin): the importer's
+    /// classifiers, for the end-to-end differential tests.
+    #[command(hide = true)]
+    Differences,
 }
 
 /// Where the policies to import come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum SourceFormat {
     /// Envoy's `envoy.filters.http.cors` (`CorsPolicy` in `typed_per_filter_config`).
     Envoy,
@@ -49,15 +64,24 @@ pub enum SourceFormat {
     Istio,
     /// Gateway API `HTTPRoute` rules with a `CORS` filter.
     GatewayApi,
+    /// Kubernetes `Ingress`es with ingress-nginx's `cors` annotations.
+    IngressNginx,
+    /// Envoy Gateway `SecurityPolicy` `spec.cors`, with the HTTPRoutes it targets.
+    EnvoyGateway,
 }
 
 impl SourceFormat {
+    /// The `--format` values.
+    pub const NAMES: &'static str = "envoy|istio|gateway-api|ingress-nginx|envoy-gateway";
+
     /// The source's name in messages.
     pub fn describe(self) -> &'static str {
         match self {
             Self::Envoy => "an Envoy configuration",
             Self::Istio => "Istio VirtualServices",
             Self::GatewayApi => "Gateway API HTTPRoutes",
+            Self::IngressNginx => "Ingresses",
+            Self::EnvoyGateway => "Envoy Gateway SecurityPolicies",
         }
     }
 }

@@ -1,12 +1,16 @@
 //! `cors-policy explain`: one request through the filter's own code — the
 //! rule and policy that apply (`Routes::select`), the decision and its reason
-//! (`Policy::decide`), and what the client gets (`simulation::simulate`, which
-//! is what the filter does in Envoy).
+//! (`Policy::decide`, in the words of the reason table, with what the
+//! browsers' consoles print for it), what the access log records
+//! (`record::Record`), and what the client gets (`simulation::simulate`,
+//! which is what the filter does in Envoy).
 
 use std::process::ExitCode;
 
 use envoy_cors_core::language::Config;
 use envoy_cors_core::policy::Decision;
+use envoy_cors_core::reasons::Reason;
+use envoy_cors_core::record::{Record, ACCESS_LOG_COMMAND};
 use envoy_cors_core::request::{self, RequestHead};
 use envoy_cors_core::routes::{RouteInput, Routes};
 use envoy_cors_core::simulation::{self, Outcome};
@@ -14,6 +18,7 @@ use serde_json::{json, Value};
 
 use super::args::ExplainArgs;
 use super::locate::{self, LocateError};
+use super::reasons::{console_for, Said};
 use super::style::Style;
 use super::{fail, OK, PROBLEMS};
 
@@ -34,6 +39,10 @@ struct Explanation {
     decision: &'static str,
     allowed: Option<bool>,
     reason: String,
+    /// For a refusal: its row of the reason table.
+    refusal: Option<&'static Reason>,
+    /// What the access log prints (`%FILTER_STATE(wasm.cors.decision:PLAIN)%`), or `-`.
+    access_log: String,
     outcome: Outcome,
     request: Vec<(String, Vec<u8>)>,
     /// Some rule matches on `route_name`.
@@ -147,6 +156,14 @@ fn explain(
     let selection = matching_rule(&config.routes, &input, text);
     let decided = request::decide(config, &head);
     let policy = decided.as_ref().map(|(_, p, _)| *p);
+    let record = decided
+        .as_ref()
+        .and_then(|(_, p, d)| Record::of(p, d))
+        .map_or_else(|| "-".to_owned(), |r| r.to_string());
+    let refusal = decided.as_ref().and_then(|(_, _, d)| match d {
+        Decision::PreflightDenied { refusal, .. } | Decision::ActualDenied(refusal) => Some(refusal.code().0.reason()),
+        _ => None,
+    });
     let (decision, allowed, reason) = match decided.map(|(_, _, d)| d) {
         None => match selection {
             Selection::Rule { .. } => (
@@ -166,6 +183,8 @@ fn explain(
         decision,
         allowed,
         reason,
+        refusal,
+        access_log: record,
         outcome,
         request,
         uses_route_name: config.routes.uses_route_name(),
@@ -197,19 +216,19 @@ fn describe(decision: &Decision<'_>) -> (&'static str, Option<bool>, String) {
             Some(true),
             "the Origin is the request's own host and port: a same-origin request needs no CORS headers".into(),
         ),
-        Decision::PreflightAllowed { private_network, .. } => (
+        Decision::PreflightAllowed(grant) => (
             "preflight_allowed",
             Some(true),
             format!(
                 "origin, method and headers are allowed{}",
-                if *private_network {
+                if grant.private_network {
                     ", and private network access"
                 } else {
                     ""
                 }
             ),
         ),
-        Decision::PreflightDenied(refusal) => ("preflight_denied", Some(false), refusal.to_string()),
+        Decision::PreflightDenied { refusal, .. } => ("preflight_denied", Some(false), refusal.to_string()),
         Decision::ActualAllowed(_) => ("actual_allowed", Some(true), "origin allowed".into()),
         Decision::ActualDenied(refusal) => ("actual_denied", Some(false), refusal.to_string()),
     }
@@ -225,16 +244,21 @@ fn browser_verdict(e: &Explanation, args: &ExplainArgs) -> String {
             "the preflight passes; the browser then sends the {} request",
             args.method
         ),
-        "preflight_denied" => {
-            "the preflight fails: the browser never sends the request (console: \"blocked by CORS policy\")".into()
-        }
+        "preflight_denied" => "the preflight fails: the browser never sends the request; its console says:".into(),
         "actual_allowed" => "the page can read the response".into(),
-        "actual_denied" => {
-            "the page cannot read the response (console: \"No 'Access-Control-Allow-Origin' header is present\")".into()
-        }
+        "actual_denied" => "the page cannot read the response; the browser's console says:".into(),
         "same_origin" => "a same-origin request: the browser applies no CORS check".into(),
         _ => "CORS is not applied: whatever the upstream sends reaches the browser".into(),
     }
+}
+
+/// What the browsers' consoles print for this refusal (as captured by the
+/// browser suite for a request of the same kind).
+fn console(e: &Explanation, args: &ExplainArgs) -> Vec<Said> {
+    if e.mode == Some("report") {
+        return Vec::new();
+    }
+    e.refusal.map_or_else(Vec::new, |r| console_for(r, args.preflight))
 }
 
 /// The counter the decision increments, as the filter names it.
@@ -262,6 +286,10 @@ fn to_json(e: &Explanation, args: &ExplainArgs) -> String {
         "decision": e.decision,
         "allowed": e.allowed,
         "reason": e.reason,
+        "meaning": e.refusal.map(|r| r.meaning),
+        "fix": e.refusal.map(|r| r.fix),
+        "console": console(e, args).iter().map(|s| json!({ "engine": s.engine, "text": s.text })).collect::<Vec<_>>(),
+        "access_log": e.access_log,
         "counter": counter(e),
         "reached_upstream": e.outcome.reached_upstream,
         "status": e.outcome.status,
@@ -301,6 +329,11 @@ fn print_text(e: &Explanation, args: &ExplainArgs, style: Style) {
         None => e.decision.to_owned(),
     };
     println!("{}{decision}: {}", label("decision"), e.reason);
+    if let Some(reason) = e.refusal {
+        println!("{}{}", label("meaning"), reason.meaning);
+        println!("{}{}", label("fix"), reason.fix);
+    }
+    println!("{}{} ({ACCESS_LOG_COMMAND})", label("recorded"), e.access_log);
     if let Some(counter) = counter(e) {
         println!("{}{counter}", label("counter"));
     }
@@ -323,6 +356,9 @@ fn print_text(e: &Explanation, args: &ExplainArgs, style: Style) {
         );
     }
     println!("{}{}", label("browser"), browser_verdict(e, args));
+    for said in console(e, args) {
+        println!("{}  {}: {}", label(""), said.engine, said.text);
+    }
     let safelisted = ["GET", "HEAD", "POST"].contains(&args.method.as_str());
     if !args.preflight && (!safelisted || !args.headers.is_empty()) {
         println!(

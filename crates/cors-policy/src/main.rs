@@ -1,6 +1,7 @@
 //! `cors-policy`: check, explain and import CORS policies offline, with the
-//! filter's own validation and decision code (the core crate), and print the
-//! policy's JSON Schema. One module per subcommand.
+//! filter's own validation and decision code (the core crate), list the
+//! reasons the filter gives for a refusal, and print the policy's JSON
+//! Schema. One module per subcommand.
 //!
 //! Exit statuses follow the usual convention: 0 when every policy is valid
 //! (or the request was explained), 1 when a policy has a problem, 2 on a usage
@@ -12,6 +13,7 @@ mod document;
 mod explain;
 mod import;
 mod locate;
+mod reasons;
 mod schema;
 mod style;
 
@@ -41,6 +43,8 @@ fn main() -> ExitCode {
         Command::Check { files } => check::run(&files, style),
         Command::Explain(request) => explain::run(&request, style),
         Command::Schema => schema::run(),
+        Command::Reasons { format } => reasons::run(format),
         Command::Import(args) => import::run(&args),
+        Command::Differences => import::differences(),
     }
 }

@@ -271,7 +271,7 @@ fn explain_allowed_preflight_shows_the_exact_reply_and_that_the_upstream_is_not_
 }
 
 #[test]
-fn explain_refused_preflight_names_the_method_and_sends_no_cors_headers() {
+fn explain_refused_preflight_names_the_method_and_grants_the_rest() {
     let e = explain_json(&[
         "--origin",
         "https://app.example.com",
@@ -281,9 +281,20 @@ fn explain_refused_preflight_names_the_method_and_sends_no_cors_headers() {
     ]);
     assert_eq!(e["decision"], "preflight_denied");
     assert_eq!(e["allowed"], false);
-    assert_eq!(e["reason"], "method \"DELETE\" not allowed");
-    assert_eq!(e["status"], 403);
-    assert_eq!(header(&e, "access-control-allow-origin"), None);
+    assert_eq!(e["reason"], "method_not_allowed:DELETE");
+    assert!(e["meaning"].as_str().unwrap().contains("allow_methods"), "{e}");
+    assert!(e["fix"].as_str().unwrap().contains("allow_methods"), "{e}");
+    assert_eq!(
+        e["access_log"],
+        "policy=strict verdict=preflight_denied reason=method_not_allowed:DELETE"
+    );
+    // The origin is allowed: the answer is an allowed one without DELETE.
+    assert_eq!(e["status"], 204);
+    assert_eq!(
+        header(&e, "access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert_eq!(header(&e, "access-control-allow-methods"), Some("GET, POST, PUT"));
 }
 
 #[test]
@@ -295,7 +306,11 @@ fn explain_actual_request_from_an_unlisted_origin_strips_the_upstreams_cors_head
         "Access-Control-Allow-Origin: *",
     ]);
     assert_eq!(e["decision"], "actual_denied");
-    assert_eq!(e["reason"], "origin not allowed");
+    assert_eq!(e["reason"], "origin_not_allowed");
+    assert_eq!(
+        e["access_log"],
+        "policy=strict verdict=actual_denied reason=origin_not_allowed"
+    );
     assert_eq!(e["reached_upstream"], true);
     assert_eq!(header(&e, "access-control-allow-origin"), None);
     assert_eq!(header(&e, "vary"), Some("Origin"));
@@ -335,7 +350,14 @@ fn explain_text_shows_decision_reason_and_headers() {
     ]);
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
-    assert!(text.contains("preflight_denied: malformed Origin"), "{text}");
+    assert!(
+        text.contains("preflight_denied: origin_malformed (browsers send"),
+        "{text}"
+    );
+    assert!(
+        text.contains("recorded  policy=strict verdict=preflight_denied reason=origin_malformed"),
+        "{text}"
+    );
     assert!(text.contains("counter   cors.strict.preflight_denied"), "{text}");
     assert!(text.contains("response  403"), "{text}");
     assert!(text.contains("vary: Origin, Access-Control-Request-Method"), "{text}");

@@ -704,3 +704,351 @@ fn an_istio_rule_with_an_empty_match_list_covers_every_path() {
     let origins = policy["policies"].as_object().unwrap().values().next().unwrap()["allow_origins"].clone();
     assert_eq!(origins, serde_json::json!(["https://a.example.com"]), "{policy}");
 }
+
+// -- ingress-nginx, Envoy Gateway, and the shapes real configurations take ------
+
+const REFUSED: &str = "tests/fixtures/import-refused";
+
+/// The summary line that counts outcome changes with a plain upstream.
+fn outcome_line(err: &str) -> &str {
+    err.lines()
+        .find(|l| l.starts_with("cors-policy: outcome changes ("))
+        .unwrap_or_else(|| panic!("no outcome line in:\n{err}"))
+}
+
+/// The policy a rule matching exactly `matcher` names.
+fn policy_of<'a>(policy: &'a Value, matcher: &Value) -> &'a Value {
+    let rule = policy["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| &r["match"] == matcher);
+    let name = rule.unwrap_or_else(|| panic!("no rule {matcher} in {policy}"))["policy"].clone();
+    match name.as_str() {
+        Some(name) => &policy["policies"][name],
+        None => &Value::Null,
+    }
+}
+
+/// Runs an import that must be refused; returns stderr and what `--lossy` writes.
+fn refused(file: &str) -> (String, Option<Value>) {
+    let out = run(&["import", file]);
+    assert_eq!(out.status.code(), Some(1), "{file}: {}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    let lossy = run(&["import", file, "--lossy"]);
+    let policy = (lossy.status.code() == Some(0)).then(|| serde_json::from_str(&stdout(&lossy)).unwrap());
+    (stderr(&out), policy)
+}
+
+#[test]
+fn ingress_nginx_defaults_become_any_origin_without_credentials_and_the_notes_say_why() {
+    let (policy, err, matrix) = import(&format!("{FIXTURES}/ingress-nginx/defaults.yaml"), &[]);
+    let api = policy_of(
+        &policy,
+        &serde_json::json!({"host": "shop.example.com", "path": "/api"}),
+    );
+    assert_eq!(api["allow_origins"], serde_json::json!(["*"]));
+    assert!(api.get("allow_credentials").is_none(), "{api}");
+    assert_eq!(
+        api["allow_methods"],
+        serde_json::json!(["GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"])
+    );
+    let headers = api["allow_headers"].as_array().unwrap();
+    assert!(
+        headers.contains(&"authorization".into())
+            && !headers.contains(&"keep-alive".into())
+            && !headers.contains(&"dnt".into())
+    );
+    assert_eq!(api["max_age"], 86400);
+    assert!(api.get("preflight_status").is_none(), "nginx answers 204, the default");
+    // The change list for the defaults, one note each.
+    assert!(err.contains("credentialed requests never worked"), "{err}");
+    assert!(err.contains("\"keep-alive\": a forbidden request-header name"), "{err}");
+    assert!(err.contains("\"dnt\": a forbidden request-header name"), "{err}");
+    assert!(err.contains("1728000 is capped at 86400"), "{err}");
+    assert!(outcome_line(&err).ends_with(": none"), "{err}");
+    // Exact before prefixes; the path `/` of the Ingress without CORS stays untouched.
+    let routes = policy["routes"].as_array().unwrap();
+    assert_eq!(
+        routes[0]["match"],
+        serde_json::json!({"host": "shop.example.com", "path": "/status"})
+    );
+    assert_eq!(routes.len(), 3, "{policy}");
+    // A credentialed request fails in both, an uncredentialed one passes in both.
+    let rows = [Row {
+        what: "GET from any origin",
+        preflight: false,
+        origin: "https://evil.example",
+        method: "GET",
+        request_headers: None,
+        path: "/api",
+        source: [true, false],
+        ours: [true, false],
+    }];
+    check_table(&format!("{FIXTURES}/ingress-nginx/defaults.yaml"), &rows);
+    assert!(matrix["cases"].as_array().unwrap().len() > 100);
+}
+
+#[test]
+fn ingress_nginx_paths_follow_nginx_locations() {
+    let (policy, err, _) = import(&format!("{FIXTURES}/ingress-nginx/origins.yaml"), &[]);
+    let accounts = policy_of(
+        &policy,
+        &serde_json::json!({"host": "accounts.example.com", "path": "/v1/session"}),
+    );
+    assert_eq!(
+        accounts["allow_origins"],
+        serde_json::json!(["https://shop.example.com", "https://admin.example.com"]),
+        "nginx matches origins case-insensitively"
+    );
+    assert_eq!(accounts["allow_credentials"], true);
+    // Prefix is element-wise; the host's other paths get the oldest Ingress's CORS.
+    for path in ["/v1/users", "/v1/users/**"] {
+        let m = serde_json::json!({"host": "accounts.example.com", "path": path});
+        assert_eq!(policy_of(&policy, &m), accounts);
+    }
+    assert_eq!(
+        policy_of(&policy, &serde_json::json!({"host": "accounts.example.com"})),
+        accounts
+    );
+    // use-regex: a case-insensitive string prefix.
+    let reports =
+        serde_json::json!({"host": "reports.example.com", "path": "/[aA][pP][iI]/[rR][eE][pP][oO][rR][tT][sS]*"});
+    assert_eq!(
+        policy_of(&policy, &reports)["allow_methods"],
+        serde_json::json!(["GET"])
+    );
+    assert!(outcome_line(&err).ends_with(": none"), "{err}");
+}
+
+#[test]
+fn ingress_nginx_refusals_say_what_nginx_does() {
+    let (err, lossy) = refused(&format!("{REFUSED}/ingress-nginx-wildcard.yaml"));
+    assert!(
+        err.contains("cors-allow-origin[1]") && err.contains("one label"),
+        "{err}"
+    );
+    assert!(err.contains("would also allow https://a.a.example.com"), "{err}");
+    let origins = &lossy.unwrap()["policies"]["api"]["allow_origins"];
+    assert_eq!(
+        origins,
+        &serde_json::json!(["https://app.example.com", "https://*.example.com"])
+    );
+    let (err, lossy) = refused(&format!("{REFUSED}/ingress-nginx-invalid-origins.yaml"));
+    assert!(
+        err.contains("since v1.12") && err.contains("allows every origin"),
+        "{err}"
+    );
+    assert_eq!(
+        lossy.unwrap()["policies"]["web"]["allow_origins"],
+        serde_json::json!(["*"])
+    );
+}
+
+#[test]
+fn envoy_gateway_security_policies_follow_its_precedence() {
+    let (policy, err, _) = import(&format!("{FIXTURES}/envoy-gateway/security-policies.yaml"), &[]);
+    // The Gateway's policy on the storefront, its wildcard origin exact.
+    let storefront = policy_of(&policy, &serde_json::json!({"host": "www.example.com", "path": "/api"}));
+    assert_eq!(
+        storefront["allow_origins"],
+        serde_json::json!(["https://www.example.com", "https://*.example.com"])
+    );
+    assert_eq!(storefront["max_age"], 3600);
+    // A rule policy without `cors` replaces the Gateway's whole: CORS off.
+    let health = serde_json::json!({"host": "www.example.com", "path": "/api/health"});
+    assert!(policy_of(&policy, &health).is_null());
+    // The route's policy beats the Gateway's; `*` headers echo Authorization too.
+    let payments = policy_of(&policy, &serde_json::json!({"host": "pay.example.com"}));
+    assert_eq!(
+        payments["allow_origins"],
+        serde_json::json!(["https://checkout.example.com"])
+    );
+    assert_eq!(payments["allow_headers"], serde_json::json!(["*", "authorization"]));
+    // A rule's own CORS filter beats every SecurityPolicy.
+    let widget = policy_of(
+        &policy,
+        &serde_json::json!({"host": "pay.example.com", "path": "/widget"}),
+    );
+    assert_eq!(widget["allow_origins"], serde_json::json!(["*"]));
+    assert!(outcome_line(&err).ends_with(": none"), "{err}");
+}
+
+#[test]
+fn a_cors_policy_under_a_key_envoy_never_looks_up_is_left_out_and_a_configmap_is_read() {
+    let (policy, err, _) = import(&format!("{FIXTURES}/real-world/kubeflow-configmap.yaml"), &[]);
+    assert!(
+        err.contains("data.\"envoy.yaml\": static_resources.")
+            && err.contains("envoy.filter.http.cors: a CorsPolicy Envoy never applies"),
+        "{err}"
+    );
+    for (_, p) in policy["policies"].as_object().unwrap() {
+        assert_eq!(
+            p["allow_origins"],
+            serde_json::json!(["https://pipelines.example.com"]),
+            "{policy}"
+        );
+    }
+}
+
+#[test]
+fn star_request_headers_with_credentials_keep_authorization() {
+    let (policy, err, _) = import(&format!("{FIXTURES}/real-world/gateway-api-all-fields.yaml"), &[]);
+    let (_, p) = policy["policies"].as_object().unwrap().iter().next().unwrap();
+    assert_eq!(p["allow_headers"], serde_json::json!(["*", "authorization"]));
+    assert!(outcome_line(&err).ends_with(": none"), "{err}");
+    let rows = [Row {
+        what: "preflight asking for Authorization with credentials",
+        preflight: true,
+        origin: "https://www.foo.example.com",
+        method: "GET",
+        request_headers: Some("authorization"),
+        path: "/cors-behavior-creds-true",
+        source: [true, true],
+        ours: [true, true],
+    }];
+    check_table(&format!("{FIXTURES}/real-world/gateway-api-all-fields.yaml"), &rows);
+}
+
+#[test]
+fn lossy_writes_the_nearest_policy_where_one_is_obvious() {
+    // Istio's rendering of the Gateway API's `*`: every origin but null.
+    let (err, lossy) = refused(&format!("{REFUSED}/istio-gateway-star.json"));
+    assert!(
+        err.contains("allowOriginStringMatch[0]") && err.contains("except null"),
+        "{err}"
+    );
+    let lossy = lossy.unwrap();
+    let (_, p) = lossy["policies"].as_object().unwrap().iter().next().unwrap();
+    assert_eq!(p["allow_origins"], serde_json::json!(["*"]));
+    // A regex that leaves the scheme open: the https subdomains.
+    let (_, lossy) = refused(&format!("{REFUSED}/envoyproxy-io-regex.yaml"));
+    let lossy = lossy.unwrap();
+    let (_, p) = lossy["policies"].as_object().unwrap().iter().next().unwrap();
+    assert_eq!(p["allow_origins"], serde_json::json!(["https://*.envoyproxy.io"]));
+    // A prefix only ports can extend: the exact list, no --lossy needed.
+    let (policy, err, _) = import(&format!("{FIXTURES}/real-world/localhost-prefix.yaml"), &[]);
+    let (_, p) = policy["policies"].as_object().unwrap().iter().next().unwrap();
+    let origins = p["allow_origins"].as_array().unwrap();
+    assert_eq!(origins.len(), 11, "{p}");
+    assert!(origins.contains(&"http://localhost:30009".into()));
+    assert!(outcome_line(&err).ends_with(": none"), "{err}");
+}
+
+#[test]
+fn route_dumps_as_istioctl_and_egctl_print_them_are_read() {
+    let (policy, err, _) = import(&format!("{FIXTURES}/real-world/istioctl-routes.json"), &[]);
+    let rule = &policy["routes"][0];
+    assert_eq!(rule["match"], serde_json::json!({"route_name": "ratings-route"}));
+    let p = &policy["policies"][rule["policy"].as_str().unwrap()];
+    assert_eq!(
+        p["allow_origins"],
+        serde_json::json!(["https://bookinfo.example.com", "https://*.apps.example.com"])
+    );
+    assert!(outcome_line(&err).ends_with(": none"), "{err}");
+    let (policy, err, _) = import(&format!("{FIXTURES}/real-world/egctl-routes.yaml"), &[]);
+    let p = policy["policies"].as_object().unwrap().values().next().unwrap();
+    assert_eq!(
+        p["allow_origins"],
+        serde_json::json!(["https://www.example.com", "https://*.example.com"])
+    );
+    assert!(outcome_line(&err).ends_with(": none"), "{err}");
+}
+
+#[test]
+fn reasons_name_the_real_problem() {
+    // Another host of the same site is no site anyone can register.
+    let (err, _) = refused(&format!("{REFUSED}/pixie-suffix.yaml"));
+    assert!(!err.contains("anyone can"), "{err}");
+    assert!(err.contains("another host of withpixie.dev"), "{err}");
+    // The deprecated field, named as written, with an error line.
+    let (err, _) = refused(&format!("{REFUSED}/istio-allow-origin.yaml"));
+    assert!(
+        err.contains("error: spec.http[0].corsPolicy.allowOrigin: \"http://app.example.com\""),
+        "{err}"
+    );
+    assert!(!err.contains("allowOrigins"), "{err}");
+    // A regex RE2 refuses, and why.
+    let (err, _) = refused(&format!("{REFUSED}/envoy-lookahead.yaml"));
+    assert!(err.contains("RE2") && err.contains("look-around"), "{err}");
+    assert!(!err.contains("error building NFA"), "{err}");
+}
+
+#[test]
+fn every_real_world_fixture_leads_its_summary_with_no_outcome_change() {
+    let dir = format!("{ROOT}/{FIXTURES}/real-world");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let file = format!("{FIXTURES}/real-world/{}", entry.unwrap().file_name().to_str().unwrap());
+        let (_, err, _) = import(&file, &[]);
+        let summary: Vec<&str> = err.lines().skip_while(|l| !l.contains(": compared ")).collect();
+        assert!(
+            summary[1].starts_with("cors-policy: outcome changes ("),
+            "{file}:\n{err}"
+        );
+        assert!(summary[1].ends_with(": none"), "{file}:\n{err}");
+    }
+}
+
+#[test]
+fn the_differences_subcommand_names_each_field_as_the_importer_does() {
+    let (_, _, matrix) = import(&format!("{FIXTURES}/envoy/virtual-hosts.yaml"), &[]);
+    let cases: Vec<Value> = matrix["cases"].as_array().unwrap().clone();
+    let pairs: Vec<Value> = cases
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "method": c["request"]["method"], "headers": c["request"]["headers"],
+                "any_origin": c["ours"]["headers"].as_array().unwrap().iter().any(|h| h[0] == "access-control-allow-origin" && h[1] == "*"),
+                "upstream": c["upstream"]["headers"], "source": c["source"], "ours": c["ours"],
+            })
+        })
+        .collect();
+    let input = temp_file("pairs.json", &serde_json::to_string(&pairs).unwrap());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cors-policy"))
+        .arg("differences")
+        .stdin(std::fs::File::open(input).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let answer: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(answer["ids"], matrix["ids"]);
+    for (case, named) in cases.iter().zip(answer["cases"].as_array().unwrap()) {
+        assert_eq!(&case["differences"], named, "{case}");
+    }
+}
+
+#[test]
+fn envoy_gateway_refusals_each_say_why() {
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: api, namespace: shop}\nspec:\n  parentRefs: [{name: eg}]\n  hostnames: [api.example.com]\n  rules:\n  - matches: [{path: {type: PathPrefix, value: /}}]\n";
+    let policy = |cors: &str, extra: &str| {
+        format!(
+            "{route}---\napiVersion: gateway.envoyproxy.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {{name: p, namespace: shop}}\nspec:\n  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: api}}]\n{extra}  cors: {cors}\n"
+        )
+    };
+    let cases = [
+        (
+            policy("{allowOrigins: ['https://*']}", ""),
+            "spec.cors.allowOrigins[0]",
+            "\"https://*\"",
+        ),
+        (
+            policy("{allowOrigins: ['*'], allowCredentials: true}", ""),
+            "spec.cors.allowOrigins",
+            "Envoy Gateway then echoes every origin with credentials",
+        ),
+        (
+            policy(
+                "{allowOrigins: ['https://a.example.com']}",
+                "  mergeType: StrategicMerge\n",
+            ),
+            "spec.mergeType",
+            "merges into the policy of the route's Gateway",
+        ),
+    ];
+    for (text, path, reason) in cases {
+        let file = temp_file("security-policy.yaml", &text);
+        let (err, lossy) = refused(file.to_str().unwrap());
+        assert!(err.contains(path) && err.contains(reason), "{path}: {err}");
+        assert!(lossy.is_some() || path.ends_with("[0]"), "{err}");
+    }
+}

@@ -47,6 +47,14 @@
 //!     included) showed `per_route_config_new` on the main thread, before
 //!     the filter's config at startup, and the lookup returning exactly its
 //!     pointer (docs/operations.md, "Many routes").
+//!   - `http_set_filter_state_bytes` (exported at 0x4d28720): filter `rdi`
+//!     (its callbacks read at `0x20`/`0x28`: false without either), key
+//!     `rsi`/`rdx`, value `rcx`/`r8`, passed on to the stream info's
+//!     filter-state setter with `r9 = 0` and `0` on the stack. At run time
+//!     (`tests/e2e/test_access_log.py`) the key `wasm.cors.decision` prints
+//!     with `%FILTER_STATE(wasm.cors.decision:PLAIN)%` exactly as the
+//!     plugin's `set_property("cors.decision")`, also when the module then
+//!     sends a local reply; a second write replaces the value.
 //! - Hooks: the binary's own `getFunctionPointer<T>` instantiations name each
 //!   hook type it resolves (`strings envoy | grep getFunctionPointer`), e.g.
 //!   `const void *(*)(void *, envoy_dynamic_module_type_envoy_buffer,
@@ -73,17 +81,20 @@
 //!
 //! A panic must never unwind into Envoy (undefined behaviour, and in
 //! practice the whole proxy goes down). Every hook runs its body through
-//! [`guard`], which catches the panic, logs it through Envoy and returns the
-//! hook's safe default. This needs the native build to unwind: the release
-//! profile keeps Rust's default `panic = "unwind"` (see Cargo.toml), while
-//! wasm32-wasip1 aborts by default, so the wasm build is unchanged (same
-//! exports, same size). Checked once by hand in Envoy 1.40 with a build that
-//! panicked in `on_http_filter_request_headers` on a marker header: each such
-//! request was logged (`cors: panic in on_http_filter_request_headers,
-//! caught: ...`) and answered 200 untouched, and Envoy went on serving and
-//! shut down cleanly.
+//! [`guard`] or `unwind::catch`, which catch the panic. The stream hooks then
+//! fail closed (`fail_closed`): the upstream's `Access-Control-Allow-Origin`
+//! is removed, a preflight whose request hook panicked is answered 403, the
+//! panic is counted in `cors.panics` (defined on every filter config), logged
+//! (the first at error level, later ones at debug) and recorded for the
+//! access log as `reason=internal_error`; the other hooks return their safe
+//! default. This needs the native build to unwind: the release profile keeps
+//! Rust's default `panic = "unwind"` (see Cargo.toml), while wasm32-wasip1
+//! aborts by default, so the wasm build is unchanged (same exports, same
+//! size). Shown in Envoy 1.40 by `tests/e2e/test_fail_closed.py`, with a
+//! build whose `fault-injection` feature panics in either hook on a marker
+//! header: each such request is refused as above, and Envoy goes on serving.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_void};
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -96,8 +107,9 @@ use envoy_cors_core::language::PerRouteConfig;
 use envoy_cors_core::policy::REPLY_HEADERS;
 use envoy_cors_core::stream::{Runtime, Stream, Verdict};
 
-use crate::unwind::caught;
-use crate::{Envoy, Level, Shell};
+use crate::fail_closed::{self, AfterPanic, PANICS_COUNTER};
+use crate::unwind::{catch, caught};
+use crate::{fault, Envoy, FilterConfig, Level, Shell};
 
 /// The ABI version this module is built for (Envoy compares it and logs
 /// `Dynamic module ABI version v0.2.0 matched.`).
@@ -226,6 +238,11 @@ extern "C" {
         namespace: ModuleBuffer,
         key: ModuleBuffer,
         result: *mut EnvoyBuffer,
+    ) -> bool;
+    fn envoy_dynamic_module_callback_http_set_filter_state_bytes(
+        filter_envoy_ptr: *mut c_void,
+        key: ModuleBuffer,
+        value: ModuleBuffer,
     ) -> bool;
     fn envoy_dynamic_module_callback_log(level: u32, message: ModuleBuffer);
     fn envoy_dynamic_module_callback_log_enabled(level: u32) -> bool;
@@ -444,6 +461,18 @@ impl<'h> Envoy<'h> for Filter<'h> {
         };
     }
 
+    fn set_filter_state(&mut self, key: &str, value: &[u8]) {
+        // SAFETY: `ptr` is this hook's filter; the key and value buffers are
+        // valid for the call and Envoy copies them.
+        let _ = unsafe {
+            envoy_dynamic_module_callback_http_set_filter_state_bytes(
+                self.ptr,
+                ModuleBuffer::of(key.as_bytes()),
+                ModuleBuffer::of(value),
+            )
+        };
+    }
+
     fn debug_enabled(&self) -> bool {
         log_enabled(LOG_DEBUG)
     }
@@ -455,11 +484,15 @@ impl<'h> Envoy<'h> for Filter<'h> {
     fn log_warning(&self, message: &str) {
         log(LOG_WARN, message);
     }
+
+    fn log_error(&self, message: &str) {
+        log(LOG_ERROR, message);
+    }
 }
 
 /// The compiled runtime as a stream sees it: a plain pointer to the filter
-/// config's [`Runtime`], which Envoy destroys only after every stream made
-/// from it (each `DynamicModuleHttpFilter` holds a shared pointer to its
+/// config's [`Runtime`] (in its [`FilterConfig`]), which Envoy destroys only
+/// after every stream made from it (each `DynamicModuleHttpFilter` holds a shared pointer to its
 /// config: `const DynamicModuleHttpFilterConfigSharedPtr config_` in Envoy's
 /// `filter.h`), so no reference count is shared between worker threads.
 #[derive(Clone, Copy)]
@@ -489,7 +522,13 @@ const _: fn() = || {
 /// checked with a build that logged every response-hook call: none for a
 /// preflight answer, one for a forwarded request), but the cell keeps a
 /// re-entry from ever aliasing the stream.
-type StreamCell = RefCell<Stream<RuntimeRef>>;
+struct StreamCell {
+    stream: RefCell<Stream<RuntimeRef>>,
+    /// A hook of this stream panicked: its response is refused (`fail_closed`).
+    failed: Cell<bool>,
+    /// The config's `cors.panics` counter.
+    panics: Option<u32>,
+}
 
 /// Runs a hook body; a panic is caught, logged through Envoy, and `default`
 /// returned.
@@ -526,7 +565,7 @@ extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
     guard("on_http_filter_config_new", std::ptr::null(), || {
         // SAFETY: Envoy's name and config buffers are valid during this hook.
         let (name, config) = unsafe { (envoy_bytes(&name), envoy_bytes(&config)) };
-        let define = |counter: &str, labels: &[&str]| {
+        let define = &|counter: &str, labels: &[&str]| {
             let mut id = 0usize;
             let labels: ArrayVec<ModuleBuffer, 1> =
                 labels.iter().take(1).map(|l| ModuleBuffer::of(l.as_bytes())).collect();
@@ -555,10 +594,14 @@ extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
                 line,
             )
         };
-        match crate::configure(name.unwrap_or_default(), config.unwrap_or_default(), define, logged) {
-            Some(runtime) => Box::into_raw(Box::new(runtime)).cast_const().cast(),
-            None => std::ptr::null(),
-        }
+        let Some(runtime) = crate::configure(name.unwrap_or_default(), config.unwrap_or_default(), define, logged)
+        else {
+            return std::ptr::null();
+        };
+        let panics = define(PANICS_COUNTER, &[]).ok();
+        Box::into_raw(Box::new(FilterConfig { runtime, panics }))
+            .cast_const()
+            .cast()
     })
 }
 
@@ -568,7 +611,7 @@ extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(filter_config_p
         if !filter_config_ptr.is_null() {
             // SAFETY: made by `Box::into_raw` in config_new; Envoy destroys a
             // config once, after every stream made from it.
-            drop(unsafe { Box::from_raw(filter_config_ptr.cast::<Runtime>().cast_mut()) });
+            drop(unsafe { Box::from_raw(filter_config_ptr.cast::<FilterConfig>().cast_mut()) });
         }
     })
 }
@@ -630,8 +673,14 @@ extern "C" fn envoy_dynamic_module_on_http_filter_new(
     _filter_envoy_ptr: *mut c_void,
 ) -> *const c_void {
     guard("on_http_filter_new", std::ptr::null(), || {
-        let runtime = (!filter_config_ptr.is_null()).then_some(RuntimeRef(filter_config_ptr.cast()));
-        let stream: Box<StreamCell> = Box::new(RefCell::new(Stream::new(runtime)));
+        // SAFETY: made by `Box::into_raw` in config_new; Envoy keeps it alive
+        // for as long as any stream made from it (see `RuntimeRef`).
+        let config = unsafe { filter_config_ptr.cast::<FilterConfig>().as_ref() };
+        let stream: Box<StreamCell> = Box::new(StreamCell {
+            stream: RefCell::new(Stream::new(config.map(|c| RuntimeRef(&c.runtime)))),
+            failed: Cell::new(false),
+            panics: config.and_then(|c| c.panics),
+        });
         Box::into_raw(stream).cast_const().cast()
     })
 }
@@ -652,21 +701,36 @@ extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
     filter_module_ptr: *const c_void,
     _end_of_stream: bool,
 ) -> u32 {
-    guard("on_http_filter_request_headers", HEADERS_CONTINUE, || {
-        // SAFETY: Envoy passes the pointer `on_http_filter_new` returned.
-        let Some(cell) = (unsafe { stream(filter_module_ptr) }) else {
-            return HEADERS_CONTINUE;
-        };
-        let Ok(mut stream) = cell.try_borrow_mut() else {
+    // SAFETY: Envoy passes the pointer `on_http_filter_new` returned.
+    let Some(cell) = (unsafe { stream(filter_module_ptr) }) else {
+        return HEADERS_CONTINUE;
+    };
+    let hook = "on_http_filter_request_headers";
+    let ran = catch(hook, || {
+        let Ok(mut stream) = cell.stream.try_borrow_mut() else {
             return HEADERS_CONTINUE;
         };
         // SAFETY: this hook's filter pointer, used only within the hook.
         let mut shell = Shell(unsafe { Filter::new(filter_envoy_ptr) });
+        fault::inject(&shell.0, "request");
         match stream.on_request_headers(&mut shell) {
             Verdict::Continue => HEADERS_CONTINUE,
             Verdict::Stop => HEADERS_STOP_ITERATION,
         }
-    })
+    });
+    match ran {
+        Ok(status) => status,
+        Err(line) => guard("fail_closed", HEADERS_CONTINUE, || {
+            cell.failed.set(true);
+            let replied = cell.stream.try_borrow().is_ok_and(|s| s.replied());
+            // SAFETY: this hook's filter pointer, used only within the hook.
+            let mut envoy = unsafe { Filter::new(filter_envoy_ptr) };
+            match fail_closed::after_request_panic(&mut envoy, cell.panics, &line, replied) {
+                AfterPanic::Continue => HEADERS_CONTINUE,
+                AfterPanic::Stop => HEADERS_STOP_ITERATION,
+            }
+        }),
+    }
 }
 
 #[no_mangle]
@@ -675,21 +739,34 @@ extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
     filter_module_ptr: *const c_void,
     _end_of_stream: bool,
 ) -> u32 {
-    guard("on_http_filter_response_headers", HEADERS_CONTINUE, || {
-        // SAFETY: Envoy passes the pointer `on_http_filter_new` returned.
-        let Some(cell) = (unsafe { stream(filter_module_ptr) }) else {
-            return HEADERS_CONTINUE;
-        };
-        // Borrowed: this is the filter's own local reply, sent from inside
-        // the request hook; it carries its headers already.
-        let Ok(mut stream) = cell.try_borrow_mut() else {
-            return HEADERS_CONTINUE;
-        };
+    // SAFETY: Envoy passes the pointer `on_http_filter_new` returned.
+    let Some(cell) = (unsafe { stream(filter_module_ptr) }) else {
+        return HEADERS_CONTINUE;
+    };
+    let ran = catch("on_http_filter_response_headers", || {
         // SAFETY: this hook's filter pointer, used only within the hook.
         let mut shell = Shell(unsafe { Filter::new(filter_envoy_ptr) });
+        if cell.failed.get() {
+            fail_closed::refuse_response(&mut shell.0);
+            return;
+        }
+        // Borrowed: this is the filter's own local reply, sent from inside
+        // the request hook; it carries its headers already.
+        let Ok(mut stream) = cell.stream.try_borrow_mut() else {
+            return;
+        };
+        fault::inject(&shell.0, "response");
         stream.on_response_headers(&mut shell);
-        HEADERS_CONTINUE
-    })
+    });
+    if let Err(line) = ran {
+        guard("fail_closed", (), || {
+            cell.failed.set(true);
+            // SAFETY: this hook's filter pointer, used only within the hook.
+            let mut envoy = unsafe { Filter::new(filter_envoy_ptr) };
+            fail_closed::after_response_panic(&mut envoy, cell.panics, &line);
+        });
+    }
+    HEADERS_CONTINUE
 }
 
 #[no_mangle]

@@ -64,12 +64,17 @@ pub trait Envoy<'h> {
     /// Adds one to a labelled counter defined on the filter config, for
     /// this value of its one label.
     fn increment_labelled_counter(&mut self, id: u32, label: &str);
+    /// Writes a value into the stream's filter state, where the access log
+    /// reads it (`%FILTER_STATE(key:PLAIN)%`).
+    fn set_filter_state(&mut self, key: &str, value: &[u8]);
     /// Reports whether Envoy logs dynamic modules at debug level.
     fn debug_enabled(&self) -> bool;
     /// Logs a line at debug level.
     fn log_debug(&self, message: &str);
     /// Logs a line at warning level.
     fn log_warning(&self, message: &str);
+    /// Logs a line at error level.
+    fn log_error(&self, message: &str);
 }
 
 /// How a header getter's answer becomes a [`Header`].

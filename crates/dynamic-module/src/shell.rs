@@ -10,6 +10,7 @@ use std::time::Instant;
 use envoy_cors_core::configure::{self, Loaded};
 use envoy_cors_core::language::PerRouteConfig;
 use envoy_cors_core::policy::LocalReply;
+use envoy_cors_core::record::FILTER_STATE_KEY;
 use envoy_cors_core::request::RequestHead;
 use envoy_cors_core::response::HeaderWriter;
 use envoy_cors_core::selection::{Attached, MetadataLevel, METADATA_KEY};
@@ -18,12 +19,13 @@ use envoy_cors_core::stream::{Host, Runtime};
 use crate::envoy::{read_head, Envoy};
 use crate::FILTER_NAME;
 
-/// The response code details Envoy records for the filter's local replies.
+/// The response code details Envoy records for the filter's local replies
+/// (`%RESPONSE_CODE_DETAILS%`).
 pub fn reply_details(reply: &LocalReply<'_>) -> &'static str {
-    if reply.status == 403 {
-        "cors_refused"
-    } else {
-        "cors_preflight_allowed"
+    match (reply.refused, reply.status) {
+        (true, 403) => "cors_refused",
+        (true, _) => "cors_preflight_refused",
+        (false, _) => "cors_preflight_allowed",
     }
 }
 
@@ -78,6 +80,10 @@ impl<'h, E: Envoy<'h>> Host for Shell<E> {
         self.0.log_warning(line);
     }
 
+    fn write_record(&mut self, record: &str) {
+        self.0.set_filter_state(FILTER_STATE_KEY, record.as_bytes());
+    }
+
     fn log_debug(&mut self, line: &str) {
         self.0.log_debug(line);
     }
@@ -99,6 +105,16 @@ impl<'h, E: Envoy<'h>> HeaderWriter for Shell<E> {
     fn add(&mut self, name: &str, value: &[u8]) {
         self.0.add_response_header(name, value);
     }
+}
+
+/// A filter config as the module keeps it: the compiled policy and the id
+/// of its panic counter (`cors.panics`; `None` if Envoy could not define it).
+#[derive(Debug)]
+pub struct FilterConfig {
+    /// The compiled policy and its counters.
+    pub runtime: Runtime,
+    /// The counter of panics caught in this config's streams.
+    pub panics: Option<u32>,
 }
 
 /// A log line's level, as the configure step needs them.

@@ -9,23 +9,31 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// Runs a hook body; a panic is caught, reported with `report`, and
 /// `default` returned.
 pub(crate) fn caught<T>(hook: &str, default: T, body: impl FnOnce() -> T, report: impl FnOnce(&str)) -> T {
-    // The state a panic leaves behind is never unsafe to touch (no unsafe
-    // code runs inside the bodies but these calls), at worst a stream
-    // forgets what it decided: it is then left untouched.
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match catch(hook, body) {
         Ok(value) => value,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("(no message)");
+        Err(line) => {
             // Reporting can panic only if formatting does: guard that too.
-            let line = format!("cors: panic in {hook}, caught: {message}");
             let _ = catch_unwind(AssertUnwindSafe(|| report(&line)));
             default
         }
     }
+}
+
+/// Runs a hook body; a panic is caught and comes back as the line that
+/// reports it (`cors: panic in <hook>, caught: <message>`), for a hook that
+/// must do more than return a default (`fail_closed`).
+pub(crate) fn catch<T>(hook: &str, body: impl FnOnce() -> T) -> Result<T, String> {
+    // The state a panic leaves behind is never unsafe to touch (no unsafe
+    // code runs inside the bodies but these calls), at worst a stream
+    // forgets what it decided: `fail_closed` then refuses it.
+    catch_unwind(AssertUnwindSafe(body)).map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        format!("cors: panic in {hook}, caught: {message}")
+    })
 }
 
 #[cfg(test)]

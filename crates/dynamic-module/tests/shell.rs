@@ -301,6 +301,38 @@ fn a_refused_per_route_policy_is_logged_one_line_per_problem() {
 }
 
 #[test]
+fn a_refusal_writes_its_record_for_the_access_log_and_an_allowed_request_none() {
+    let runtime = runtime();
+    let refused = list(&[
+        (":method", "OPTIONS"),
+        ("origin", "https://app.example.com"),
+        ("access-control-request-method", "PUT"),
+        ("access-control-request-headers", "x-secret"),
+    ]);
+    let mut shell = Shell(recorder(&refused, None));
+    Stream::new(Some(&runtime)).on_request_headers(&mut shell);
+    assert_eq!(
+        shell.0.filter_state,
+        [(
+            "wasm.cors.decision".to_owned(),
+            "policy=strict verdict=preflight_denied reason=header_not_allowed:x-secret".to_owned()
+        )]
+    );
+    let reply = shell.0.reply.unwrap();
+    assert_eq!((reply.status, reply.details.as_str()), (204, "cors_preflight_refused"));
+    for allowed in [
+        list(&[(":method", "GET"), ("origin", "https://app.example.com")]),
+        list(&[(":method", "GET")]),
+    ] {
+        let mut shell = Shell(recorder(&allowed, None));
+        let mut stream = Stream::new(Some(&runtime));
+        stream.on_request_headers(&mut shell);
+        stream.on_response_headers(&mut shell);
+        assert!(shell.0.filter_state.is_empty(), "{allowed:?}");
+    }
+}
+
+#[test]
 fn refusals_are_logged_at_debug_level() {
     let runtime = runtime();
     let request = list(&[(":method", "GET"), ("origin", "https://evil.example")]);

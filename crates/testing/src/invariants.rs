@@ -709,8 +709,15 @@ pub fn check_exchange(
         if out.reached_upstream {
             return Err("a preflight on a covered route reached the upstream".into());
         }
-        let allowed = !acao.is_empty();
-        let expected = if allowed { policy.preflight_status } else { 403 };
+        let allowed = out.counter == Some("preflight_allowed");
+        // A refused preflight from an allowed origin is answered as an
+        // allowed one would be, without what was refused.
+        let precise = !allowed && !acao.is_empty();
+        let expected = if allowed || precise {
+            policy.preflight_status
+        } else {
+            403
+        };
         if out.status != expected {
             return Err(format!("preflight answered {} instead of {expected}", out.status));
         }
@@ -718,7 +725,13 @@ pub fn check_exchange(
             return Err(format!("preflight Vary misses the request headers: {vary:?}"));
         }
         if allowed {
+            if acao.is_empty() {
+                return Err("an allowed preflight without Access-Control-Allow-Origin".into());
+            }
             check_preflight_grants(request, out, policy.credentials)?;
+        }
+        if precise {
+            check_preflight_refuses(request, out)?;
         }
     } else if out.counter == Some("actual_denied") && policy.reject_disallowed {
         if out.reached_upstream || out.status != 403 {
@@ -773,6 +786,36 @@ fn check_preflight_grants(request: &[(String, Vec<u8>)], out: &Outcome, credenti
             return Err(format!(
                 "allowed header {} not in Allow-Headers {granted:?}",
                 show(&asked)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A refused preflight's answer never lets a browser send the request,
+/// with or without credentials (the Fetch model's CORS-preflight fetch).
+fn check_preflight_refuses(request: &[(String, Vec<u8>)], out: &Outcome) -> Result<(), String> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let origin = values(request, "origin").next().unwrap_or_default();
+    let headers: Vec<(String, Vec<u8>)> = out.headers.clone();
+    for credentials in [false, true] {
+        let intent = fetch_model::Intent {
+            method: text(
+                values(request, "access-control-request-method")
+                    .next()
+                    .unwrap_or_default(),
+            ),
+            unsafe_headers: list_items(request, "access-control-request-headers")
+                .iter()
+                .map(|h| text(h).to_ascii_lowercase())
+                .collect(),
+            credentials,
+            private_network: values(request, "access-control-request-private-network").next() == Some(b"true"),
+        };
+        if fetch_model::preflight_check(out.status, &headers, origin, &intent).is_ok() {
+            return Err(format!(
+                "a refused preflight's answer lets the browser send the request (credentials {credentials}): {:?}",
+                out.headers
             ));
         }
     }

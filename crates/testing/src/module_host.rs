@@ -42,12 +42,16 @@ pub struct ModuleRecorder<'h> {
     pub increments: Vec<u32>,
     /// Labelled counter increments: id and label value.
     pub labelled_increments: Vec<(u32, String)>,
+    /// Filter-state values written, in order.
+    pub filter_state: Vec<(String, String)>,
     /// Request headers read, in order.
     pub reads: std::cell::RefCell<Vec<String>>,
     /// Debug lines logged.
     pub logged: std::cell::RefCell<Vec<String>>,
     /// Warning lines logged.
     pub warned: std::cell::RefCell<Vec<String>>,
+    /// Error lines logged.
+    pub errors: std::cell::RefCell<Vec<String>>,
 }
 
 impl<'h> Envoy<'h> for ModuleRecorder<'h> {
@@ -108,6 +112,11 @@ impl<'h> Envoy<'h> for ModuleRecorder<'h> {
         self.labelled_increments.push((id, label.to_owned()));
     }
 
+    fn set_filter_state(&mut self, key: &str, value: &[u8]) {
+        self.filter_state
+            .push((key.to_owned(), String::from_utf8_lossy(value).into_owned()));
+    }
+
     fn debug_enabled(&self) -> bool {
         true
     }
@@ -118,5 +127,9 @@ impl<'h> Envoy<'h> for ModuleRecorder<'h> {
 
     fn log_warning(&self, message: &str) {
         self.warned.borrow_mut().push(message.to_owned());
+    }
+
+    fn log_error(&self, message: &str) {
+        self.errors.borrow_mut().push(message.to_owned());
     }
 }

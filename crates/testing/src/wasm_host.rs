@@ -16,8 +16,8 @@ pub struct WasmRecorder {
     /// Properties by their dotted path; absent ones read as absent.
     pub properties: BTreeMap<String, Property>,
     /// Every host call, in order: `get request headers`, `get route name`,
-    /// `get property <path>`, `send reply`, `increment`, `set <name>`,
-    /// `add <name>`, `remove <name>`, `log`, `warn`.
+    /// `get property <path>`, `send reply`, `increment`, `set property`,
+    /// `set <name>`, `add <name>`, `remove <name>`, `log`, `warn`.
     pub calls: Vec<String>,
     /// The values set on response headers, in order.
     pub set: Vec<(String, Vec<u8>)>,
@@ -27,6 +27,8 @@ pub struct WasmRecorder {
     pub debug: bool,
     /// Debug lines logged.
     pub logged: Vec<String>,
+    /// The decision record the plugin wrote for the access log, if any.
+    pub record: Option<String>,
 }
 
 impl ProxyWasm for WasmRecorder {
@@ -65,6 +67,11 @@ impl ProxyWasm for WasmRecorder {
 
     fn increment_metric(&mut self, _id: u32) {
         self.calls.push("increment".into());
+    }
+
+    fn set_decision_property(&mut self, value: &[u8]) {
+        self.calls.push("set property".into());
+        self.record = Some(String::from_utf8_lossy(value).into_owned());
     }
 
     fn set_response_header(&mut self, name: &str, value: &[u8]) {

@@ -1,17 +1,19 @@
 //! The policy as an operator writes it: the JSON shapes, strict (unknown
 //! fields are errors, so a misspelling is never silently ignored). One source
 //! of truth: the filter reads them with `serde_json` (see `read`), and
-//! `cors-policy schema` generates the JSON Schema from the same derives.
+//! `cors-policy schema` generates the JSON Schema from the same derives, and
+//! `cors-policy import` writes its output with them, leaving out what is the
+//! default (the schema's defaults stay those of reading: `!skip_serializing_if`).
 //! Semantic checks and compilation live in `compile`.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::policy::Mode;
 
 /// One CORS policy, as written in the configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[cfg_attr(
     feature = "schema",
     derive(schemars::JsonSchema),
@@ -24,71 +26,77 @@ pub struct PolicySpec {
     pub allow_origins: Vec<String>,
     /// Methods a preflight may ask for; `["GET", "HEAD", "POST"]` when absent;
     /// `"*"` for any (with `allow_credentials`, the requested method is echoed).
-    #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(extend("default" = ["GET", "HEAD", "POST"])))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(!skip_serializing_if, extend("default" = ["GET", "HEAD", "POST"])))]
     pub allow_methods: Option<Vec<String>>,
     /// Request headers a preflight may ask for; `"*"` for any but `Authorization`
     /// (the requested names are echoed).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(
         feature = "schema",
-        schemars(transform = super::schema::request_header_names)
+        schemars(!skip_serializing_if, transform = super::schema::request_header_names)
     )]
     pub allow_headers: Vec<String>,
     /// Response headers the page may read; `"*"` for all, without `allow_credentials` only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(
         feature = "schema",
-        schemars(transform = super::schema::response_header_names)
+        schemars(!skip_serializing_if, transform = super::schema::response_header_names)
     )]
     pub expose_headers: Vec<String>,
     /// Seconds a browser may cache a preflight (0..=86400); no header when absent.
-    #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(range(min = 0, max = 86400)))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(!skip_serializing_if, range(min = 0, max = 86400)))]
     pub max_age: Option<i64>,
     /// Allow cookies and HTTP authentication on cross-origin requests.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    #[cfg_attr(feature = "schema", schemars(!skip_serializing_if))]
     pub allow_credentials: bool,
     /// Accept `http://` origins other than loopback with `allow_credentials`.
     /// Anyone on the network path can then inject script into those pages and
     /// read the credentialed responses: for an intranet without TLS only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    #[cfg_attr(feature = "schema", schemars(!skip_serializing_if))]
     pub dangerously_allow_http_origins_with_credentials: bool,
     /// Answer Private Network Access preflights.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    #[cfg_attr(feature = "schema", schemars(!skip_serializing_if))]
     pub allow_private_network: bool,
     /// Status of an allowed preflight: 200 or 204 (default).
-    #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(extend("enum" = [200, 204, null], "default" = 204)))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(!skip_serializing_if, extend("enum" = [200, 204, null], "default" = 204)))]
     pub preflight_status: Option<i64>,
     /// `enforce` (default) or `report`.
-    #[serde(default, deserialize_with = "mode")]
-    #[cfg_attr(feature = "schema", schemars(extend("default" = "enforce")))]
+    #[serde(default, deserialize_with = "mode", skip_serializing_if = "is_default")]
+    #[cfg_attr(feature = "schema", schemars(!skip_serializing_if, extend("default" = "enforce")))]
     pub mode: Mode,
     /// Answer cross-origin requests from disallowed origins with a local 403.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    #[cfg_attr(feature = "schema", schemars(!skip_serializing_if))]
     pub reject_disallowed: bool,
 }
 
 /// The keys a route rule can match on; every key given must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MatchSpec {
     /// Envoy's route name, exact.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(!skip_serializing_if))]
     pub route_name: Option<String>,
     /// Glob over the `:authority` host, port stripped, case-insensitive.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(!skip_serializing_if))]
     pub host: Option<String>,
     /// Glob over the path without the query: `*` within a segment, `**` across.
-    #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^/")))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(!skip_serializing_if, extend("pattern" = "^/")))]
     pub path: Option<String>,
 }
 
 /// A route rule: requests that match use the named policy, or none (`null`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
@@ -106,7 +114,7 @@ pub struct RouteSpec {
 // would end up in the JSON Schema). The filter first reads both as raw JSON,
 // then each one on its own (see `compile::routed`), so that a shape error in
 // one policy or rule does not hide the problems of the others.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(rename = "RoutedSpec"))]
 #[serde(deny_unknown_fields, bound(deserialize = "P: Deserialize<'de>, R: Deserialize<'de>"))]
 pub struct RoutedSpec<P = PolicySpec, R = RouteSpec> {
@@ -123,13 +131,15 @@ pub struct RoutedSpec<P = PolicySpec, R = RouteSpec> {
     #[cfg_attr(feature = "schema", schemars(extend("default" = [])))]
     pub routes: Vec<R>,
     /// The policy for requests no rule matches; absent means untouched.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(!skip_serializing_if))]
     pub default: Option<String>,
     /// Opt-in: before trying `routes`, read the policy's name from
     /// `filter_metadata.<namespace>.policy` of the request's route (then, in
     /// the proxy-wasm plugin, of its virtual host): a string names a policy,
     /// `null` turns CORS off, absent falls through to `routes`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(!skip_serializing_if))]
     pub metadata_namespace: Option<String>,
 }
 
@@ -145,6 +155,11 @@ pub struct PolicyRefSpec {
     #[serde(deserialize_with = "nullable")]
     #[cfg_attr(feature = "schema", schemars(with = "serde_json::Value", extend("type" = ["string", "null"])))]
     pub policy: Option<String>,
+}
+
+/// Reports whether a value is its type's default, which `import` leaves out.
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// Deserializes a map, refusing a key given twice: `serde` keeps the last

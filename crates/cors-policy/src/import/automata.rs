@@ -38,6 +38,10 @@ pub const NEVER_SENT: &str = concat!(
 /// complex to decide", never a guess.
 const MAX_STATES: usize = 400_000;
 
+/// Most strings [`BrowserOrigins::enumerate`] looks at or keeps waiting:
+/// a finite language of origins is short, so this bounds the work, not the answer.
+const MAX_ENUMERATED: usize = 20_000;
+
 /// The bytes of the origins shown first: what most origins are made of.
 const COMMON_BYTES: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789.:/";
 
@@ -65,7 +69,7 @@ impl Language {
                     .case_insensitive(ignore_case),
             )
             .build(&format!(r"(?:{pattern})\z"))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| causes(&e))?;
         let start = dfa
             .start_state(&start::Config::new().anchored(Anchored::Yes))
             .map_err(|e| e.to_string())?;
@@ -141,6 +145,33 @@ impl BrowserOrigins {
         })
     }
 
+    /// Every origin a browser can send in `language`, when there are at most
+    /// `limit` of them (`prefix: http://localhost:3000` is 11 origins: ports
+    /// 3000 and 30000 to 30009); `None` for more.
+    pub fn enumerate(&self, language: &Language, limit: usize) -> Option<Vec<String>> {
+        let mut found = Vec::new();
+        let mut queue = VecDeque::from([(language.start, self.within.start, self.without.start, Vec::new())]);
+        let mut expanded = 0usize;
+        while let Some((l, w, n, text)) = queue.pop_front() {
+            if language.accepts(l) && self.within.accepts(w) && !self.without.accepts(n) {
+                found.push(String::from_utf8_lossy(&text).into_owned());
+            }
+            expanded += 1;
+            if found.len() > limit || expanded > MAX_ENUMERATED || queue.len() > MAX_ENUMERATED {
+                return None;
+            }
+            for b in 0x21u8..=0x7e {
+                let (nl, nw) = (language.dfa.next_state(l, b), self.within.dfa.next_state(w, b));
+                if !language.dfa.is_dead_state(nl) && !self.within.dfa.is_dead_state(nw) {
+                    let mut next = text.clone();
+                    next.push(b);
+                    queue.push_back((nl, nw, self.without.dfa.next_state(n, b), next));
+                }
+            }
+        }
+        Some(found)
+    }
+
     /// Breadth-first over the product automaton, bytes from `alphabet`.
     fn walk(&self, left: &Language, right: &Language, alphabet: &[u8]) -> Result<Disagreement, String> {
         type Key = [StateID; 4];
@@ -197,6 +228,19 @@ fn spell(seen: &HashMap<[StateID; 4], Option<([StateID; 4], u8)>>, mut key: [Sta
     }
     bytes.reverse();
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// An error with its causes: regex-automata's own message is only "error
+/// building NFA"; its source says what in the expression it could not build.
+pub fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// Escapes text for a regular expression.
@@ -268,6 +312,16 @@ mod tests {
         let ours = lang(r"https://example\.com|https://.+\.example\.com");
         let d = b.compare(&source, &ours).unwrap();
         assert_eq!(d.only_left.as_deref(), Some("a://example.com"));
+    }
+
+    #[test]
+    fn a_prefix_that_only_ports_can_extend_is_a_short_list() {
+        let b = BrowserOrigins::new().unwrap();
+        let prefix = lang(r"http://localhost:3000(?s-u:.)*");
+        let found = b.enumerate(&prefix, 16).unwrap();
+        assert_eq!(found.len(), 11, "{found:?}");
+        assert!(found.contains(&"http://localhost:30009".to_owned()));
+        assert_eq!(b.enumerate(&lang(r"https://(?s-u:.)*\.example\.com"), 16), None);
     }
 
     #[test]

@@ -1,27 +1,29 @@
-//! A source's CORS settings as this filter's policy (`PolicySpec` JSON),
-//! field by field, with what could not be kept exactly.
+//! A source's CORS settings as this filter's policy: a `PolicySpec`, the
+//! core's own type, checked by the core's own rules (`Config::parse`). No
+//! rule of the policy language is written here: a value the core refuses is
+//! dropped, as [`disposition`] says for its `Problem`, with a note where no
+//! browser ever sends or reads it (so dropping it changes nothing) and an
+//! error (`--lossy` drops it) where a browser would notice.
 
-use envoy_cors_core::language::Problem;
-use envoy_cors_core::origin_matcher::OriginEntry;
-use envoy_cors_core::tokens;
-use serde_json::{json, Map, Value};
+use envoy_cors_core::language::{Config, PolicySpec, Problem};
+use envoy_cors_core::policy::Mode;
 
 use super::automata::BrowserOrigins;
-use super::fields::comma_list;
-use super::model::{Enabled, EnvoyCors, GatewayCors};
+use super::fields::split;
+use super::model::{Enabled, EnvoyCors};
 use super::origins::{self, StringMatch};
-use super::Issues;
+use super::{Issues, Severity};
 
-/// Firefox's cap on `Access-Control-Max-Age` (Chromium caps at 7200): a
-/// longer value means the same to every browser.
+/// The core's cap on `max_age` (Firefox's; Chromium caps at 7200): a longer
+/// value means the same to every browser.
 const BROWSER_MAX_AGE: i64 = 86_400;
 
-/// How a source that reads as an Envoy CorsPolicy names its fields, so that a
-/// message points at the field as the operator wrote it.
+/// How a source names its fields, so that a message points at the field as
+/// the operator wrote it.
 pub struct Names {
     /// The source, as a message names it.
     pub source: &'static str,
-    /// The list of origin matchers.
+    /// The origins.
     pub origins: &'static str,
     /// The allowed methods.
     pub methods: &'static str,
@@ -43,37 +45,151 @@ pub const ENVOY: Names = Names {
     max_age: "max_age",
 };
 
-/// Istio's VirtualService `corsPolicy`.
-pub const ISTIO: Names = Names {
-    source: "Istio",
-    origins: "allowOrigins",
-    methods: "allowMethods",
-    headers: "allowHeaders",
-    expose: "exposeHeaders",
-    max_age: "maxAge",
-};
+/// The camelCase names of Istio's `corsPolicy`, the Gateway API's
+/// `HTTPCORSFilter` and Envoy Gateway's `spec.cors`.
+pub const fn camel(source: &'static str) -> Names {
+    Names {
+        source,
+        origins: "allowOrigins",
+        methods: "allowMethods",
+        headers: "allowHeaders",
+        expose: "exposeHeaders",
+        max_age: "maxAge",
+    }
+}
 
-/// The policy for an Envoy (or Istio) CorsPolicy; `None` when the source
-/// leaves requests untouched (CORS off, or no origin allowed). `names` are
-/// the source's field names, for the paths of its messages.
-pub fn envoy(
-    cors: &EnvoyCors,
+/// What `*` means in the source when credentials are allowed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Star {
+    /// Every origin is echoed with credentials (Envoy, the Gateway API): a
+    /// hole this filter refuses; `--lossy` keeps `*` without credentials.
+    #[default]
+    Echoed,
+    /// `Access-Control-Allow-Origin: *` is sent next to `-Credentials: true`
+    /// (ingress-nginx), which no browser accepts for a credentialed request:
+    /// `*` without credentials is what browsers saw.
+    Literal,
+}
+
+/// A source's CORS settings, in the shape of this filter's policy, before
+/// any rule is applied.
+#[derive(Debug, Clone, Default)]
+pub struct Draft {
+    /// The origins, as the source matches them.
+    pub origins: Vec<StringMatch>,
+    /// What `*` means with credentials.
+    pub star: Star,
+    /// The methods (`*` for any).
+    pub methods: Vec<String>,
+    /// The request headers (`*` for any).
+    pub headers: Vec<String>,
+    /// A `*` header is echoed back, `authorization` included (Envoy; the
+    /// Gateway API with credentials), where this filter's `*` never covers
+    /// `authorization` (Fetch: it is not a wildcard request-header name).
+    pub headers_star_echoed: bool,
+    /// The exposed response headers.
+    pub expose: Vec<String>,
+    /// `max_age` as the source sends it.
+    pub max_age: Option<String>,
+    /// Credentials.
+    pub credentials: bool,
+    /// Private Network Access preflights are answered.
+    pub private_network: bool,
+    /// The status of an allowed preflight, when not this filter's `204`.
+    pub preflight_status: Option<i64>,
+    /// Only evaluated, never enforced (Envoy's `shadow_enabled`).
+    pub report: bool,
+}
+
+impl Draft {
+    /// An Envoy CorsPolicy (also what Istio and Envoy Gateway configure);
+    /// `None` when the filter is off.
+    pub fn envoy(cors: &EnvoyCors) -> Option<Self> {
+        (cors.enabled != Enabled::Off).then(|| Self {
+            origins: cors.origins.clone(),
+            star: Star::Echoed,
+            methods: split(&cors.allow_methods),
+            headers: split(&cors.allow_headers),
+            headers_star_echoed: true,
+            expose: split(&cors.expose_headers),
+            max_age: Some(cors.max_age.clone()).filter(|m| !m.trim().is_empty()),
+            credentials: cors.allow_credentials,
+            private_network: cors.allow_private_network,
+            // Envoy answers allowed preflights with 200.
+            preflight_status: Some(200),
+            report: cors.enabled == Enabled::Shadow,
+        })
+    }
+}
+
+/// The policy for a source's CORS settings found at `at`; `None` when it
+/// leaves requests untouched (no origin a browser sends is allowed).
+pub fn policy(
+    draft: &Draft,
     at: &str,
     names: &Names,
     browser: &BrowserOrigins,
     issues: &mut Issues,
-) -> Option<Value> {
-    if cors.enabled == Enabled::Off {
-        return None;
+) -> Option<PolicySpec> {
+    let field = |name: &str| format!("{at}.{name}");
+    let (mut allow_origins, any) = origins(&draft.origins, &field(names.origins), browser, issues);
+    let mut credentials = draft.credentials;
+    if any {
+        star(draft, names, &field(names.origins), issues);
+        credentials = false;
+        allow_origins = vec!["*".to_owned()];
     }
-    let mut origins = Vec::new();
+    let star_in = |list: &[String]| list.iter().any(|m| m == "*");
+    let headers = match (star_in(&draft.headers), draft.headers_star_echoed) {
+        (true, true) => vec!["*".to_owned(), "authorization".to_owned()],
+        (true, false) => vec!["*".to_owned()],
+        (false, _) => unique(draft.headers.iter().map(|h| h.to_ascii_lowercase())),
+    };
+    let mut spec = PolicySpec {
+        allow_origins,
+        allow_methods: Some(if star_in(&draft.methods) {
+            vec!["*".to_owned()]
+        } else {
+            unique(draft.methods.iter().cloned())
+        }),
+        allow_headers: headers,
+        expose_headers: unique(draft.expose.iter().map(|h| h.to_ascii_lowercase())),
+        max_age: draft
+            .max_age
+            .as_deref()
+            .and_then(|m| max_age(m, &field(names.max_age), issues)),
+        allow_credentials: credentials,
+        dangerously_allow_http_origins_with_credentials: false,
+        allow_private_network: draft.private_network,
+        preflight_status: draft.preflight_status,
+        mode: if draft.report { Mode::Report } else { Mode::Enforce },
+        reject_disallowed: false,
+    };
+    if !spec.allow_origins.is_empty() && check(&mut spec, at, names, issues) {
+        return Some(spec);
+    }
+    issues.note(
+        at,
+        format!(
+            "allows no origin a browser sends: the routes it covers are imported with CORS off (\"policy\": null), \
+             which leaves their requests untouched as {} did",
+            names.source
+        ),
+    );
+    None
+}
+
+/// The entries for the source's origin matchers, and whether one allows
+/// every origin.
+fn origins(matchers: &[StringMatch], at: &str, browser: &BrowserOrigins, issues: &mut Issues) -> (Vec<String>, bool) {
+    let mut entries = Vec::new();
     let mut any = false;
-    for (i, matcher) in cors.origins.iter().enumerate() {
-        let path = format!("{at}.{}[{i}]", names.origins);
+    for (i, matcher) in matchers.iter().enumerate() {
+        let path = format!("{at}[{i}]");
         match origins::convert(matcher, browser) {
             Ok(converted) => {
                 any |= converted.any;
-                origins.extend(converted.entries);
+                entries.extend(converted.entries);
                 for note in converted.notes {
                     issues.note(&path, note);
                 }
@@ -85,290 +201,155 @@ pub fn envoy(
                     format!("{:?}", refused.nearest)
                 };
                 issues.lossy(&path, format!("{}; --lossy writes {nearest}", refused.reason));
-                origins.extend(refused.nearest);
+                any |= refused.nearest.iter().any(|e| e == "*");
+                entries.extend(refused.nearest);
             }
         }
     }
-    let mut policy = Map::new();
-    let credentials = cors.allow_credentials;
-    if !finish_origins(
-        &mut origins,
-        any,
-        credentials,
-        names.source,
-        &format!("{at}.{}", names.origins),
-        issues,
-        &mut policy,
-    ) {
-        issues.note(
+    (unique(entries.into_iter()), any)
+}
+
+/// Says what becomes of credentials with every origin allowed.
+fn star(draft: &Draft, names: &Names, at: &str, issues: &mut Issues) {
+    match (draft.credentials, draft.star) {
+        (false, _) => {}
+        (true, Star::Echoed) => issues.lossy(
             at,
-            "allows no origin a browser sends: the routes it covers are imported with CORS off \
-             (\"policy\": null), which leaves their requests untouched as Envoy did"
-                .to_owned(),
-        );
-        return None;
-    }
-    let methods = split(&cors.allow_methods);
-    policy.insert(
-        "allow_methods".into(),
-        json!(methods_list(&methods, &format!("{at}.{}", names.methods), issues)),
-    );
-    let headers = request_headers(&split(&cors.allow_headers), &format!("{at}.{}", names.headers), issues);
-    if !headers.is_empty() {
-        policy.insert("allow_headers".into(), json!(headers));
-    }
-    let expose = response_headers(
-        &split(&cors.expose_headers),
-        credentials,
-        &format!("{at}.{}", names.expose),
-        issues,
-    );
-    if !expose.is_empty() {
-        policy.insert("expose_headers".into(), json!(expose));
-    }
-    if let Some(max_age) = max_age(&cors.max_age, &format!("{at}.{}", names.max_age), issues) {
-        policy.insert("max_age".into(), json!(max_age));
-    }
-    if policy.get("allow_credentials").is_none() && credentials {
-        policy.insert("allow_credentials".into(), json!(true));
-    }
-    if cors.allow_private_network {
-        policy.insert("allow_private_network".into(), json!(true));
-    }
-    // Envoy answers allowed preflights with 200.
-    policy.insert("preflight_status".into(), json!(200));
-    if cors.enabled == Enabled::Shadow {
-        policy.insert("mode".into(), json!("report"));
-    }
-    Some(Value::Object(policy))
-}
-
-/// The policy for a Gateway API `CORS` filter.
-pub fn gateway(cors: &GatewayCors, at: &str, issues: &mut Issues) -> Option<Value> {
-    let mut origins = Vec::new();
-    let mut any = false;
-    for (i, origin) in cors.allow_origins.iter().enumerate() {
-        let path = format!("{at}.allowOrigins[{i}]");
-        if origin == "*" {
-            any = true;
-            continue;
-        }
-        if origin
-            .split_once("://")
-            .is_some_and(|(_, host)| host == "*" || host.starts_with("*:"))
-        {
-            issues.lossy(
-                &path,
-                format!("{origin:?} allows every host of the scheme, which this filter refuses as too broad; --lossy drops it"),
-            );
-            continue;
-        }
-        match OriginEntry::parse(origin) {
-            Ok(_) => origins.push(origin.clone()),
-            Err(e) => issues.lossy(&path, format!("{origin:?}: {}; --lossy drops it", e.reason())),
-        }
-    }
-    let mut policy = Map::new();
-    let credentials = cors.allow_credentials;
-    if !finish_origins(
-        &mut origins,
-        any,
-        credentials,
-        "the Gateway API",
-        &format!("{at}.allowOrigins"),
-        issues,
-        &mut policy,
-    ) {
-        issues.lossy(
+            format!(
+                "every origin with credentials ({} then echoes every origin with credentials): {}; --lossy keeps \
+                 \"*\" without credentials",
+                names.source,
+                Problem::AnyOriginWithCredentials
+            ),
+        ),
+        (true, Star::Literal) => issues.note(
             at,
-            "no origin left to allow; --lossy turns CORS off on these routes".to_owned(),
-        );
-        return None;
+            format!(
+                "every origin with credentials: {} sends `Access-Control-Allow-Origin: *` with \
+                 `Access-Control-Allow-Credentials: true`, which every browser refuses for a credentialed request, \
+                 so credentialed requests never worked; imported as \"*\" without credentials, which is what browsers \
+                 saw",
+                names.source
+            ),
+        ),
     }
-    let methods = methods_list(&cors.allow_methods, &format!("{at}.allowMethods"), issues);
-    policy.insert("allow_methods".into(), json!(methods));
-    let headers = request_headers(&cors.allow_headers, &format!("{at}.allowHeaders"), issues);
-    if !headers.is_empty() {
-        policy.insert("allow_headers".into(), json!(headers));
-    }
-    let expose = response_headers(
-        &cors.expose_headers,
-        credentials,
-        &format!("{at}.exposeHeaders"),
-        issues,
-    );
-    if !expose.is_empty() {
-        policy.insert("expose_headers".into(), json!(expose));
-    }
-    policy.insert("max_age".into(), json!(cors.max_age.clamp(0, BROWSER_MAX_AGE)));
-    if cors.max_age > BROWSER_MAX_AGE {
-        issues.note(
-            &format!("{at}.maxAge"),
-            format!("{} is capped at {BROWSER_MAX_AGE}, as every browser does", cors.max_age),
-        );
-    }
-    if policy.get("allow_credentials").is_none() && credentials {
-        policy.insert("allow_credentials".into(), json!(true));
-    }
-    policy.insert("preflight_status".into(), json!(200));
-    Some(Value::Object(policy))
 }
 
-/// Writes `allow_origins` (and drops credentials where `--lossy` must);
-/// false when no origin is left. `source` names who echoes every origin
-/// with credentials today, for the message.
-fn finish_origins(
-    origins: &mut Vec<String>,
-    any: bool,
-    credentials: bool,
-    source: &str,
-    at: &str,
-    issues: &mut Issues,
-    policy: &mut Map<String, Value>,
-) -> bool {
-    if any {
-        if credentials {
-            issues.lossy(
-                at,
-                format!(
-                    "every origin with allow_credentials ({source} then echoes every origin with credentials): {}; \
-                     --lossy keeps \"*\" without credentials",
-                    Problem::AnyOriginWithCredentials
-                ),
-            );
-            policy.insert("allow_credentials".into(), json!(false));
-        }
-        policy.insert("allow_origins".into(), json!(["*"]));
-        return true;
-    }
-    let mut kept = Vec::new();
-    for origin in origins.drain(..) {
-        if kept.contains(&origin) {
-            continue;
-        }
-        let insecure = OriginEntry::parse(&origin).is_ok_and(|e| e.is_insecure());
-        if credentials && insecure {
-            issues.lossy(
-                at,
-                format!(
-                    "{origin:?}: {}; --lossy drops it",
-                    Problem::InsecureOriginWithCredentials
-                ),
-            );
-            continue;
-        }
-        kept.push(origin);
-    }
-    if kept.is_empty() {
-        return false;
-    }
-    policy.insert("allow_origins".into(), json!(kept));
-    true
-}
-
-/// A comma-separated header value as its items.
-fn split(list: &str) -> Vec<String> {
-    comma_list(list).map(str::to_owned).collect()
-}
-
-/// `allow_methods`: `*`, or the methods a browser can ask for.
-fn methods_list(methods: &[String], at: &str, issues: &mut Issues) -> Vec<String> {
-    if methods.iter().any(|m| m == "*") {
-        return vec!["*".to_owned()];
-    }
-    let mut out: Vec<String> = Vec::new();
-    for method in methods {
-        let why = if !tokens::is_token(method.as_bytes()) {
-            Some("is not an HTTP token, so no browser asks for it".to_owned())
-        } else if tokens::FORBIDDEN_METHODS.iter().any(|f| f.eq_ignore_ascii_case(method)) {
-            Some("is a forbidden method: browsers never send it".to_owned())
-        } else {
-            tokens::NORMALIZED_METHODS
-                .iter()
-                .find(|m| m.eq_ignore_ascii_case(method) && *m != method)
-                .map(|canonical| {
-                    format!("never matched: browsers send {canonical}, and the source compared case-sensitively")
-                })
-        };
-        match why {
-            Some(why) => issues.note(at, format!("{method:?} {why}; dropped")),
-            None if !out.contains(method) => out.push(method.clone()),
-            None => {}
-        }
-    }
-    out
-}
-
-/// `allow_headers`: names a page's request can carry.
-fn request_headers(names: &[String], at: &str, issues: &mut Issues) -> Vec<String> {
-    if names.iter().any(|h| h == "*") {
-        return vec!["*".to_owned()];
-    }
-    let mut out: Vec<String> = Vec::new();
-    for name in names {
-        let lower = name.to_ascii_lowercase();
-        if !tokens::is_token(name.as_bytes()) || tokens::is_forbidden_request_header(&lower) || lower == "cookie" {
-            issues.note(
-                at,
-                format!("{name:?} is a name no page can set, so no preflight asks for it; dropped"),
-            );
-        } else if tokens::is_cors_response_header(&lower) {
-            issues.lossy(
-                at,
-                format!("{name:?}: {}; --lossy drops it", Problem::ResponseHeaderAsRequestHeader),
-            );
-        } else if !out.contains(&lower) {
-            out.push(lower);
-        }
-    }
-    out
-}
-
-/// `expose_headers`: names a page may read.
-fn response_headers(names: &[String], credentials: bool, at: &str, issues: &mut Issues) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for name in names {
-        let lower = name.to_ascii_lowercase();
-        if name == "*" && credentials {
-            issues.note(
-                at,
-                "\"*\" with credentials: browsers read it as a header named \"*\", which exposes nothing; dropped"
-                    .to_owned(),
-            );
-        } else if name != "*" && (!tokens::is_token(name.as_bytes()) || tokens::is_forbidden_response_header(&lower)) {
-            issues.note(at, format!("{name:?} is never exposed to a page; dropped"));
-        } else if !out.contains(&lower) {
-            out.push(lower);
-        }
-    }
-    out
-}
-
-/// `max_age` from the source's text: browsers ignore what is not a number
-/// and cap what is too long.
+/// `max_age` from the source's text: browsers ignore what is not a number of
+/// seconds (`Access-Control-Max-Age` is delta-seconds).
 fn max_age(text: &str, at: &str, issues: &mut Issues) -> Option<i64> {
     let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         issues.note(
             at,
             format!("{text:?} is not a number of seconds: browsers ignore it; dropped"),
         );
         return None;
     }
-    let seconds = text.parse::<i64>().unwrap_or(i64::MAX);
-    if seconds > BROWSER_MAX_AGE {
-        issues.note(
-            at,
-            format!("{text} is capped at {BROWSER_MAX_AGE}, as every browser does"),
-        );
-    }
-    Some(seconds.min(BROWSER_MAX_AGE))
+    Some(text.parse::<i64>().unwrap_or(i64::MAX))
 }
 
-/// Makes a StringMatch list out of exact origins (Istio's deprecated `allowOrigin`).
-pub fn exact_matchers(origins: &[String]) -> Vec<StringMatch> {
-    origins.iter().map(|o| StringMatch::exact(o)).collect()
+/// The items in order, each once.
+fn unique(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// What the importer does with a value the core refuses: drop it, with a
+/// note when no browser ever sends or reads it, as a lossy change when a
+/// browser would notice. `None`: the importer never writes such a value.
+fn disposition(problem: &Problem) -> Option<Severity> {
+    match problem {
+        Problem::NotAToken
+        | Problem::ForbiddenMethod
+        | Problem::MethodCase(_)
+        | Problem::ForbiddenRequestHeader
+        | Problem::CookieRequestHeader
+        | Problem::ForbiddenResponseHeader
+        | Problem::ExposeAllWithCredentials
+        | Problem::MaxAge => Some(Severity::Note),
+        Problem::ResponseHeaderAsRequestHeader | Problem::InsecureOriginWithCredentials | Problem::Origin(_) => {
+            Some(Severity::Lossy)
+        }
+        _ => None,
+    }
+}
+
+/// Applies the core's rules to `spec`, dropping (or capping) what they
+/// refuse; false when something is refused that the importer cannot fix.
+fn check(spec: &mut PolicySpec, at: &str, names: &Names, issues: &mut Issues) -> bool {
+    for _ in 0..3 {
+        let Ok(text) = serde_json::to_string(spec) else {
+            return false;
+        };
+        let Err(errors) = Config::parse(text.as_bytes()) else {
+            return true;
+        };
+        let mut drops: Vec<(String, usize)> = Vec::new();
+        for e in errors {
+            let (key, index) = match e.path.split_once('[') {
+                Some((key, rest)) => (key.to_owned(), rest.trim_end_matches(']').parse::<usize>().ok()),
+                None => (e.path.clone(), None),
+            };
+            let path = format!("{at}.{}", source_name(&key, names));
+            let value = e.value.clone().unwrap_or_default();
+            match (disposition(&e.problem), index) {
+                (Some(_), None) if key == "max_age" => {
+                    issues.note(
+                        &path,
+                        format!("{value} is capped at {BROWSER_MAX_AGE}, as every browser caps it"),
+                    );
+                    spec.max_age = spec.max_age.map(|m| m.clamp(0, BROWSER_MAX_AGE));
+                }
+                (Some(Severity::Note), Some(i)) => {
+                    issues.note(&path, format!("{value}: {}; dropped", e.problem));
+                    drops.push((key, i));
+                }
+                (Some(_), Some(i)) => {
+                    issues.lossy(&path, format!("{value}: {}; --lossy drops it", e.problem));
+                    drops.push((key, i));
+                }
+                _ => {
+                    issues.fatal(
+                        &path,
+                        format!("internal error: the core refuses {value}: {}", e.problem),
+                    );
+                    return false;
+                }
+            }
+        }
+        drops.sort_by_key(|d| std::cmp::Reverse(d.1));
+        for (key, i) in drops {
+            let list = match key.as_str() {
+                "allow_origins" => &mut spec.allow_origins,
+                "allow_methods" => spec.allow_methods.get_or_insert_with(Vec::new),
+                "allow_headers" => &mut spec.allow_headers,
+                _ => &mut spec.expose_headers,
+            };
+            if i < list.len() {
+                list.remove(i);
+            }
+        }
+        if spec.allow_origins.is_empty() {
+            return false;
+        }
+    }
+    false
+}
+
+/// The source's name for one of the policy's fields.
+fn source_name<'a>(key: &'a str, names: &'a Names) -> &'a str {
+    match key {
+        "allow_origins" => names.origins,
+        "allow_methods" => names.methods,
+        "allow_headers" => names.headers,
+        "expose_headers" => names.expose,
+        "max_age" => names.max_age,
+        other => other,
+    }
 }

@@ -3,7 +3,16 @@
 //! `typed_per_filter_config`) on a route configuration, its virtual hosts and
 //! their routes, resolved as the filter resolves it: the most specific level
 //! first, field by field (`filter_enabled` and `shadow_enabled` from the most
-//! specific policy only).
+//! specific policy only). Bootstrap, LDS and RDS files are read, and route
+//! dumps as `istioctl proxy-config routes` and `egctl config envoy-proxy
+//! route` print them (protobuf JSON: camelCase keys, read as snake_case,
+//! messages in camelCase again).
+//!
+//! Envoy looks a route's per-filter config up by the name the CORS filter
+//! has in `http_filters`, then by its canonical name `envoy.filters.http.cors`
+//! (`ActiveStreamFilterBase::mostSpecificPerFilterConfig`,
+//! source/common/http/filter_manager.cc, envoyproxy/envoy 00e00299cf25): a
+//! CorsPolicy under any other key is never applied, and is not imported.
 //!
 //! Virtual hosts are tried as Envoy selects them (exact domains, then the
 //! longest suffix wildcards, the longest prefix wildcards, then `*`); routes
@@ -12,178 +21,289 @@
 //! (see `paths`). Routes with `direct_response` or `redirect`, which the
 //! built-in filter skips, get `"policy": null`.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use heck::ToSnakeCase;
+use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use super::automata::BrowserOrigins;
-use super::fields::items;
+use super::convert::{self, Draft};
+use super::fields::typed;
 use super::model::{Enabled, EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
-use super::paths::{host_glob, regex_head, rule_paths, sample_host, PathMatch};
-use super::{convert, Imported, Issues, Sample, Scope};
+use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
+use super::{Cors, Doc, Issues, Scope};
 use crate::document::{join, walk_objects, within};
 
 const CORS_POLICY: &str = "envoy.extensions.filters.http.cors.v3.CorsPolicy";
 const FILTER_CONFIG: &str = "envoy.config.route.v3.FilterConfig";
 const CORS_FILTER_TYPE: &str = "envoy.extensions.filters.http.cors.v3.Cors";
+/// The CORS filter's canonical name.
 const CORS_FILTER_NAME: &str = "envoy.filters.http.cors";
-/// The CorsPolicy fields Envoy 1.40 knows.
-const FIELDS: [&str; 11] = [
-    "@type",
-    "allow_origin_string_match",
-    "allow_methods",
-    "allow_headers",
-    "expose_headers",
-    "max_age",
-    "allow_credentials",
-    "filter_enabled",
-    "shadow_enabled",
-    "allow_private_network_access",
-    "forward_not_matching_preflights",
-];
 
-/// Reports whether a document is an Envoy configuration.
-pub fn detect(doc: &Value) -> bool {
-    let Some(map) = doc.as_object() else { return false };
-    [
-        "static_resources",
-        "dynamic_resources",
-        "resources",
-        "virtual_hosts",
-        "route_config",
-    ]
-    .iter()
-    .any(|k| map.contains_key(*k))
+/// A `RouteConfiguration`: what the CORS filter's resolution reads of it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RouteConfiguration {
+    virtual_hosts: Vec<VirtualHost>,
+    typed_per_filter_config: Map<String, Value>,
+    ignore_port_in_host_matching: bool,
 }
 
-/// A route configuration found in a file.
-struct RouteConfig<'a> {
-    path: String,
-    value: &'a Value,
-    /// The connection manager's filters, when the route configuration is inline.
-    http_filters: Option<&'a Value>,
-    /// `strip_any_host_port` or `ignore_port_in_host_matching`.
-    ports_ignored: bool,
+/// A `VirtualHost`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct VirtualHost {
+    name: Option<String>,
+    domains: Vec<String>,
+    routes: Vec<Route>,
+    typed_per_filter_config: Map<String, Value>,
+    /// Deprecated; counts only where no level has a typed config.
+    cors: Option<CorsPolicy>,
 }
 
-/// Imports the route configuration of `docs` (the one named `only`, when
-/// there are several).
-pub fn import(docs: &[(String, Value)], only: Option<&str>, browser: &BrowserOrigins, issues: &mut Issues) -> Imported {
-    let mut found = Vec::new();
-    for (prefix, doc) in docs {
-        route_configs(doc, prefix, &mut found);
-    }
-    if let Some(name) = only {
-        found.retain(|rc| rc.value.get("name").and_then(Value::as_str) == Some(name));
-    }
-    let mut imported = Imported::default();
-    match found.as_slice() {
-        [] => issues.fatal(
-            "",
-            match only {
-                Some(name) => format!("no route configuration named {name:?}"),
-                None => "no route configuration (virtual_hosts) found".to_owned(),
-            },
-        ),
-        [rc] => route_config(rc, browser, issues, &mut imported),
-        many => {
-            let names: Vec<String> = many
-                .iter()
-                .map(|rc| {
-                    format!(
-                        "{} ({})",
-                        rc.value.get("name").and_then(Value::as_str).unwrap_or("unnamed"),
-                        rc.path
-                    )
-                })
-                .collect();
-            issues.fatal(
-                "",
-                format!(
-                    "{} route configurations (one per listener), and one policy serves one listener: \
-                     import one with --route-config NAME: {}",
-                    many.len(),
-                    names.join(", ")
-                ),
-            );
-        }
-    }
-    imported
+/// A `Route`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Route {
+    name: Option<String>,
+    #[serde(rename = "match")]
+    matcher: Option<RouteMatch>,
+    route: Option<RouteAction>,
+    direct_response: Option<DirectResponse>,
+    redirect: Option<Value>,
+    typed_per_filter_config: Map<String, Value>,
 }
 
-/// Finds the route configurations (objects with `virtual_hosts`) under `doc`,
-/// each with the filters and `strip_any_host_port` of the nearest connection
-/// manager above it.
-fn route_configs<'a>(doc: &'a Value, prefix: &str, out: &mut Vec<RouteConfig<'a>>) {
-    walk_objects(doc, "", (None, false), &mut |object, path, (filters, ports)| {
-        if object.get("virtual_hosts").is_some_and(Value::is_array) {
-            out.push(RouteConfig {
-                // Paths below are joined with `.`: a document that is itself
-                // the route configuration (an RDS file) is `$`.
-                path: within(prefix, if path.is_empty() { "$" } else { path }),
-                value: object,
-                http_filters: filters,
-                ports_ignored: ports
-                    || object.get("ignore_port_in_host_matching").and_then(Value::as_bool) == Some(true),
-            });
-            return None;
-        }
-        Some(match object.get("http_filters") {
-            Some(f) => (
-                Some(f),
-                object.get("strip_any_host_port").and_then(Value::as_bool) == Some(true),
-            ),
-            None => (filters, ports),
-        })
-    });
+/// A `RouteAction`: its deprecated `cors`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RouteAction {
+    cors: Option<CorsPolicy>,
 }
 
-/// One level's CorsPolicy, fields as given.
-#[derive(Debug, Clone, Default)]
-struct Level {
-    origins: Vec<StringMatch>,
+/// A `DirectResponseAction`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct DirectResponse {
+    status: Option<u32>,
+}
+
+/// A `RouteMatch`: the path specifiers, and whatever else it matches on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RouteMatch {
+    prefix: Option<String>,
+    path: Option<String>,
+    path_separated_prefix: Option<String>,
+    safe_regex: Option<Regex>,
+    case_sensitive: Option<BoolValue>,
+    headers: Vec<HeaderMatcher>,
+    connect_matcher: Option<Value>,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+/// A `HeaderMatcher`, for the values that make a request select its route.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct HeaderMatcher {
+    name: String,
+    string_match: Option<StringMatcher>,
+    exact_match: Option<String>,
+    present_match: Option<bool>,
+    invert_match: bool,
+}
+
+/// A `CorsPolicy` (the typed per-filter config, or the deprecated `cors`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct CorsPolicy {
+    #[serde(rename = "@type")]
+    kind: Option<String>,
+    allow_origin_string_match: Vec<StringMatcher>,
     allow_methods: String,
     allow_headers: String,
     expose_headers: String,
     max_age: String,
-    allow_credentials: Option<bool>,
-    allow_private_network: Option<bool>,
-    forward: Option<bool>,
-    enabled: Option<Percent>,
-    shadow: Option<Percent>,
+    allow_credentials: Option<BoolValue>,
+    allow_private_network_access: Option<BoolValue>,
+    forward_not_matching_preflights: Option<BoolValue>,
+    filter_enabled: Option<RuntimeFractionalPercent>,
+    shadow_enabled: Option<RuntimeFractionalPercent>,
+}
+
+/// A `StringMatcher`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+struct StringMatcher {
+    exact: Option<String>,
+    prefix: Option<String>,
+    suffix: Option<String>,
+    contains: Option<String>,
+    safe_regex: Option<Regex>,
+    ignore_case: bool,
+}
+
+/// A `RegexMatcher`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+struct Regex {
+    regex: String,
+}
+
+/// A `RuntimeFractionalPercent`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+struct RuntimeFractionalPercent {
+    default_value: Option<FractionalPercent>,
+    runtime_key: Option<String>,
+}
+
+/// A `FractionalPercent`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+struct FractionalPercent {
+    numerator: u64,
+    denominator: Option<String>,
+}
+
+/// A bool, plain or as a `BoolValue` wrapper (`{value: true}`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+enum BoolValue {
+    Plain(bool),
+    Wrapped { value: bool },
+}
+
+impl BoolValue {
+    fn get(self) -> bool {
+        match self {
+            Self::Plain(b) | Self::Wrapped { value: b } => b,
+        }
+    }
+}
+
+/// An `http_filters` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct HttpFilter {
+    name: String,
+    typed_config: Option<Map<String, Value>>,
+}
+
+/// A route configuration found in a file.
+struct Found {
+    part: String,
+    path: String,
+    value: Value,
+    /// The nearest connection manager above it (its `http_filters` and
+    /// `strip_any_host_port`), when the route configuration is inline.
+    manager: Option<Value>,
+    /// Read from a protobuf JSON dump (camelCase keys).
+    camel: bool,
+}
+
+impl Found {
+    fn name(&self) -> Option<&str> {
+        self.value.get("name").and_then(Value::as_str)
+    }
+}
+
+/// Imports the route configuration of `docs` (the one named `only`, when
+/// there are several).
+pub fn import(docs: &[Doc], only: Option<&str>, browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
+    let mut found = Vec::new();
+    for doc in docs {
+        let camel = has_key(
+            &doc.value,
+            &["virtualHosts", "typedPerFilterConfig", "staticResources", "routeConfig"],
+        );
+        let value = if camel {
+            snake_keys(&doc.value)
+        } else {
+            doc.value.clone()
+        };
+        route_configs(&value, &doc.part, camel, &mut found);
+    }
+    found.retain(|rc| only.is_none_or(|name| rc.name() == Some(name)));
+    if let [rc] = found.as_slice() {
+        issues.camel = rc.camel;
+        return route_config(rc, browser, issues);
+    }
+    let names: Vec<String> = found
+        .iter()
+        .map(|rc| format!("{} ({})", rc.name().unwrap_or("unnamed"), within(&rc.part, &rc.path)))
+        .collect();
+    let reason = match (only, names.len()) {
+        (Some(name), 0) => format!("no route configuration named {name:?}"),
+        (None, 0) => "no route configuration (virtual_hosts) found".to_owned(),
+        (_, n) => format!(
+            "{n} route configurations (one per listener), and one policy serves one listener: import one with \
+             --route-config NAME: {}",
+            names.join(", ")
+        ),
+    };
+    issues.fatal("", reason);
+    Vec::new()
+}
+
+/// Finds the route configurations (objects with `virtual_hosts`) under `doc`,
+/// each with the nearest connection manager (an object with `http_filters`)
+/// above it.
+fn route_configs(doc: &Value, part: &str, camel: bool, out: &mut Vec<Found>) {
+    walk_objects(doc, "", None, &mut |object, path, manager: Option<&Value>| {
+        if !object.get("virtual_hosts").is_some_and(Value::is_array) {
+            return Some(object.get("http_filters").map_or(manager, |_| Some(object)));
+        }
+        out.push(Found {
+            part: part.to_owned(),
+            // A document that is itself the route configuration (an RDS
+            // file) is `$`, so that paths below join with `.`.
+            path: if path.is_empty() {
+                "$".to_owned()
+            } else {
+                path.to_owned()
+            },
+            value: object.clone(),
+            manager: manager.cloned(),
+            camel,
+        });
+        None
+    });
+}
+
+/// One level's CorsPolicy, as given.
+#[derive(Debug, Clone, Default)]
+struct Level {
+    cors: CorsPolicy,
     /// `FilterConfig { disabled: true }`: the filter is off on this route.
     disabled: bool,
     path: String,
 }
 
-/// A `RuntimeFractionalPercent`'s default, in millionths.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Percent(u64);
-
-const ALL: u64 = 1_000_000;
-
-fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Issues, out: &mut Imported) {
-    if let Some(filters) = rc.http_filters {
-        let has_cors = items(Some(filters)).any(|f| {
-            f.get("name").and_then(Value::as_str) == Some(CORS_FILTER_NAME)
-                || f.pointer("/typed_config/@type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| t.ends_with(CORS_FILTER_TYPE))
-        });
-        if !has_cors {
-            issues.fatal(
-                &rc.path,
-                format!(
-                    "the connection manager has no {CORS_FILTER_NAME} filter, so these CorsPolicies do nothing today; \
-                     importing them would turn CORS on"
-                ),
-            );
-            return;
+impl Level {
+    fn new(cors: CorsPolicy, path: String) -> Self {
+        Self {
+            cors,
+            disabled: false,
+            path,
         }
     }
-    let at = rc.path.clone();
-    let global = level(rc.value, &at, issues);
-    let vhosts: Vec<&Value> = items(rc.value.get("virtual_hosts")).collect();
-    if vhosts.len() > 1 && !rc.ports_ignored {
+}
+
+fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
+    let at = within(&rc.part, &rc.path);
+    let Some(keys) = filter_names(rc, &at, issues) else {
+        return Vec::new();
+    };
+    let Some(config) = typed::<RouteConfiguration>(&rc.value, &rc.part, &rc.path, issues) else {
+        return Vec::new();
+    };
+    let manager = |key: &str| rc.manager.as_ref().and_then(|m| m.get(key));
+    let ports_ignored = manager("strip_any_host_port").and_then(Value::as_bool) == Some(true);
+    if config.virtual_hosts.len() > 1 && !ports_ignored && !config.ignore_port_in_host_matching {
         issues.note(
             &at,
             "Envoy selects a virtual host by the whole :authority, port included (neither strip_any_host_port \
@@ -192,419 +312,445 @@ fn route_config(rc: &RouteConfig<'_>, browser: &BrowserOrigins, issues: &mut Iss
                 .to_owned(),
         );
     }
-    // (priority, domain, vhost index): Envoy's search order.
-    let mut domains = Vec::new();
-    for (v, vhost) in vhosts.iter().enumerate() {
-        for (d, domain) in items(vhost.get("domains")).enumerate() {
-            let Some(domain) = domain.as_str() else { continue };
-            let bare = domain.strip_suffix(":*").unwrap_or(domain);
-            let rank = if bare == "*" {
-                (3, 0)
-            } else if bare.starts_with('*') {
-                (1, usize::MAX - bare.len())
-            } else if bare.ends_with('*') {
-                (2, usize::MAX - bare.len())
-            } else {
-                (0, 0)
+    let part = rc.part.as_str();
+    let global = level(&config.typed_per_filter_config, &keys, part, &rc.path, issues);
+    let names: Vec<&str> = config
+        .virtual_hosts
+        .iter()
+        .flat_map(|v| v.routes.iter().filter_map(|r| r.name.as_deref()))
+        .collect();
+    let mut scopes = Vec::new();
+    for (domain, v) in domains(&config.virtual_hosts, &rc.path, &rc.part, issues) {
+        let Some(vhost) = config.virtual_hosts.get(v) else {
+            continue;
+        };
+        let vpath = format!("{}.virtual_hosts[{v}]", rc.path);
+        let vlevel = level(&vhost.typed_per_filter_config, &keys, part, &vpath, issues);
+        for (r, route) in vhost.routes.iter().enumerate() {
+            let rpath = format!("{vpath}.routes[{r}]");
+            let route_level = level(&route.typed_per_filter_config, &keys, part, &rpath, issues);
+            let mut levels: Vec<Level> = [route_level, vlevel.clone(), global.clone()]
+                .into_iter()
+                .flatten()
+                .collect();
+            if levels.is_empty() {
+                // The deprecated `cors` fields count only when no typed config does.
+                let route_cors = route.route.as_ref().and_then(|a| a.cors.as_ref());
+                let legacy = [
+                    (route_cors, format!("{rpath}.route.cors")),
+                    (vhost.cors.as_ref(), format!("{vpath}.cors")),
+                ];
+                levels = legacy
+                    .into_iter()
+                    .filter_map(|(cors, path)| Some(Level::new(cors?.clone(), within(part, &path))))
+                    .collect();
+            }
+            let place = Place {
+                domain: &domain,
+                unique: route
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| names.iter().filter(|m| **m == n).count() == 1),
+                hint: format!(
+                    "{}-{}",
+                    vhost.name.as_deref().unwrap_or("vhost"),
+                    route.name.clone().unwrap_or_else(|| format!("route{r}"))
+                ),
+                at: within(part, &rpath),
             };
-            if !bare.ends_with('*')
-                && bare
-                    .rsplit_once(':')
-                    .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-                && !bare.ends_with(']')
-            {
+            let cors = resolved(route, &levels, browser, issues);
+            scopes.extend(route_scopes(route, &place, &cors, issues));
+        }
+    }
+    scopes
+}
+
+/// The keys Envoy looks the CORS filter's per-route config up by; `None`
+/// when the connection manager has no CORS filter.
+fn filter_names(rc: &Found, at: &str, issues: &mut Issues) -> Option<Vec<String>> {
+    let Some(filters) = rc.manager.as_ref().and_then(|m| m.get("http_filters")) else {
+        return Some(vec![CORS_FILTER_NAME.to_owned()]);
+    };
+    let filters: Vec<HttpFilter> = typed(filters, &rc.part, "http_filters", issues)?;
+    let mut keys: Vec<String> = filters
+        .into_iter()
+        .filter(|f| {
+            f.name == CORS_FILTER_NAME
+                || f.typed_config
+                    .as_ref()
+                    .and_then(|c| c.get("@type"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.ends_with(CORS_FILTER_TYPE))
+        })
+        .map(|f| f.name)
+        .collect();
+    if keys.is_empty() {
+        issues.fatal(
+            at,
+            format!(
+                "the connection manager has no {CORS_FILTER_NAME} filter, so these CorsPolicies do nothing today; \
+                 importing them would turn CORS on"
+            ),
+        );
+        return None;
+    }
+    if !keys.iter().any(|k| k == CORS_FILTER_NAME) {
+        keys.push(CORS_FILTER_NAME.to_owned());
+    }
+    Some(keys)
+}
+
+/// The domains in Envoy's search order, each with its virtual host, the
+/// port removed (host rules ignore it).
+fn domains(vhosts: &[VirtualHost], path: &str, part: &str, issues: &mut Issues) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    for (v, vhost) in vhosts.iter().enumerate() {
+        for (d, domain) in vhost.domains.iter().enumerate() {
+            let bare = domain.strip_suffix(":*").unwrap_or(domain);
+            let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+            if !bare.ends_with('*') && !bare.ends_with(']') && bare.rsplit_once(':').is_some_and(|(_, p)| digits(p)) {
                 issues.lossy(
-                    &format!("{at}.virtual_hosts[{v}].domains[{d}]"),
+                    &within(part, &format!("{path}.virtual_hosts[{v}].domains[{d}]")),
                     format!("{domain:?} selects one port, and host rules ignore the port; --lossy matches every port"),
                 );
             }
-            domains.push((
-                rank,
-                bare.rsplit_once(':')
-                    .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-                    .map_or(bare, |(h, _)| h)
-                    .to_owned(),
-                v,
-            ));
+            let host = bare
+                .rsplit_once(':')
+                .filter(|(_, p)| digits(p))
+                .map_or(bare, |(h, _)| h);
+            out.push((host_rank(bare), host.to_owned(), v));
         }
     }
-    domains.sort_by_key(|(rank, _, v)| (*rank, *v));
-    let names = route_names(&vhosts);
-    for (_, domain, v) in &domains {
-        let Some(vhost) = vhosts.get(*v) else { continue };
-        let vat = format!("{at}.virtual_hosts[{v}]");
-        let vlevel = level(vhost, &vat, issues);
-        let vname = vhost.get("name").and_then(Value::as_str).unwrap_or("vhost");
-        let host = host_glob(domain);
-        let authority = sample_host(domain);
-        for (r, route) in items(vhost.get("routes")).enumerate() {
-            let rat = format!("{vat}.routes[{r}]");
-            let mut levels: Vec<Level> = Vec::new();
-            levels.extend(level(route, &rat, issues));
-            levels.extend(vlevel.clone());
-            levels.extend(global.clone());
-            if levels.is_empty() {
-                // The deprecated `cors` fields count only when no typed config does.
-                levels.extend(legacy(
-                    route.pointer("/route/cors"),
-                    &format!("{rat}.route.cors"),
-                    issues,
-                ));
-                levels.extend(legacy(vhost.get("cors"), &format!("{vat}.cors"), issues));
-            }
-            let skipped = route.get("direct_response").is_some() || route.get("redirect").is_some();
-            let disabled = levels.first().is_some_and(|l| l.disabled);
-            let source = if skipped || disabled || levels.is_empty() {
-                None
-            } else {
-                Some(resolve(&levels, &rat, issues))
-            };
-            let rname = route.get("name").and_then(Value::as_str).filter(|n| !n.is_empty());
-            let policy_name = format!("{vname}-{}", rname.map_or_else(|| format!("route{r}"), str::to_owned));
-            let spec = source.as_ref().and_then(|s| {
-                convert::envoy(
-                    s,
-                    levels.first().map_or(&rat, |l| &l.path),
-                    &convert::ENVOY,
-                    browser,
-                    issues,
-                )
-            });
-            let direct = route
-                .pointer("/direct_response/status")
-                .and_then(Value::as_u64)
-                .and_then(|s| u32::try_from(s).ok());
-            let direct = direct.or_else(|| route.get("redirect").map(|_| 301));
-            let matchers = route_match(route.get("match"), &rat, rname.is_some(), issues);
-            let Some(matchers) = matchers else { continue };
-            let unique_name = rname.is_some_and(|n| names.iter().filter(|m| *m == n).count() == 1);
-            for m in matchers {
-                let scope = Scope {
-                    route_name: rname.map(str::to_owned),
-                    host: if rname.is_some() && unique_name {
-                        None
-                    } else {
-                        host.clone()
-                    },
-                    path: if rname.is_some() { None } else { m.glob },
-                    policy: spec.clone(),
-                    policy_hint: policy_name.clone(),
-                    source: source.clone().map(SourceCors::Envoy),
-                    sample: Sample {
-                        authority: authority.clone(),
-                        path: m.sample.clone(),
-                        route_name: rname.map(str::to_owned),
-                        direct_status: direct,
-                        headers: header_sample(route.pointer("/match/headers")),
-                    },
-                    at: rat.clone(),
-                };
-                out.scopes.push(scope);
-            }
-        }
-    }
+    out.sort_by_key(|(rank, _, v)| (*rank, *v));
+    out.into_iter().map(|(_, host, v)| (host, v)).collect()
 }
 
-/// Header values that satisfy a route's simple header matchers (present, exact).
-fn header_sample(matchers: Option<&Value>) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for m in items(matchers) {
-        let Some(name) = m.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        if m.get("invert_match").and_then(Value::as_bool) == Some(true) {
-            continue;
-        }
-        let value = m
-            .pointer("/string_match/exact")
-            .or_else(|| m.get("exact_match"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or_else(|| m.get("present_match").map(|_| "1".to_owned()));
-        if let Some(value) = value {
-            out.push((name.to_ascii_lowercase(), value));
-        }
-    }
-    out
+/// A route's place in the output.
+struct Place<'a> {
+    domain: &'a str,
+    /// The route's name is unique in the route configuration.
+    unique: bool,
+    hint: String,
+    at: String,
 }
 
-/// Every route name of the configuration, for uniqueness.
-fn route_names(vhosts: &[&Value]) -> Vec<String> {
-    vhosts
-        .iter()
-        .flat_map(|v| items(v.get("routes")))
-        .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_owned))
-        .collect()
-}
-
-/// One rule's path glob and a path it selects.
-struct PathRule {
-    glob: Option<String>,
-    sample: String,
-}
-
-/// A route's match as path rules; `None` to leave the route out.
-fn route_match(m: Option<&Value>, at: &str, named: bool, issues: &mut Issues) -> Option<Vec<PathRule>> {
-    let mat = format!("{at}.match");
-    let Some(m) = m.and_then(Value::as_object) else {
-        issues.fatal(&mat, "a route without a match".to_owned());
-        return None;
+/// The route's CORS as the built-in filter resolves it (none on a route that
+/// answers itself, which the filter skips), converted.
+fn resolved(route: &Route, levels: &[Level], browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
+    let skipped = route.direct_response.is_some() || route.redirect.is_some();
+    let Some(head) = levels.first().filter(|l| !skipped && !l.disabled) else {
+        return Cors::default();
     };
-    let case_sensitive = bool_value(m.get("case_sensitive")).unwrap_or(true);
-    let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
-    let path = if let Some(p) = text("prefix") {
-        PathMatch::StringPrefix(p)
-    } else if let Some(p) = text("path") {
-        PathMatch::Exact(p)
-    } else if let Some(p) = text("path_separated_prefix") {
-        PathMatch::SegmentPrefix(p)
-    } else if let Some(regex) = m.get("safe_regex").and_then(|r| r.get("regex")).and_then(Value::as_str) {
-        let head = regex_head(regex);
-        if !named {
-            issues.lossy(
-                &format!("{mat}.safe_regex"),
-                format!("a regex path ({regex:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
-            );
-        }
-        PathMatch::StringPrefix(head)
-    } else if m.contains_key("connect_matcher") {
+    let cors = resolve(head, levels, issues);
+    let policy = Draft::envoy(&cors).and_then(|d| convert::policy(&d, &head.path, &convert::ENVOY, browser, issues));
+    Cors {
+        policy,
+        source: Some(SourceCors::Envoy(cors)),
+    }
+}
+
+/// The scopes of one route: one per path rule of its match, or one
+/// `route_name` rule for a named route, which is exact whatever its match
+/// (so what rules cannot say of the match does not matter there).
+fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issues) -> Vec<Scope> {
+    let mat = format!("{}.match", place.at);
+    let Some(m) = &route.matcher else {
+        issues.fatal(&mat, "a route without a match".to_owned());
+        return Vec::new();
+    };
+    let name = route.name.clone().filter(|n| !n.is_empty());
+    let mut unsaid = Issues::default();
+    let Some(path) = path_match(m, &mat, if name.is_some() { &mut unsaid } else { issues }) else {
         issues.note(
             &mat,
             "a CONNECT route: browsers never send CORS requests over CONNECT; left out".to_owned(),
         );
+        return Vec::new();
+    };
+    let case_sensitive = m.case_sensitive.is_none_or(BoolValue::get);
+    let mut scopes = Scope::each_glob(place.domain, &path, case_sensitive, cors, &place.hint, &place.at);
+    if name.is_some() {
+        scopes.truncate(1);
+    }
+    for scope in &mut scopes {
+        if name.is_some() {
+            scope.path = None;
+            scope.host = scope.host.take().filter(|_| !place.unique);
+        }
+        scope.route_name.clone_from(&name);
+        scope.sample.route_name.clone_from(&name);
+        scope.sample.direct_status = route
+            .direct_response
+            .as_ref()
+            .and_then(|d| d.status)
+            .or(route.redirect.as_ref().map(|_| 301));
+        scope.sample.headers = header_sample(&m.headers);
+    }
+    scopes
+}
+
+/// Header values that satisfy a route's simple header matchers (present, exact).
+fn header_sample(matchers: &[HeaderMatcher]) -> Vec<(String, String)> {
+    matchers
+        .iter()
+        .filter(|m| !m.invert_match)
+        .filter_map(|m| {
+            let exact = m
+                .string_match
+                .as_ref()
+                .and_then(|s| s.exact.clone())
+                .or_else(|| m.exact_match.clone());
+            let value = exact.or_else(|| m.present_match.map(|_| "1".to_owned()))?;
+            Some((m.name.to_ascii_lowercase(), value))
+        })
+        .collect()
+}
+
+/// A route's match as a path match; `None` for a CONNECT route.
+fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> Option<PathMatch> {
+    let path = if let Some(p) = &m.prefix {
+        PathMatch::StringPrefix(p.clone())
+    } else if let Some(p) = &m.path {
+        PathMatch::Exact(p.clone())
+    } else if let Some(p) = &m.path_separated_prefix {
+        PathMatch::SegmentPrefix(p.clone())
+    } else if let Some(regex) = &m.safe_regex {
+        regex_path("regex path", &regex.regex, &format!("{at}.safe_regex"), issues)
+    } else if m.connect_matcher.is_some() {
         return None;
     } else {
-        if !named {
-            issues.lossy(
-                &mat,
-                "a path match this tool cannot convert (path_match_policy?); --lossy matches every path".to_owned(),
-            );
-        }
+        issues.lossy(
+            at,
+            "a path match this tool cannot convert (path_match_policy?); --lossy matches every path".to_owned(),
+        );
         PathMatch::Any
     };
-    let extras: Vec<&str> = m
-        .keys()
-        .map(String::as_str)
-        .filter(|k| {
-            !matches!(
-                *k,
-                "prefix" | "path" | "path_separated_prefix" | "safe_regex" | "case_sensitive"
-            )
-        })
-        .collect();
-    if !extras.is_empty() && !named {
-        issues.lossy(
-            &mat,
-            format!(
-                "also matches on {}, which route rules cannot; name the route to import it exactly \
-                 (a route_name rule), or --lossy ignores them",
-                extras.join(", ")
-            ),
-        );
+    let mut extras: Vec<&str> = m.other.keys().map(String::as_str).collect();
+    if !m.headers.is_empty() {
+        extras.insert(0, "headers");
     }
-    // A named route becomes a route_name rule, whatever its path.
-    let globs = if named {
-        vec![None]
-    } else {
-        rule_paths(path.globs(case_sensitive))
+    let rest = "; name the route to import it exactly (a route_name rule), or --lossy ignores them";
+    other_conditions(&extras, rest, at, issues);
+    Some(path)
+}
+
+/// The CorsPolicy Envoy applies from an object's `typed_per_filter_config`
+/// (in `part`, at `path`): the one under the first of `keys` (the CORS
+/// filter's names, in the order Envoy looks them up). A CorsPolicy under
+/// another key is never applied: said, and left out.
+fn level(configs: &Map<String, Value>, keys: &[String], part: &str, path: &str, issues: &mut Issues) -> Option<Level> {
+    let is_cors = |config: &Value| {
+        let inner = config
+            .get("config")
+            .filter(|_| type_url(config).ends_with(FILTER_CONFIG));
+        type_url(inner.unwrap_or(config)).ends_with(CORS_POLICY)
     };
-    let sample = path.sample();
-    Some(
-        globs
-            .into_iter()
-            .map(|glob| PathRule {
-                glob,
-                sample: sample.clone(),
-            })
-            .collect(),
-    )
-}
-
-/// The CorsPolicy in an object's `typed_per_filter_config`, if any.
-fn level(owner: &Value, at: &str, issues: &mut Issues) -> Option<Level> {
-    let configs = owner.get("typed_per_filter_config")?.as_object()?;
-    for (name, config) in configs {
-        let cat = format!("{at}.typed_per_filter_config.{name}");
-        let kind = config.get("@type").and_then(Value::as_str).unwrap_or_default();
-        if kind.ends_with(CORS_POLICY) {
-            return Some(cors_policy(config, &cat, issues));
-        }
-        if kind.ends_with(FILTER_CONFIG) {
-            let inner = config.get("config");
-            let is_cors = name == CORS_FILTER_NAME
-                || inner
-                    .and_then(|c| c.get("@type"))
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| t.ends_with(CORS_POLICY));
-            if !is_cors {
-                continue;
-            }
-            if config.get("disabled").and_then(Value::as_bool) == Some(true) {
-                return Some(Level {
-                    disabled: true,
-                    path: cat,
-                    ..Level::default()
-                });
-            }
-            if let Some(inner) = inner {
-                return Some(cors_policy(inner, &format!("{cat}.config"), issues));
-            }
+    for (key, config) in configs {
+        if is_cors(config) && !keys.contains(key) {
+            issues.note(
+                &within(part, &format!("{path}.typed_per_filter_config.{key}")),
+                format!(
+                    "a CorsPolicy Envoy never applies: it looks a route's CORS config up by the filter's name \
+                     (then its canonical name): {}; left out",
+                    keys.join(", then ")
+                ),
+            );
         }
     }
-    None
-}
-
-/// The deprecated `cors` field of a virtual host or route action.
-fn legacy(value: Option<&Value>, at: &str, issues: &mut Issues) -> Option<Level> {
-    value.map(|value| cors_policy(value, at, issues))
-}
-
-/// A bool field, given plain or as a `BoolValue` wrapper (`{value: true}`).
-fn bool_value(v: Option<&Value>) -> Option<bool> {
-    match v? {
-        Value::Bool(b) => Some(*b),
-        Value::Object(o) => o.get("value").and_then(Value::as_bool),
-        _ => None,
+    let (key, mut config) = keys.iter().find_map(|k| configs.get(k).map(|c| (k, c)))?;
+    let mut at = format!("{path}.typed_per_filter_config.{key}");
+    if type_url(config).ends_with(FILTER_CONFIG) {
+        if config.get("disabled").and_then(Value::as_bool) == Some(true) {
+            return Some(Level {
+                disabled: true,
+                path: within(part, &at),
+                ..Level::default()
+            });
+        }
+        config = config.get("config")?;
+        at = join(&at, "config");
     }
+    Some(Level::new(typed(config, part, &at, issues)?, within(part, &at)))
 }
 
-/// A `RuntimeFractionalPercent` as its default share (a runtime key is noted).
-fn percent(v: Option<&Value>, at: &str, issues: &mut Issues) -> Option<Percent> {
+/// A typed config's `@type`.
+fn type_url(config: &Value) -> &str {
+    config.get("@type").and_then(Value::as_str).unwrap_or_default()
+}
+
+/// A `RuntimeFractionalPercent` (`what`, at `path`) as its default share in
+/// millionths (a runtime key is noted).
+fn percent(v: Option<&RuntimeFractionalPercent>, path: &str, what: &str, issues: &mut Issues) -> Option<u64> {
     let v = v?;
-    if v.get("runtime_key").is_some() {
+    if v.runtime_key.is_some() {
         issues.note(
-            at,
+            &join(path, what),
             "has a runtime_key: Envoy's runtime can change the share of requests at any time; imported with the \
              default_value"
                 .to_owned(),
         );
     }
-    let Some(d) = v.get("default_value") else {
-        return Some(Percent(0));
-    };
-    let numerator = d.get("numerator").and_then(Value::as_u64).unwrap_or(0);
-    let scale = match d.get("denominator").and_then(Value::as_str).unwrap_or("HUNDRED") {
+    let Some(d) = &v.default_value else { return Some(0) };
+    let scale = match d.denominator.as_deref().unwrap_or("HUNDRED") {
         "TEN_THOUSAND" => 100,
         "MILLION" => 1,
         _ => 10_000,
     };
-    Some(Percent((numerator.saturating_mul(scale)).min(ALL)))
+    Some(d.numerator.saturating_mul(scale).min(ALL))
 }
 
-/// Reads one CorsPolicy object.
-fn cors_policy(v: &Value, at: &str, issues: &mut Issues) -> Level {
-    let mut out = Level {
-        path: at.to_owned(),
-        ..Level::default()
-    };
-    let Some(map) = v.as_object() else {
-        issues.fatal(at, "a CorsPolicy must be an object".to_owned());
-        return out;
-    };
-    for key in map.keys() {
-        if !FIELDS.contains(&key.as_str()) {
-            issues.fatal(
-                &join(at, key),
-                format!(
-                    "unknown CorsPolicy field {key:?} (Envoy 1.40 has {})",
-                    FIELDS.join(", ")
-                ),
-            );
-        }
+/// A share of all requests, in millionths.
+const ALL: u64 = 1_000_000;
+
+/// Whether a policy that `what` (at `path`) applies to `share` of requests
+/// applies: here it applies to all requests or none, so a share between is
+/// an error, and `--lossy` takes the nearer.
+fn applies(share: u64, path: &str, what: &str, issues: &mut Issues) -> bool {
+    if share == 0 || share == ALL {
+        return share == ALL;
     }
-    let text = |k: &str| map.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-    out.allow_methods = text("allow_methods");
-    out.allow_headers = text("allow_headers");
-    out.expose_headers = text("expose_headers");
-    out.max_age = text("max_age");
-    out.allow_credentials = bool_value(map.get("allow_credentials"));
-    out.allow_private_network = bool_value(map.get("allow_private_network_access"));
-    out.forward = bool_value(map.get("forward_not_matching_preflights"));
-    out.enabled = percent(map.get("filter_enabled"), &join(at, "filter_enabled"), issues);
-    out.shadow = percent(map.get("shadow_enabled"), &join(at, "shadow_enabled"), issues);
-    for (i, m) in items(map.get("allow_origin_string_match")).enumerate() {
-        let mat = format!("{at}.allow_origin_string_match[{i}]");
-        let ignore_case = m.get("ignore_case").and_then(Value::as_bool).unwrap_or(false);
+    let all = share * 2 >= ALL;
+    issues.lossy(
+        &join(path, what),
+        format!(
+            "{what} covers {:.4} % of requests; a policy here applies to all of them or none; --lossy takes {}",
+            share as f64 / 10_000.0,
+            if all { "all" } else { "none" }
+        ),
+    );
+    all
+}
+
+/// The policy Envoy applies with these levels, most specific (`head`) first.
+fn resolve(head: &Level, levels: &[Level], issues: &mut Issues) -> EnvoyCors {
+    let text = |f: fn(&CorsPolicy) -> &String| levels.iter().map(|l| f(&l.cors)).find(|s| !s.is_empty()).cloned();
+    let flag = |f: fn(&CorsPolicy) -> Option<BoolValue>| levels.iter().find_map(|l| f(&l.cors)).map(BoolValue::get);
+    // `filter_enabled` and `shadow_enabled` from the most specific level only.
+    let on = percent(head.cors.filter_enabled.as_ref(), &head.path, "filter_enabled", issues);
+    let shadow = percent(head.cors.shadow_enabled.as_ref(), &head.path, "shadow_enabled", issues);
+    let enabled = if applies(on.unwrap_or(ALL), &head.path, "filter_enabled", issues) {
+        Enabled::On
+    } else if applies(shadow.unwrap_or(0), &head.path, "shadow_enabled", issues) {
+        Enabled::Shadow
+    } else {
+        Enabled::Off
+    };
+    let origins = levels.iter().find(|l| !l.cors.allow_origin_string_match.is_empty());
+    EnvoyCors {
+        origins: origins.map(|l| matchers(&l.cors, &l.path, issues)).unwrap_or_default(),
+        allow_methods: text(|c| &c.allow_methods).unwrap_or_default(),
+        allow_headers: text(|c| &c.allow_headers).unwrap_or_default(),
+        expose_headers: text(|c| &c.expose_headers).unwrap_or_default(),
+        max_age: text(|c| &c.max_age).unwrap_or_default(),
+        allow_credentials: flag(|c| c.allow_credentials).unwrap_or(false),
+        allow_private_network: flag(|c| c.allow_private_network_access).unwrap_or(false),
+        forward_not_matching_preflights: flag(|c| c.forward_not_matching_preflights).unwrap_or(true),
+        enabled,
+        ..EnvoyCors::default()
+    }
+    .compiled()
+}
+
+/// A level's origin matchers.
+fn matchers(cors: &CorsPolicy, at: &str, issues: &mut Issues) -> Vec<StringMatch> {
+    let mut out = Vec::new();
+    for (i, m) in cors.allow_origin_string_match.iter().enumerate() {
         let found = [
-            ("exact", MatchKind::Exact),
-            ("prefix", MatchKind::Prefix),
-            ("suffix", MatchKind::Suffix),
-            ("contains", MatchKind::Contains),
+            (MatchKind::Exact, &m.exact),
+            (MatchKind::Prefix, &m.prefix),
+            (MatchKind::Suffix, &m.suffix),
+            (MatchKind::Contains, &m.contains),
         ]
-        .iter()
-        .find_map(|(k, kind)| m.get(*k).and_then(Value::as_str).map(|v| (*kind, v.to_owned())))
-        .or_else(|| {
-            m.pointer("/safe_regex/regex")
-                .and_then(Value::as_str)
-                .map(|r| (MatchKind::Regex, r.to_owned()))
-        });
+        .into_iter()
+        .find_map(|(kind, v)| v.as_ref().map(|v| (kind, v.as_str())))
+        .or_else(|| m.safe_regex.as_ref().map(|r| (MatchKind::Regex, r.regex.as_str())));
         match found {
-            Some((kind, value)) => out.origins.push(StringMatch {
-                kind,
-                value,
-                // RE2's own flags apply to a regex; Envoy ignores ignore_case there.
-                ignore_case: ignore_case && kind != MatchKind::Regex,
-            }),
-            None => issues.fatal(&mat, "a StringMatcher this tool cannot read (custom?)".to_owned()),
+            // RE2's own flags apply to a regex; Envoy ignores ignore_case there.
+            Some((kind, value)) => out.push(StringMatch::new(kind, value, m.ignore_case && kind != MatchKind::Regex)),
+            None => issues.fatal(
+                &format!("{at}.allow_origin_string_match[{i}]"),
+                "a StringMatcher this tool cannot read (custom?)".to_owned(),
+            ),
         }
     }
     out
 }
 
-/// The policy Envoy applies with these levels, most specific first.
-fn resolve(levels: &[Level], at: &str, issues: &mut Issues) -> EnvoyCors {
-    let first_text = |f: fn(&Level) -> &String| {
-        levels
-            .iter()
-            .map(f)
-            .find(|s| !s.is_empty())
-            .cloned()
-            .unwrap_or_default()
-    };
-    let first_bool = |f: fn(&Level) -> Option<bool>| levels.iter().find_map(f);
-    let head = levels.first();
-    let enabled = head.and_then(|l| l.enabled).unwrap_or(Percent(ALL));
-    let shadow = head.and_then(|l| l.shadow).unwrap_or(Percent(0));
-    let state = |p: Percent, what: &str, issues: &mut Issues| match p.0 {
-        0 => false,
-        ALL => true,
-        share => {
-            issues.lossy(
-                &head.map_or(at.to_owned(), |l| join(&l.path, what)),
-                format!(
-                    "{what} covers {:.4} % of requests; a policy here applies to all of them or none; --lossy takes {}",
-                    share as f64 / 10_000.0,
-                    if share * 2 >= ALL { "all" } else { "none" }
-                ),
-            );
-            share * 2 >= ALL
-        }
-    };
-    let on = state(enabled, "filter_enabled", issues);
-    let enabled = if on {
-        Enabled::On
-    } else if state(shadow, "shadow_enabled", issues) {
-        Enabled::Shadow
+/// Reports whether any object under `doc` has one of `keys`.
+pub fn has_key(doc: &Value, keys: &[&str]) -> bool {
+    let mut found = false;
+    walk_objects(doc, "", (), &mut |object, _, ()| {
+        found |= keys.iter().any(|k| object.get(*k).is_some());
+        (!found).then_some(())
+    });
+    found
+}
+
+/// A protobuf JSON document with its field names in snake_case (`virtualHosts`
+/// is `virtual_hosts`); keys that are names, not fields (`envoy.filters.http.cors`,
+/// `@type`), are left alone.
+fn snake_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let field = k.bytes().all(|b| b.is_ascii_alphanumeric());
+                    let key = if field { k.to_snake_case() } else { k.clone() };
+                    (key, snake_keys(v))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(snake_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A path written with snake_case fields, in camelCase again for a message
+/// about a protobuf JSON dump. Written here rather than with heck (which
+/// `snake_keys` uses): a path mixes field names with indices (`[0]`), `$`
+/// and filter names, which a case-conversion crate would rewrite too.
+pub fn camel_path(path: &str) -> String {
+    let (part, path) = path.rsplit_once(": ").map_or(("", path), |(part, path)| (part, path));
+    let mut out = if part.is_empty() {
+        String::new()
     } else {
-        Enabled::Off
+        format!("{part}: ")
     };
-    let mut cors = EnvoyCors {
-        origins: levels
-            .iter()
-            .map(|l| &l.origins)
-            .find(|o| !o.is_empty())
-            .cloned()
-            .unwrap_or_default(),
-        languages: Vec::new(),
-        allow_methods: first_text(|l| &l.allow_methods),
-        allow_headers: first_text(|l| &l.allow_headers),
-        expose_headers: first_text(|l| &l.expose_headers),
-        max_age: first_text(|l| &l.max_age),
-        allow_credentials: first_bool(|l| l.allow_credentials).unwrap_or(false),
-        allow_private_network: first_bool(|l| l.allow_private_network).unwrap_or(false),
-        forward_not_matching_preflights: first_bool(|l| l.forward).unwrap_or(true),
-        enabled,
-    };
-    cors.compile();
-    cors
+    let mut upper = false;
+    for c in path.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper && c.is_ascii_lowercase() => {
+                out.push(c.to_ascii_uppercase());
+                upper = false;
+            }
+            c => {
+                if upper {
+                    out.push('_');
+                }
+                upper = false;
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protobuf_json_keys_read_as_snake_case_and_paths_go_back_to_camel_case() {
+        let doc = serde_json::json!({"virtualHosts": [{"typedPerFilterConfig": {"envoy.filters.http.cors": {"allowCredentials": true}}}]});
+        let snaked = snake_keys(&doc);
+        assert_eq!(
+            snaked,
+            serde_json::json!({"virtual_hosts": [{"typed_per_filter_config": {"envoy.filters.http.cors": {"allow_credentials": true}}}]})
+        );
+        assert_eq!(
+            camel_path("$.virtual_hosts[0].typed_per_filter_config.envoy.filters.http.cors.allow_credentials"),
+            "$.virtualHosts[0].typedPerFilterConfig.envoy.filters.http.cors.allowCredentials"
+        );
+    }
 }

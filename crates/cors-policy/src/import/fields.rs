@@ -1,41 +1,86 @@
-//! Reading the fields of a source's documents (JSON values, most read from
-//! YAML), where a field that is absent or of another type counts as absent:
-//! the readers check the shapes they convert, not the whole schema.
+//! What the readers share: a document read into a source's serde types,
+//! with a shape error reported at its path in the source's own terms, the
+//! metadata of a Kubernetes object, and comma-separated lists.
 
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
-/// The items of an array field; none when it is absent or not an array.
-pub fn items(field: Option<&Value>) -> impl Iterator<Item = &Value> {
-    field.and_then(Value::as_array).into_iter().flatten()
+use super::Issues;
+use crate::document::{join, within};
+
+/// Reads `value`, found at `path` in the part of a file named `part`, into a
+/// source type; a field of the wrong shape is an error at its own path
+/// (`document 2: spec.http[0].corsPolicy.maxAge: invalid type ...`).
+pub fn typed<T: DeserializeOwned>(value: &Value, part: &str, path: &str, issues: &mut Issues) -> Option<T> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| {
+            let inner = e.path().to_string();
+            let inner = if inner == "." {
+                path.to_owned()
+            } else {
+                join(path, &inner)
+            };
+            issues.fatal(&within(part, &inner), e.into_inner().to_string());
+        })
+        .ok()
 }
 
-/// The strings of an array field; items that are not strings are skipped.
-pub fn strings(field: Option<&Value>) -> impl Iterator<Item = &str> {
-    items(field).filter_map(Value::as_str)
+/// A Kubernetes object's `metadata`: what the readers name, order and select by.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ObjectMeta {
+    /// `name`.
+    pub name: String,
+    /// `namespace` (`default` when absent).
+    pub namespace: Option<String>,
+    /// `labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `annotations`.
+    pub annotations: BTreeMap<String, String>,
+    /// `creationTimestamp` (RFC 3339, so its text orders by time); absent in
+    /// a file written by hand, where the file's order stands for it.
+    pub creation_timestamp: Option<String>,
 }
 
-/// The strings of an array field, owned.
-pub fn string_list(field: Option<&Value>) -> Vec<String> {
-    strings(field).map(str::to_owned).collect()
+impl ObjectMeta {
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace.as_deref().unwrap_or("default"), self.name)
+    }
 }
 
 /// The items of a comma-separated list (Envoy's `allow_methods`, a header
-/// value), trimmed, empty ones skipped.
+/// value, an annotation), trimmed, empty ones skipped.
 pub fn comma_list(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').map(str::trim).filter(|item| !item.is_empty())
+}
+
+/// A comma-separated list, owned.
+pub fn split(list: &str) -> Vec<String> {
+    comma_list(list).map(str::to_owned).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    #[derive(Debug, Deserialize)]
+    struct Shape {
+        #[allow(dead_code)]
+        list: Vec<String>,
+    }
 
     #[test]
-    fn a_field_that_is_absent_or_not_an_array_has_no_items() {
-        let doc = json!({"list": ["a", 1, "b"], "text": "a"});
-        assert_eq!(string_list(doc.get("list")), ["a", "b"]);
-        assert_eq!(items(doc.get("text")).count(), 0);
-        assert_eq!(items(doc.get("absent")).count(), 0);
+    fn a_shape_error_names_the_path_inside_the_document() {
+        let mut issues = Issues::default();
+        let doc = serde_json::json!({"list": ["a", 1]});
+        assert!(typed::<Shape>(&doc, "document 2", "spec", &mut issues).is_none());
+        let issue = issues.list.first().unwrap();
+        assert_eq!(issue.path, "document 2: spec.list[1]");
+        assert!(issue.reason.contains("invalid type"), "{}", issue.reason);
     }
 
     #[test]

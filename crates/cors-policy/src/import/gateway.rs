@@ -7,166 +7,250 @@
 //! across all routes: the most specific hostname, then an exact path, the
 //! longest prefix, then (for ties) the route's namespace/name and the rule's
 //! place. Method, header and query matches have no rule (`--lossy` ignores
-//! them).
+//! them). Envoy Gateway's SecurityPolicies target the same routes
+//! ([`scopes`] with another source of CORS per rule).
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::fields::{items, string_list, strings};
+use super::automata::{escape, BrowserOrigins};
+use super::convert::{self, Draft};
+use super::fields::{typed, ObjectMeta};
 use super::model::{GatewayCors, SourceCors};
-use super::paths::{host_glob, regex_head, rule_paths, PathMatch};
-use super::{convert, Imported, Issues, Sample, Scope};
+use super::origins::StringMatch;
+use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
+use super::{kind_of, Cors, Doc, Issues, Scope};
+use crate::args::SourceFormat;
 use crate::document::within;
 
+/// An `HTTPRoute`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct HttpRoute {
+    /// Its name, namespace and labels.
+    pub metadata: ObjectMeta,
+    /// Its hostnames, parents and rules.
+    pub spec: RouteSpec,
+}
+
+/// An HTTPRoute's `spec`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RouteSpec {
+    /// `hostnames`.
+    pub hostnames: Vec<String>,
+    /// `parentRefs`: the Gateways (and listeners) it attaches to.
+    pub parent_refs: Vec<ParentRef>,
+    /// `rules`.
+    pub rules: Vec<Rule>,
+}
+
+/// A `ParentReference`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ParentRef {
+    /// The Gateway's name.
+    pub name: String,
+    /// The listener, if one.
+    pub section_name: Option<String>,
+}
+
+/// An `HTTPRouteRule`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Rule {
+    /// `name` (what a SecurityPolicy's `sectionName` names).
+    pub name: Option<String>,
+    matches: Vec<RouteMatch>,
+    filters: Vec<Filter>,
+    backend_refs: Vec<BackendRef>,
+}
+
+/// An `HTTPRouteMatch`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RouteMatch {
+    path: Option<PathSpec>,
+    headers: Vec<Value>,
+    query_params: Vec<Value>,
+    method: Option<String>,
+}
+
+/// An `HTTPPathMatch`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PathSpec {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    value: Option<String>,
+}
+
+/// An `HTTPRouteFilter`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Filter {
+    #[serde(rename = "type")]
+    kind: String,
+    cors: Option<CorsFilter>,
+}
+
+/// An `HTTPBackendRef`: its filters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct BackendRef {
+    filters: Vec<Filter>,
+}
+
+/// An `HTTPCORSFilter`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct CorsFilter {
+    allow_origins: Vec<String>,
+    allow_methods: Vec<String>,
+    allow_headers: Vec<String>,
+    expose_headers: Vec<String>,
+    allow_credentials: Option<bool>,
+    max_age: Option<i64>,
+}
+
+/// A route found in the files, with the part of a file it is in.
+pub type Found = (String, HttpRoute);
+
+/// Reads every HTTPRoute of the documents.
+pub fn read(docs: &[Doc], issues: &mut Issues) -> Vec<Found> {
+    docs.iter()
+        .filter(|d| kind_of(&d.value) == Some(SourceFormat::GatewayApi))
+        .filter_map(|d| typed(&d.value, &d.part, "", issues).map(|r| (d.part.clone(), r)))
+        .collect()
+}
+
 /// Imports every HTTPRoute.
-pub fn import(docs: &[(String, Value)], issues: &mut Issues) -> Imported {
-    struct Candidate {
-        key: (u8, usize, u8, usize, String, usize, usize),
-        scope: Scope,
+pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
+    let routes = read(docs, issues);
+    scopes(&routes, issues, |(part, route), r, issues| {
+        filter_cors(part, route, r, browser, issues).unwrap_or_default()
+    })
+}
+
+/// The rule's own `CORS` filter, if it has one.
+pub fn filter_cors(
+    part: &str,
+    route: &HttpRoute,
+    r: usize,
+    browser: &BrowserOrigins,
+    issues: &mut Issues,
+) -> Option<Cors> {
+    let rule = route.spec.rules.get(r)?;
+    let at = within(part, &format!("spec.rules[{r}]"));
+    for (b, backend) in rule.backend_refs.iter().enumerate() {
+        if backend.filters.iter().any(|f| f.kind == "CORS") {
+            issues.fatal(
+                &format!("{at}.backendRefs[{b}].filters"),
+                "a CORS filter on one backend applies to the requests load-balanced to it, which no rule can select"
+                    .to_owned(),
+            );
+        }
     }
-    let mut candidates: Vec<Candidate> = Vec::new();
-    for (prefix, doc) in docs {
-        let at = |p: &str| within(prefix, p);
-        let name = doc
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("httproute");
-        let namespace = doc
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default");
-        let mut hostnames: Vec<String> = strings(doc.pointer("/spec/hostnames"))
-            .map(str::to_ascii_lowercase)
-            .collect();
+    let (f, filter) = rule.filters.iter().enumerate().rfind(|(_, f)| f.kind == "CORS")?;
+    let Some(cors) = &filter.cors else {
+        issues.fatal(&format!("{at}.filters[{f}]"), "a CORS filter without `cors`".to_owned());
+        return None;
+    };
+    let model = model(cors);
+    let draft = Draft {
+        origins: model.allow_origins.iter().map(|o| origin(o)).collect(),
+        methods: model.allow_methods.clone(),
+        headers: model.allow_headers.clone(),
+        headers_star_echoed: model.allow_credentials,
+        expose: model.expose_headers.clone(),
+        max_age: Some(model.max_age.to_string()),
+        credentials: model.allow_credentials,
+        // The specification's example answers allowed preflights with 200.
+        preflight_status: Some(200),
+        ..Draft::default()
+    };
+    let names = convert::camel("the Gateway API");
+    Some(Cors {
+        policy: convert::policy(&draft, &format!("{at}.filters[{f}].cors"), &names, browser, issues),
+        source: Some(SourceCors::Gateway(model)),
+    })
+}
+
+/// The scopes of every rule of every route, ranked as the specification
+/// ranks matches; `cors` says what each rule (route, rule index) does.
+pub fn scopes(
+    routes: &[Found],
+    issues: &mut Issues,
+    mut cors: impl FnMut(&Found, usize, &mut Issues) -> Cors,
+) -> Vec<Scope> {
+    type Key = ((u8, usize), u8, usize, String, usize, usize);
+    let mut ranked: Vec<(Key, Scope)> = Vec::new();
+    for found in routes {
+        let (part, route) = found;
+        let mut hostnames: Vec<String> = route.spec.hostnames.iter().map(|h| h.to_ascii_lowercase()).collect();
         if hostnames.is_empty() {
             hostnames.push("*".to_owned());
         }
-        for (r, rule) in items(doc.pointer("/spec/rules")).enumerate() {
-            let rat = at(&format!("spec.rules[{r}]"));
-            let mut source = None;
-            let mut cors_at = format!("{rat}.filters");
-            for (f, filter) in items(rule.get("filters")).enumerate() {
-                if filter.get("type").and_then(Value::as_str) == Some("CORS") {
-                    source = filter.get("cors").map(cors_filter);
-                    cors_at = format!("{rat}.filters[{f}].cors");
-                    if source.is_none() {
-                        issues.fatal(
-                            &format!("{rat}.filters[{f}]"),
-                            "a CORS filter without `cors`".to_owned(),
-                        );
-                    }
-                }
-            }
-            for (b, backend) in items(rule.get("backendRefs")).enumerate() {
-                let per_backend =
-                    items(backend.get("filters")).any(|f| f.get("type").and_then(Value::as_str) == Some("CORS"));
-                if per_backend {
-                    issues.fatal(
-                        &format!("{rat}.backendRefs[{b}].filters"),
-                        "a CORS filter on one backend applies to the requests load-balanced to it, which no rule can select"
-                            .to_owned(),
-                    );
-                }
-            }
-            let spec = source.as_ref().and_then(|s| convert::gateway(s, &cors_at, issues));
-            let rule_name = rule
-                .get("name")
-                .and_then(Value::as_str)
-                .map_or_else(|| format!("rule{r}"), str::to_owned);
-            let matches: Vec<Value> = rule
-                .get("matches")
-                .and_then(Value::as_array)
-                .cloned()
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| vec![Value::Null]);
+        for (r, rule) in route.spec.rules.iter().enumerate() {
+            let rule_cors = cors(found, r, issues);
+            let hint = format!(
+                "{}-{}",
+                route.metadata.name,
+                rule.name.clone().unwrap_or_else(|| format!("rule{r}"))
+            );
+            let any = [RouteMatch::default()];
+            let matches = if rule.matches.is_empty() {
+                &any[..]
+            } else {
+                &rule.matches
+            };
             for (m, request_match) in matches.iter().enumerate() {
-                let mat = format!("{rat}.matches[{m}]");
-                let path = path_match(request_match, &mat, issues);
+                let at = within(part, &format!("spec.rules[{r}].matches[{m}]"));
+                let path = path_match(request_match, &at, issues);
                 let (kind, length) = match &path {
                     PathMatch::Exact(p) => (0u8, usize::MAX - p.len()),
                     PathMatch::SegmentPrefix(p) => (1, usize::MAX - p.len()),
                     _ => (2, 0),
                 };
-                let globs = rule_paths(path.globs(true));
                 for host in &hostnames {
-                    let host_rank = if host == "*" {
-                        (2, 0)
-                    } else if host.starts_with('*') {
-                        (1, usize::MAX - host.len())
-                    } else {
-                        (0, usize::MAX - host.len())
-                    };
-                    for glob in &globs {
-                        candidates.push(Candidate {
-                            key: (
-                                host_rank.0,
-                                host_rank.1,
-                                kind,
-                                length,
-                                format!("{namespace}/{name}"),
-                                r,
-                                m,
-                            ),
-                            scope: Scope {
-                                route_name: None,
-                                host: host_glob(host),
-                                path: glob.clone(),
-                                policy: spec.clone(),
-                                policy_hint: format!("{name}-{rule_name}"),
-                                source: source.clone().map(SourceCors::Gateway),
-                                sample: Sample::new(host, path.sample()),
-                                at: mat.clone(),
-                            },
-                        });
-                    }
+                    let key = (host_rank(host), kind, length, route.metadata.key(), r, m);
+                    let each = Scope::each_glob(host, &path, true, &rule_cors, &hint, &at);
+                    ranked.extend(each.into_iter().map(|scope| (key.clone(), scope)));
                 }
             }
         }
     }
-    candidates.sort_by(|a, b| a.key.cmp(&b.key));
-    Imported {
-        scopes: candidates.into_iter().map(|c| c.scope).collect(),
-    }
+    ranked.sort_by(|a, b| a.0.cmp(&b.0));
+    ranked.into_iter().map(|(_, scope)| scope).collect()
 }
 
 /// An HTTPRouteMatch's path (PathPrefix `/` when absent).
-fn path_match(m: &Value, at: &str, issues: &mut Issues) -> PathMatch {
-    let extras: Vec<&str> = ["headers", "queryParams", "method"]
-        .into_iter()
-        .filter(|k| {
-            m.get(*k)
-                .is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
-        })
-        .collect();
-    if !extras.is_empty() {
-        issues.lossy(
-            at,
-            format!(
-                "also matches on {}, which route rules cannot (and a preflight is an OPTIONS request a method match \
-                 may not select); --lossy ignores them",
-                extras.join(", ")
-            ),
-        );
-    }
-    let kind = m.pointer("/path/type").and_then(Value::as_str).unwrap_or("PathPrefix");
-    let value = m.pointer("/path/value").and_then(Value::as_str).unwrap_or("/");
+fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> PathMatch {
+    let extras: Vec<&str> = [
+        ("headers", !m.headers.is_empty()),
+        ("queryParams", !m.query_params.is_empty()),
+        ("method", m.method.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, present)| present.then_some(k))
+    .collect();
+    let rest = " (and a preflight is an OPTIONS request a method match may not select); --lossy ignores them";
+    other_conditions(&extras, rest, at, issues);
+    let path = m.path.as_ref();
+    let kind = path.and_then(|p| p.kind.as_deref()).unwrap_or("PathPrefix");
+    let value = path.and_then(|p| p.value.as_deref()).unwrap_or("/");
     match kind {
         "Exact" => PathMatch::Exact(value.to_owned()),
         "PathPrefix" => PathMatch::SegmentPrefix(value.trim_end_matches('/').to_owned()),
-        _ => {
-            let head = regex_head(value);
-            issues.lossy(
-                &format!("{at}.path"),
-                format!("a {kind} path ({value:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
-            );
-            PathMatch::StringPrefix(head)
-        }
+        _ => regex_path(&format!("{kind} path"), value, &format!("{at}.path"), issues),
     }
 }
 
-/// An `HTTPCORSFilter`, origins lowercased and without their default port.
-fn cors_filter(c: &Value) -> GatewayCors {
-    let list = |k: &str| string_list(c.get(k));
-    let origins = strings(c.get("allowOrigins"))
+/// The filter's model: origins lowercased and without their default port.
+fn model(c: &CorsFilter) -> GatewayCors {
+    let origins = c
+        .allow_origins
+        .iter()
         .map(|o| {
             let o = o.to_ascii_lowercase();
             let default = if o.starts_with("https://") { ":443" } else { ":80" };
@@ -175,10 +259,24 @@ fn cors_filter(c: &Value) -> GatewayCors {
         .collect();
     GatewayCors {
         allow_origins: origins,
-        allow_credentials: c.get("allowCredentials").and_then(Value::as_bool).unwrap_or(false),
-        allow_methods: list("allowMethods"),
-        allow_headers: list("allowHeaders"),
-        expose_headers: list("exposeHeaders"),
-        max_age: c.get("maxAge").and_then(Value::as_i64).unwrap_or(5),
+        allow_credentials: c.allow_credentials.unwrap_or(false),
+        allow_methods: c.allow_methods.clone(),
+        allow_headers: c.allow_headers.clone(),
+        expose_headers: c.expose_headers.clone(),
+        max_age: c.max_age.unwrap_or(5),
+    }
+}
+
+/// A `CORSOrigin` as a matcher: `*`, a wildcard host (`*` matches any
+/// number of labels to its left) or an exact origin.
+fn origin(written: &str) -> StringMatch {
+    let label = format!("{written:?}");
+    match written.split_once("://") {
+        _ if written == "*" => StringMatch::written_as("(?s-u:.)*", false, label),
+        Some((scheme, host)) if host.starts_with('*') => {
+            let rest = host.get(1..).unwrap_or_default();
+            StringMatch::written_as(&format!("{}://.+{}", escape(scheme), escape(rest)), false, label)
+        }
+        _ => StringMatch::exact(written),
     }
 }

@@ -1,228 +1,257 @@
 //! Istio: `VirtualService` `spec.http[].corsPolicy`. istiod translates a
 //! corsPolicy into a CorsPolicy of Envoy's built-in filter on every route of
-//! that HTTP rule (origins as `exact`/`prefix`/`safe_regex` matchers, lists
-//! joined with `,`, `maxAge` in seconds, `unmatchedPreflights: IGNORE` as
-//! `forward_not_matching_preflights: false`), so the source model is
-//! Envoy's. `hosts` become host rules; `match[].uri` `exact` and `prefix`
-//! (a string prefix: istiod writes Envoy's `prefix` for a VirtualService)
-//! become path rules; rules are tried in order, the first that matches wins.
+//! that HTTP rule (`TranslateCORSPolicy`, pilot/pkg/networking/core/route/route.go:
+//! origins as `exact`/`prefix`/`safe_regex` matchers, the deprecated
+//! `allowOrigin` as exact ones, lists joined with `,`, `maxAge` in seconds,
+//! `unmatchedPreflights: IGNORE` as `forward_not_matching_preflights: false`),
+//! so the source model is Envoy's. `hosts` become host rules; `match[].uri`
+//! `exact` and `prefix` (a string prefix: istiod writes Envoy's `prefix` for
+//! a VirtualService) become path rules; rules are tried in order, the first
+//! that matches wins.
 
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::automata::BrowserOrigins;
-use super::fields::{items, string_list};
-use super::model::{Enabled, EnvoyCors, SourceCors};
+use super::convert::{self, Draft};
+use super::fields::{typed, ObjectMeta};
+use super::model::{EnvoyCors, SourceCors};
 use super::origins::{MatchKind, StringMatch};
-use super::paths::{host_glob, regex_head, rule_paths, PathMatch};
-use super::{convert, Imported, Issues, Sample, Scope};
+use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
+use super::{Cors, Doc, Issues, Scope};
 use crate::document::within;
 
-/// Keys of an HTTPMatchRequest that are not conditions on the request.
-const NOT_CONDITIONS: [&str; 4] = ["uri", "ignoreUriCase", "name", "statPrefix"];
+/// A `VirtualService`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct VirtualService {
+    metadata: ObjectMeta,
+    spec: Spec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Spec {
+    hosts: Vec<String>,
+    http: Option<Vec<HttpRoute>>,
+}
+
+/// An `HTTPRoute` rule of a VirtualService.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct HttpRoute {
+    name: Option<String>,
+    #[serde(rename = "match")]
+    matches: Option<Vec<HttpMatchRequest>>,
+    cors_policy: Option<CorsPolicy>,
+    delegate: Option<Value>,
+}
+
+/// An `HTTPMatchRequest`: its `uri`, and whatever else it matches on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct HttpMatchRequest {
+    uri: Option<IstioStringMatch>,
+    ignore_uri_case: bool,
+    #[serde(flatten)]
+    other: BTreeMap<String, Value>,
+}
+
+/// A `StringMatch`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+struct IstioStringMatch {
+    exact: Option<String>,
+    prefix: Option<String>,
+    regex: Option<String>,
+}
+
+/// A `CorsPolicy`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct CorsPolicy {
+    allow_origins: Option<Vec<IstioStringMatch>>,
+    /// Deprecated: exact origins.
+    allow_origin: Vec<String>,
+    allow_methods: Vec<String>,
+    allow_headers: Vec<String>,
+    expose_headers: Vec<String>,
+    max_age: Option<String>,
+    allow_credentials: Option<bool>,
+    unmatched_preflights: Option<String>,
+}
 
 /// Imports every VirtualService.
-pub fn import(docs: &[(String, Value)], browser: &BrowserOrigins, issues: &mut Issues) -> Imported {
-    // (host rank, host, document index)
-    let mut hosts: Vec<((u8, usize), String, usize)> = Vec::new();
-    for (d, (prefix, doc)) in docs.iter().enumerate() {
-        let at = |p: &str| within(prefix, p);
-        if doc.pointer("/spec/http").and_then(Value::as_array).is_none() {
-            continue;
-        }
-        for (h, host) in items(doc.pointer("/spec/hosts")).enumerate() {
-            let Some(host) = host.as_str() else { continue };
-            if host != "*" && !host.contains('.') {
-                issues.lossy(
-                    &at(&format!("spec.hosts[{h}]")),
-                    format!(
-                        "{host:?} is a short name, which Istio expands with the namespace and the mesh's domain \
-                         (several names); --lossy matches {host:?} as written"
-                    ),
-                );
-            }
-            let rank = if host == "*" {
-                (2, 0)
-            } else if host.starts_with('*') {
-                (1, usize::MAX - host.len())
-            } else {
-                (0, 0)
-            };
-            if hosts.iter().any(|(_, other, od)| other == host && *od != d) {
+pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
+    let services: Vec<(&str, VirtualService)> = docs
+        .iter()
+        .filter_map(|d| typed(&d.value, &d.part, "", issues).map(|vs| (d.part.as_str(), vs)))
+        .collect();
+    let mut out = Vec::new();
+    for (host, d) in hosts(&services, issues) {
+        let Some((part, vs)) = services.get(d) else { continue };
+        for (i, http) in vs.spec.http.iter().flatten().enumerate() {
+            let at = within(part, &format!("spec.http[{i}]"));
+            if http.delegate.is_some() {
                 issues.fatal(
-                    &at(&format!("spec.hosts[{h}]")),
-                    format!("{host:?} is also a host of another VirtualService: the order Istio merges them in is not in the files"),
-                );
-            }
-            hosts.push((rank, host.to_owned(), d));
-        }
-    }
-    hosts.sort_by_key(|(rank, _, d)| (*rank, *d));
-    let mut out = Imported::default();
-    for (_, host, d) in &hosts {
-        let Some((prefix, doc)) = docs.get(*d) else { continue };
-        let at = |p: &str| within(prefix, p);
-        let vs = doc
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("virtualservice");
-        for (i, http) in items(doc.pointer("/spec/http")).enumerate() {
-            let hat = at(&format!("spec.http[{i}]"));
-            if http.get("delegate").is_some() {
-                issues.fatal(
-                    &hat,
+                    &at,
                     "delegates to other VirtualServices, which are not in the files".to_owned(),
                 );
                 continue;
             }
-            let source = http
-                .get("corsPolicy")
-                .map(|c| cors_policy(c, &format!("{hat}.corsPolicy"), issues));
-            let spec = source
+            let cors = http
+                .cors_policy
                 .as_ref()
-                .and_then(|s| convert::envoy(s, &format!("{hat}.corsPolicy"), &convert::ISTIO, browser, issues));
-            let name = http
-                .get("name")
-                .and_then(Value::as_str)
-                .map_or_else(|| format!("http{i}"), str::to_owned);
+                .map(|c| cors(c, &format!("{at}.corsPolicy"), browser, issues))
+                .unwrap_or_default();
+            let hint = format!(
+                "{}-{}",
+                vs.metadata.name,
+                http.name.clone().unwrap_or_else(|| format!("http{i}"))
+            );
             // No `match`, or an empty list, matches every request (Istio's
             // VirtualService reference).
-            let matches: Vec<Value> = http
-                .get("match")
-                .and_then(Value::as_array)
-                .filter(|m| !m.is_empty())
-                .cloned()
-                .unwrap_or_else(|| vec![Value::Null]);
+            let any = [HttpMatchRequest::default()];
+            let matches = http.matches.as_deref().filter(|m| !m.is_empty()).unwrap_or(&any);
             for (m, request_match) in matches.iter().enumerate() {
-                let mat = format!("{hat}.match[{m}]");
-                let (path, case_sensitive) = uri(request_match, &mat, issues);
-                for glob in rule_paths(path.globs(case_sensitive)) {
-                    out.scopes.push(Scope {
-                        route_name: None,
-                        host: host_glob(host),
-                        path: glob,
-                        policy: spec.clone(),
-                        policy_hint: format!("{vs}-{name}"),
-                        source: source.clone().map(SourceCors::Envoy),
-                        sample: Sample::new(host, path.sample()),
-                        at: mat.clone(),
-                    });
-                }
+                let mat = format!("{at}.match[{m}]");
+                let path = uri(request_match, &mat, issues);
+                let case_sensitive = !request_match.ignore_uri_case;
+                out.extend(Scope::each_glob(&host, &path, case_sensitive, &cors, &hint, &mat));
             }
         }
     }
     out
 }
 
-/// An HTTPMatchRequest's `uri` as a path match, and whether case matters.
-fn uri(m: &Value, at: &str, issues: &mut Issues) -> (PathMatch, bool) {
-    let case_sensitive = m.get("ignoreUriCase").and_then(Value::as_bool) != Some(true);
-    let extras: Vec<&str> = m
-        .as_object()
-        .into_iter()
-        .flat_map(|o| o.keys())
-        .map(String::as_str)
-        .filter(|k| !NOT_CONDITIONS.contains(k))
-        .collect();
-    if !extras.is_empty() {
-        issues.lossy(
-            at,
-            format!(
-                "also matches on {}, which route rules cannot; --lossy ignores them",
-                extras.join(", ")
-            ),
-        );
-    }
-    let Some(u) = m.get("uri") else {
-        return (PathMatch::Any, case_sensitive);
-    };
-    if let Some(p) = u.get("exact").and_then(Value::as_str) {
-        return (PathMatch::Exact(p.to_owned()), case_sensitive);
-    }
-    if let Some(p) = u.get("prefix").and_then(Value::as_str) {
-        return (PathMatch::StringPrefix(p.to_owned()), case_sensitive);
-    }
-    let regex = u.get("regex").and_then(Value::as_str).unwrap_or_default();
-    let head = regex_head(regex);
-    issues.lossy(
-        &format!("{at}.uri"),
-        format!("a regex uri ({regex:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
-    );
-    (PathMatch::StringPrefix(head), case_sensitive)
-}
-
-/// A corsPolicy as the CorsPolicy istiod writes for it.
-fn cors_policy(c: &Value, at: &str, issues: &mut Issues) -> EnvoyCors {
-    let list = |k: &str| string_list(c.get(k));
-    let mut origins = Vec::new();
-    if let Some(matchers) = c.get("allowOrigins").and_then(Value::as_array) {
-        for (i, m) in matchers.iter().enumerate() {
-            let found = [
-                ("exact", MatchKind::Exact),
-                ("prefix", MatchKind::Prefix),
-                ("regex", MatchKind::Regex),
-            ]
-            .iter()
-            .find_map(|(k, kind)| m.get(*k).and_then(Value::as_str).map(|v| (*kind, v.to_owned())));
-            match found {
-                Some((kind, value)) => origins.push(StringMatch {
-                    kind,
-                    value,
-                    ignore_case: false,
-                }),
-                None => issues.fatal(
-                    &format!("{at}.allowOrigins[{i}]"),
-                    "expected exact, prefix or regex".to_owned(),
-                ),
-            }
+/// Every host with the index of its VirtualService, in the order Envoy
+/// tries them (exact names, the longest wildcards, then `*`).
+fn hosts(services: &[(&str, VirtualService)], issues: &mut Issues) -> Vec<(String, usize)> {
+    let mut hosts: Vec<((u8, usize), String, usize)> = Vec::new();
+    for (d, (part, vs)) in services.iter().enumerate() {
+        if vs.spec.http.is_none() {
+            continue;
         }
-    } else {
-        origins = convert::exact_matchers(&list("allowOrigin"));
-    }
-    let max_age = match c.get("maxAge").and_then(Value::as_str) {
-        None => String::new(),
-        Some(d) => match duration_seconds(d) {
-            Some(s) => s.to_string(),
-            None => {
-                issues.fatal(
-                    &format!("{at}.maxAge"),
-                    format!("{d:?} is not a duration (e.g. \"24h\", \"90s\")"),
+        for (h, host) in vs.spec.hosts.iter().enumerate() {
+            let at = within(part, &format!("spec.hosts[{h}]"));
+            if host != "*" && !host.contains('.') {
+                issues.lossy(
+                    &at,
+                    format!(
+                        "{host:?} is a short name, which Istio expands with the namespace and the mesh's domain \
+                         (several names); --lossy matches {host:?} as written"
+                    ),
                 );
-                String::new()
             }
-        },
-    };
-    let mut cors = EnvoyCors {
-        origins,
-        languages: Vec::new(),
-        allow_methods: list("allowMethods").join(","),
-        allow_headers: list("allowHeaders").join(","),
-        expose_headers: list("exposeHeaders").join(","),
-        max_age,
-        allow_credentials: c.get("allowCredentials").and_then(Value::as_bool).unwrap_or(false),
-        allow_private_network: false,
-        forward_not_matching_preflights: c.get("unmatchedPreflights").and_then(Value::as_str) != Some("IGNORE"),
-        enabled: Enabled::On,
-    };
-    cors.compile();
-    cors
+            if hosts.iter().any(|(_, other, od)| other == host && *od != d) {
+                issues.fatal(
+                    &at,
+                    format!("{host:?} is also a host of another VirtualService: the order Istio merges them in is not in the files"),
+                );
+            }
+            hosts.push((host_rank(host), host.clone(), d));
+        }
+    }
+    hosts.sort_by_key(|(rank, _, d)| (*rank, *d));
+    hosts.into_iter().map(|(_, host, d)| (host, d)).collect()
 }
 
-/// A protobuf Duration as Istio writes it (`24h`, `1h30m`, `90s`, `1.5s`), whole seconds.
-fn duration_seconds(text: &str) -> Option<i64> {
+/// An HTTPMatchRequest's `uri` as a path match.
+fn uri(m: &HttpMatchRequest, at: &str, issues: &mut Issues) -> PathMatch {
+    // `name` and `statPrefix` are not conditions on the request.
+    let extras: Vec<&str> = m
+        .other
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !matches!(*k, "name" | "statPrefix"))
+        .collect();
+    other_conditions(&extras, "; --lossy ignores them", at, issues);
+    match &m.uri {
+        None => PathMatch::Any,
+        Some(IstioStringMatch { exact: Some(p), .. }) => PathMatch::Exact(p.clone()),
+        Some(IstioStringMatch { prefix: Some(p), .. }) => PathMatch::StringPrefix(p.clone()),
+        Some(u) => regex_path(
+            "regex uri",
+            u.regex.as_deref().unwrap_or_default(),
+            &format!("{at}.uri"),
+            issues,
+        ),
+    }
+}
+
+/// A corsPolicy: the CorsPolicy istiod writes for it, and its policy.
+fn cors(c: &CorsPolicy, at: &str, browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
+    let origins = match &c.allow_origins {
+        // The deprecated `allowOrigin`: exact origins.
+        None => c.allow_origin.iter().map(|o| StringMatch::exact(o)).collect(),
+        Some(matchers) => matchers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let found = [
+                    (MatchKind::Exact, &m.exact),
+                    (MatchKind::Prefix, &m.prefix),
+                    (MatchKind::Regex, &m.regex),
+                ]
+                .into_iter()
+                .find_map(|(kind, v)| v.as_ref().map(|v| StringMatch::new(kind, v, false)));
+                if found.is_none() {
+                    let at = format!("{at}.allowOrigins[{i}]");
+                    issues.fatal(&at, "expected exact, prefix or regex".to_owned());
+                }
+                found
+            })
+            .collect(),
+    };
+    let max_age = c.max_age.as_deref().map(|d| {
+        duration_seconds(d).map(|s| s.to_string()).unwrap_or_else(|| {
+            let reason = format!("{d:?} is not a duration (e.g. \"24h\", \"90s\")");
+            issues.fatal(&format!("{at}.maxAge"), reason);
+            String::new()
+        })
+    });
+    let model = EnvoyCors {
+        origins,
+        allow_methods: c.allow_methods.join(","),
+        allow_headers: c.allow_headers.join(","),
+        expose_headers: c.expose_headers.join(","),
+        max_age: max_age.unwrap_or_default(),
+        allow_credentials: c.allow_credentials.unwrap_or(false),
+        forward_not_matching_preflights: c.unmatched_preflights.as_deref() != Some("IGNORE"),
+        ..EnvoyCors::default()
+    }
+    .compiled();
+    let names = convert::Names {
+        // The deprecated `allowOrigin` when `allowOrigins` is absent.
+        origins: if c.allow_origins.is_none() {
+            "allowOrigin"
+        } else {
+            "allowOrigins"
+        },
+        ..convert::camel("Istio")
+    };
+    Cors {
+        policy: Draft::envoy(&model).and_then(|draft| convert::policy(&draft, at, &names, browser, issues)),
+        source: Some(SourceCors::Envoy(model)),
+    }
+}
+
+/// A protobuf Duration as Istio and Envoy Gateway write it (`24h`, `1h30m`,
+/// `90s`, `1.5s`, `500ms`), whole seconds (truncated, as both do).
+pub fn duration_seconds(text: &str) -> Option<i64> {
     let mut total = 0f64;
-    let mut number = String::new();
     let mut rest = text.trim();
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
-        number.clear();
-        number.push_str(rest.get(..digits)?);
+        let value: f64 = rest.get(..digits)?.parse().ok()?;
         rest = rest.get(digits..)?;
         let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = rest.get(..unit_len)?;
         rest = rest.get(unit_len..)?;
-        let value: f64 = number.parse().ok()?;
         total += value
             * match unit {
                 "h" => 3600.0,
@@ -245,6 +274,7 @@ mod tests {
         assert_eq!(duration_seconds("1h30m"), Some(5_400));
         assert_eq!(duration_seconds("90s"), Some(90));
         assert_eq!(duration_seconds("1.5s"), Some(1));
+        assert_eq!(duration_seconds("500ms"), Some(0));
         assert_eq!(duration_seconds("soon"), None);
     }
 }

@@ -1,39 +1,49 @@
 //! `cors-policy import FILE...`: the CORS policies of Envoy's built-in filter,
-//! Istio VirtualServices or Gateway API HTTPRoutes, as one routed policy of
-//! this filter that reproduces where each applied, printed on stdout.
+//! Istio VirtualServices, Gateway API HTTPRoutes, ingress-nginx Ingresses or
+//! Envoy Gateway SecurityPolicies, as one routed policy of this filter that
+//! reproduces where each applied, printed on stdout.
 //!
-//! What cannot be converted exactly stops the import (exit status 1) with the
-//! file, the path in it and the reason; `--lossy` writes the nearest rule or
-//! entry instead, with a warning. Then every request of a matrix generated
-//! from each imported policy goes through a model of the source
-//! ([`model`]) and through this filter (`simulation::simulate`); each
-//! difference is classified by the ids of docs/differences.md, and the ones a
-//! browser would notice (by the Fetch model of the `fetch-model` crate) are
-//! listed on stderr ([`changes`]).
+//! Each source is read into serde types that name its fields (one module
+//! each); its CORS settings become a `PolicySpec`, the core's own type,
+//! checked by the core's own rules ([`convert`]); the scopes become a
+//! `RoutedSpec` ([`output`]). What cannot be converted exactly stops the
+//! import (exit status 1) with the file, the path in it and the reason;
+//! `--lossy` writes the nearest rule or entry instead, with a warning. Then
+//! every request of a matrix generated from each imported policy
+//! ([`matrix`]) goes through a model of the source ([`model`]) and through
+//! this filter (`simulation::simulate`); each difference is named by a row of
+//! docs/differences.md ([`differences`]), and what a browser would notice is
+//! summed up on stderr, outcome changes first ([`report`]).
 
 mod automata;
-mod changes;
 mod convert;
+mod differences;
 mod envoy;
+mod envoy_gateway;
 mod fields;
 mod gateway;
 mod istio;
+mod matrix;
 mod model;
+mod nginx;
 mod origins;
+mod output;
 mod paths;
+mod report;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use envoy_cors_core::language::Config;
-use serde_json::{json, Map, Value};
+use envoy_cors_core::language::PolicySpec;
+use serde_json::Value;
 
 use super::args::{ImportArgs, SourceFormat};
 use super::document::{within, yaml_documents, YamlError};
 use super::{fail, OK, PROBLEMS};
 use automata::BrowserOrigins;
+pub use differences::run as differences;
 use model::SourceCors;
+use paths::{host_glob, rule_paths, sample_host, PathMatch};
 
 /// How serious an issue is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -61,15 +71,20 @@ pub struct Issue {
 #[derive(Debug, Default)]
 pub struct Issues {
     list: Vec<Issue>,
+    /// Paths are written in camelCase: the document is a protobuf JSON dump
+    /// (`istioctl`, `egctl`), read with its keys in snake_case.
+    camel: bool,
 }
 
 impl Issues {
-    fn push(&mut self, severity: Severity, path: &str, reason: String) {
-        let issue = Issue {
-            severity,
-            path: path.to_owned(),
-            reason,
+    /// Records an issue once.
+    pub fn push(&mut self, severity: Severity, path: &str, reason: String) {
+        let path = if self.camel {
+            envoy::camel_path(path)
+        } else {
+            path.to_owned()
         };
+        let issue = Issue { severity, path, reason };
         if !self.list.contains(&issue) {
             self.list.push(issue);
         }
@@ -92,7 +107,7 @@ impl Issues {
 }
 
 /// A request that lands in a scope in the source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sample {
     /// `:authority`.
     pub authority: String,
@@ -106,18 +121,13 @@ pub struct Sample {
     pub headers: Vec<(String, String)>,
 }
 
-impl Sample {
-    /// A request to `host` (a name it covers, for a wildcard) and `path`,
-    /// with nothing else a route could match on.
-    pub fn new(host: &str, path: String) -> Self {
-        Self {
-            authority: paths::sample_host(host),
-            path,
-            route_name: None,
-            direct_status: None,
-            headers: Vec::new(),
-        }
-    }
+/// A source's CORS where a scope applies, and this filter's policy for it.
+#[derive(Debug, Clone, Default)]
+pub struct Cors {
+    /// The policy (`None`: CORS off).
+    pub policy: Option<PolicySpec>,
+    /// The source's model (`None`: no CORS).
+    pub source: Option<SourceCors>,
 }
 
 /// One rule of the output, with the source's behaviour there.
@@ -129,58 +139,84 @@ pub struct Scope {
     pub host: Option<String>,
     /// `match.path`.
     pub path: Option<String>,
-    /// The policy (a `PolicySpec` as JSON), or `None` for CORS off.
-    pub policy: Option<Value>,
+    /// The source's CORS there, and the policy.
+    pub cors: Cors,
     /// A name for the policy, from the source.
     pub policy_hint: String,
-    /// The source's CORS there (`None`: none).
-    pub source: Option<SourceCors>,
     /// A request that lands here.
     pub sample: Sample,
     /// Where in the file.
     pub at: String,
 }
 
-/// What a reader found.
-#[derive(Debug, Default)]
-pub struct Imported {
-    /// The rules, in the order the source tries them.
-    pub scopes: Vec<Scope>,
+impl Scope {
+    /// The scopes of a host (a name or wildcard) and a path match, one per
+    /// path glob, each with a request to a name the host covers and a path
+    /// the match selects (and nothing else a route could match on).
+    pub fn each_glob(
+        host: &str,
+        path: &PathMatch,
+        case_sensitive: bool,
+        cors: &Cors,
+        hint: &str,
+        at: &str,
+    ) -> Vec<Self> {
+        rule_paths(path.globs(case_sensitive))
+            .into_iter()
+            .map(|glob| Self {
+                route_name: None,
+                host: host_glob(host),
+                path: glob,
+                cors: cors.clone(),
+                policy_hint: hint.to_owned(),
+                sample: Sample {
+                    authority: sample_host(host),
+                    path: path.sample(),
+                    ..Sample::default()
+                },
+                at: at.to_owned(),
+            })
+            .collect()
+    }
+
+    /// The policy allows any origin (`*`).
+    pub fn any_origin(&self) -> bool {
+        self.cors
+            .policy
+            .as_ref()
+            .is_some_and(|p| p.allow_origins.iter().any(|e| e == "*"))
+    }
 }
 
-/// The routed policy built from the scopes.
+/// One document of the files: where it is (for messages) and its content.
 #[derive(Debug)]
-struct Output {
-    policy: Value,
-    /// The policy name of each scope.
-    names: Vec<Option<String>>,
+pub struct Doc {
+    /// The file when several are read, `document N` in a multi-document file.
+    pub part: String,
+    /// The document.
+    pub value: Value,
 }
 
 /// Runs `cors-policy import`.
 pub fn run(args: &ImportArgs) -> ExitCode {
-    let mut docs: Vec<(PathBuf, String, Value)> = Vec::new();
-    for file in &args.files {
-        match documents(file) {
-            Ok(found) => docs.extend(found.into_iter().map(|(p, d)| (file.clone(), p, d))),
-            Err(Failure::Usage(message)) => return fail(&message),
-            Err(Failure::Content(message)) => {
-                eprintln!("cors-policy: {}: {message}", file.display());
-                return ExitCode::from(PROBLEMS);
-            }
-        }
-    }
+    let docs = match read_all(&args.files) {
+        Ok(docs) => docs,
+        Err(code) => return code,
+    };
     let format = match args.format.map_or_else(|| detect(&docs), |format| Ok(Some(format))) {
         Ok(Some(format)) => format,
         Err(kinds) => {
             return fail(&format!(
-                "the files hold {}: say which to import with --format envoy|istio|gateway-api",
-                kinds.join(" and ")
+                "the files hold {}: say which to import with --format {}",
+                kinds.join(" and "),
+                SourceFormat::NAMES
             ))
         }
         Ok(None) => {
             let names: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
             eprintln!(
-                "cors-policy: {}: no Envoy configuration, Istio VirtualService or Gateway API HTTPRoute found",
+                "cors-policy: {}: no Envoy configuration, Istio VirtualService, Gateway API HTTPRoute, Ingress or \
+                 Envoy Gateway SecurityPolicy found",
                 names.join(", ")
             );
             return ExitCode::from(PROBLEMS);
@@ -191,59 +227,54 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         Err(e) => return fail(&format!("internal error: {e}")),
     };
     let mut issues = Issues::default();
-    let located: Vec<(String, Value)> = docs
-        .iter()
-        .filter(|(_, _, d)| kind_of(d) == Some(format))
-        .map(|(file, prefix, d)| (located_prefix(file, prefix, args.files.len() > 1), d.clone()))
-        .collect();
-    let imported = match format {
-        SourceFormat::Envoy => envoy::import(&located, args.route_config.as_deref(), &browser, &mut issues),
-        SourceFormat::Istio => istio::import(&located, &browser, &mut issues),
-        SourceFormat::GatewayApi => gateway::import(&located, &mut issues),
+    let docs: Vec<Doc> = docs.into_iter().filter(|d| reads(format, kind_of(&d.value))).collect();
+    let scopes = match format {
+        SourceFormat::Envoy => envoy::import(&docs, args.route_config.as_deref(), &browser, &mut issues),
+        SourceFormat::Istio => istio::import(&docs, &browser, &mut issues),
+        SourceFormat::GatewayApi => gateway::import(&docs, &browser, &mut issues),
+        SourceFormat::IngressNginx => nginx::import(&docs, &browser, &mut issues),
+        SourceFormat::EnvoyGateway => envoy_gateway::import(&docs, &browser, &mut issues),
     };
     let label = args.files.first().map(|f| f.display().to_string()).unwrap_or_default();
-    let worst = issues.list.iter().map(|i| i.severity).max();
+    if !print_issues(&issues, &label, args.lossy) {
+        return ExitCode::from(PROBLEMS);
+    }
+    finish(&scopes, format, &label, args)
+}
+
+/// Prints the issues; false when they stop the import.
+fn print_issues(issues: &Issues, label: &str, lossy: bool) -> bool {
     for issue in &issues.list {
         let kind = match issue.severity {
             Severity::Note => "note",
-            Severity::Lossy if args.lossy => "warning",
+            Severity::Lossy if lossy => "warning",
             Severity::Lossy | Severity::Fatal => "error",
         };
-        let at = if issue.path.is_empty() {
-            String::new()
-        } else {
-            format!("{}: ", issue.path)
-        };
-        eprintln!("cors-policy: {label}: {kind}: {at}{}", issue.reason);
+        // `path: reason`, or the reason alone where there is no path.
+        eprintln!("cors-policy: {label}: {kind}: {}", within(&issue.path, &issue.reason));
     }
-    if worst == Some(Severity::Fatal) || (worst == Some(Severity::Lossy) && !args.lossy) {
-        if worst == Some(Severity::Lossy) {
-            eprintln!(
-                "cors-policy: nothing imported: the errors above have no exact equivalent (--lossy writes the nearest)"
-            );
-        }
-        return ExitCode::from(PROBLEMS);
+    let worst = issues.list.iter().map(|i| i.severity).max();
+    if worst == Some(Severity::Lossy) && !lossy {
+        eprintln!(
+            "cors-policy: nothing imported: the errors above have no exact equivalent (--lossy writes the nearest)"
+        );
     }
-    if imported.scopes.is_empty() {
+    !(worst == Some(Severity::Fatal) || (worst == Some(Severity::Lossy) && !lossy))
+}
+
+/// Writes the routed policy, checked by the core, after the change summary.
+fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs) -> ExitCode {
+    if scopes.is_empty() {
         eprintln!("cors-policy: {label}: no CORS policy found");
         return ExitCode::from(PROBLEMS);
     }
-    let output = assemble(&imported.scopes);
-    if output
-        .policy
-        .get("policies")
-        .and_then(Value::as_object)
-        .is_none_or(Map::is_empty)
-    {
+    let output = output::assemble(scopes);
+    if output.spec.policies.is_empty() {
         eprintln!("cors-policy: {label}: every route has CORS off: there is no policy to import");
         return ExitCode::from(PROBLEMS);
     }
-    let text = match serde_json::to_string_pretty(&output.policy) {
-        Ok(text) => text,
-        Err(e) => return fail(&format!("internal error: {e}")),
-    };
-    let config = match Config::parse(text.as_bytes()) {
-        Ok(config) => config,
+    let (text, config) = match output::check(&output.spec) {
+        Ok(checked) => checked,
         Err(errors) => {
             eprintln!("cors-policy: internal error: the imported policy does not pass check:");
             for e in errors {
@@ -252,7 +283,7 @@ pub fn run(args: &ImportArgs) -> ExitCode {
             return ExitCode::from(PROBLEMS);
         }
     };
-    let report = changes::compute(&imported.scopes, &output.names, &config);
+    let report = report::compute(scopes, &output.names, &config);
     report.print(format);
     if let Some(path) = &args.matrix {
         if let Err(e) = std::fs::write(path, report.to_json(format).to_string()) {
@@ -271,165 +302,108 @@ pub fn run(args: &ImportArgs) -> ExitCode {
     ExitCode::from(OK)
 }
 
-/// Where a document sits, for messages: the file when several are read, and
-/// `document N` in a multi-document file.
-fn located_prefix(file: &std::path::Path, prefix: &str, many_files: bool) -> String {
-    if many_files {
-        within(&file.display().to_string(), prefix)
+/// The documents of every file; an exit status when one cannot be read.
+fn read_all(files: &[PathBuf]) -> Result<Vec<Doc>, ExitCode> {
+    let mut docs = Vec::new();
+    for file in files {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(|e| fail(&format!("{name}: {e}")))?;
+        let values = documents(&text).map_err(|message| {
+            eprintln!("cors-policy: {name}: {message}");
+            ExitCode::from(PROBLEMS)
+        })?;
+        let many = values.len() > 1;
+        for (i, value) in values.into_iter().enumerate() {
+            // `document N` when the file has several; the file when several are read.
+            let part = if many {
+                format!("document {}", i + 1)
+            } else {
+                String::new()
+            };
+            let part = if files.len() > 1 { within(&name, &part) } else { part };
+            docs.extend(config_map(Doc { part, value }));
+        }
+    }
+    Ok(docs)
+}
+
+/// A ConfigMap that carries an Envoy configuration as text (`data."envoy.yaml"`,
+/// as many projects deploy Envoy) stands for that configuration.
+fn config_map(doc: Doc) -> Vec<Doc> {
+    let is_config_map = doc.value.get("kind").and_then(Value::as_str) == Some("ConfigMap");
+    let data = doc.value.get("data").and_then(Value::as_object);
+    let (true, Some(data)) = (is_config_map, data) else {
+        return vec![doc];
+    };
+    let mut out = Vec::new();
+    for (key, text) in data {
+        let part = within(&doc.part, &format!("data.{key:?}"));
+        let inner = text.as_str().and_then(|t| yaml_documents(t).ok()).unwrap_or_default();
+        for value in inner.into_iter().filter(|v| kind_of(v) == Some(SourceFormat::Envoy)) {
+            out.push(Doc {
+                part: part.clone(),
+                value,
+            });
+        }
+    }
+    if out.is_empty() {
+        vec![doc]
     } else {
-        prefix.to_owned()
+        out
     }
 }
 
-/// Why a file cannot be read.
-enum Failure {
-    Usage(String),
-    Content(String),
-}
-
-/// The documents of a file (`document N` prefixes when there are several).
-fn documents(path: &std::path::Path) -> Result<Vec<(String, Value)>, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+/// The documents of a file's text: a JSON value, or every YAML document.
+fn documents(text: &str) -> Result<Vec<Value>, String> {
     if text.trim_start().starts_with('{') {
-        let doc = serde_json::from_str(&text).map_err(|e| Failure::Content(format!("invalid JSON: {e}")))?;
-        return Ok(vec![(String::new(), doc)]);
+        return serde_json::from_str(text)
+            .map(|doc| vec![doc])
+            .map_err(|e| format!("invalid JSON: {e}"));
     }
-    let docs = yaml_documents(&text).map_err(|e| {
-        Failure::Content(match e {
-            YamlError::Invalid(e) => format!("invalid YAML: {e}"),
-            YamlError::NotJson(e) => format!("YAML without a JSON equivalent: {e}"),
-        })
-    })?;
-    let many = docs.len() > 1;
-    Ok(docs
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| {
-            (
-                if many {
-                    format!("document {}", i + 1)
-                } else {
-                    String::new()
-                },
-                d,
-            )
-        })
-        .collect())
+    yaml_documents(text).map_err(|e| match e {
+        YamlError::Invalid(e) => format!("invalid YAML: {e}"),
+        YamlError::NotJson(e) => format!("YAML without a JSON equivalent: {e}"),
+    })
 }
 
-/// The source a document belongs to.
-fn kind_of(doc: &Value) -> Option<SourceFormat> {
+/// What a document is, if the importer reads it: the source it belongs to
+/// (an HTTPRoute is the Gateway API's, and what a SecurityPolicy targets).
+pub fn kind_of(doc: &Value) -> Option<SourceFormat> {
     let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    match doc.get("kind").and_then(Value::as_str) {
-        Some("VirtualService") if api.starts_with("networking.istio.io/") => Some(SourceFormat::Istio),
-        Some("HTTPRoute") if api.starts_with("gateway.networking.k8s.io/") => Some(SourceFormat::GatewayApi),
-        Some(_) => None,
-        None if envoy::detect(doc) => Some(SourceFormat::Envoy),
-        None => None,
+    let group = api.split('/').next().unwrap_or_default();
+    match (doc.get("kind").and_then(Value::as_str), group) {
+        (Some("VirtualService"), "networking.istio.io") => Some(SourceFormat::Istio),
+        (Some("HTTPRoute"), "gateway.networking.k8s.io") => Some(SourceFormat::GatewayApi),
+        (Some("Ingress"), "networking.k8s.io") => Some(SourceFormat::IngressNginx),
+        (Some("SecurityPolicy"), "gateway.envoyproxy.io") => Some(SourceFormat::EnvoyGateway),
+        (Some(_), _) => None,
+        // An Envoy configuration, or a route dump (camelCase), anywhere.
+        (None, _) => envoy::has_key(
+            doc,
+            &["virtual_hosts", "virtualHosts", "static_resources", "route_config"],
+        )
+        .then_some(SourceFormat::Envoy),
     }
 }
 
 /// The one source the documents hold, or the names of several.
-fn detect(docs: &[(PathBuf, String, Value)]) -> Result<Option<SourceFormat>, Vec<&'static str>> {
-    let mut kinds: Vec<SourceFormat> = docs.iter().filter_map(|(_, _, d)| kind_of(d)).collect();
-    kinds.sort_by_key(|k| *k as u8);
-    kinds.dedup();
-    match kinds.as_slice() {
+fn detect(docs: &[Doc]) -> Result<Option<SourceFormat>, Vec<&'static str>> {
+    let mut formats: Vec<SourceFormat> = docs.iter().filter_map(|d| kind_of(&d.value)).collect();
+    formats.sort();
+    formats.dedup();
+    // HTTPRoutes are what a SecurityPolicy targets.
+    if formats.contains(&SourceFormat::EnvoyGateway) {
+        formats.retain(|f| *f != SourceFormat::GatewayApi);
+    }
+    match formats.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(*one)),
         many => Err(many.iter().map(|k| k.describe()).collect()),
     }
 }
 
-/// A policy name usable in metric names: `[A-Za-z0-9_-]{1,64}`, at most 56
-/// characters here so that `assemble` can add a `-N` to tell two apart.
-fn policy_name(hint: &str) -> String {
-    let mut name: String = hint
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(56)
-        .collect();
-    if name.is_empty() {
-        name.push_str("policy");
-    }
-    name
-}
-
-/// The routed policy: one policy per distinct spec, one rule per scope;
-/// a last rule that matches everything becomes the default.
-fn assemble(scopes: &[Scope]) -> Output {
-    let mut policies: BTreeMap<String, Value> = BTreeMap::new();
-    let mut names = Vec::with_capacity(scopes.len());
-    let mut routes: Vec<Value> = Vec::new();
-    for scope in scopes {
-        let name = scope.policy.as_ref().map(|spec| {
-            if let Some((name, _)) = policies.iter().find(|(_, v)| *v == spec) {
-                return name.clone();
-            }
-            let base = policy_name(&scope.policy_hint);
-            let mut name = base.clone();
-            let mut n = 2;
-            while policies.contains_key(&name) {
-                name = format!("{base}-{n}");
-                n += 1;
-            }
-            policies.insert(name.clone(), spec.clone());
-            name
-        });
-        names.push(name.clone());
-        let mut matcher = Map::new();
-        if let Some(r) = &scope.route_name {
-            matcher.insert("route_name".into(), json!(r));
-        }
-        if let Some(h) = &scope.host {
-            matcher.insert("host".into(), json!(h));
-        }
-        if let Some(p) = &scope.path {
-            matcher.insert("path".into(), json!(p));
-        }
-        let rule = json!({ "match": matcher, "policy": name });
-        if !routes.contains(&rule) {
-            routes.push(rule);
-        }
-    }
-    // Rules after one that matches everything are never tried.
-    if let Some(all) = routes
-        .iter()
-        .position(|r| r.get("match").and_then(Value::as_object).is_some_and(Map::is_empty))
-    {
-        routes.truncate(all + 1);
-    }
-    let mut default = None;
-    if routes
-        .last()
-        .is_some_and(|r| r.get("match").and_then(Value::as_object).is_some_and(Map::is_empty))
-    {
-        default = routes
-            .pop()
-            .and_then(|r| r.get("policy").and_then(Value::as_str).map(str::to_owned));
-    }
-    if default.is_none() {
-        while routes
-            .last()
-            .is_some_and(|r| r.get("policy").is_some_and(Value::is_null))
-        {
-            routes.pop();
-        }
-    }
-    let mut out = Map::new();
-    out.insert("policies".into(), json!(policies));
-    out.insert("routes".into(), json!(routes));
-    if let Some(d) = default {
-        out.insert("default".into(), json!(d));
-    }
-    Output {
-        policy: Value::Object(out),
-        names,
-    }
+/// Reports whether a source reads a document of `kind` (Envoy Gateway reads
+/// the HTTPRoutes its SecurityPolicies target, too).
+fn reads(format: SourceFormat, kind: Option<SourceFormat>) -> bool {
+    kind == Some(format) || (format == SourceFormat::EnvoyGateway && kind == Some(SourceFormat::GatewayApi))
 }

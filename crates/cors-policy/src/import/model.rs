@@ -25,16 +25,22 @@
 use envoy_cors_core::origin::{default_port, Origin};
 
 use super::automata::Language;
-use super::origins::StringMatch;
+use super::fields::split;
+use super::origins::{MatchKind, StringMatch};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-/// A request of the matrix, as the source and this filter receive it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request of the matrix, as the source and this filter receive it (and
+/// as `cors-policy differences` reads it, without `:authority` and `:path`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     /// `:method`.
     pub method: String,
     /// `:authority`.
+    #[serde(default)]
     pub authority: String,
     /// `:path`.
+    #[serde(default)]
     pub path: String,
     /// Envoy's route name for the request, if the route has one.
     pub route_name: Option<String>,
@@ -58,14 +64,34 @@ impl Request {
 }
 
 /// What the client receives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
     /// The status.
     pub status: u32,
     /// The headers, in order.
     pub headers: Vec<(String, String)>,
     /// Whether the upstream saw the request.
+    #[serde(default)]
     pub reached_upstream: bool,
+}
+
+impl Response {
+    /// The headers as the core and the browser model read them.
+    pub fn header_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    /// A reply the source makes itself, before adding its headers.
+    pub fn local(status: u32) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            reached_upstream: false,
+        }
+    }
 }
 
 /// A header list being written.
@@ -75,9 +101,10 @@ fn set(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
 }
 
 /// Whether the source's CORS is on, off, or only counting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Enabled {
     /// Enforced (`filter_enabled` absent or 100 %).
+    #[default]
     On,
     /// `shadow_enabled` only: origins are evaluated and counted, nothing changes.
     Shadow,
@@ -87,7 +114,7 @@ pub enum Enabled {
 
 /// A CorsPolicy of Envoy's built-in filter after the route-to-virtual-host
 /// fallback, field by field.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EnvoyCors {
     /// `allow_origin_string_match`.
     pub origins: Vec<StringMatch>,
@@ -112,9 +139,31 @@ pub struct EnvoyCors {
 }
 
 impl EnvoyCors {
-    /// Compiles the origin matchers.
-    pub fn compile(&mut self) {
-        self.languages = self.origins.iter().filter_map(|m| m.language().ok()).collect();
+    /// The CorsPolicy itself, for the end-to-end tests to run in Envoy's own filter.
+    pub fn cors_policy(&self) -> serde_json::Value {
+        let origins: Vec<serde_json::Value> = self
+            .origins
+            .iter()
+            .map(|m| match m.kind {
+                MatchKind::Regex => json!({ "safe_regex": { "regex": m.value } }),
+                kind => json!({ kind.key(): m.value, "ignore_case": m.ignore_case }),
+            })
+            .collect();
+        let share = |on: bool| json!({ "default_value": { "numerator": if on { 100 } else { 0 } } });
+        json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+            "allow_origin_string_match": origins, "allow_methods": self.allow_methods,
+            "allow_headers": self.allow_headers, "expose_headers": self.expose_headers, "max_age": self.max_age,
+            "allow_credentials": self.allow_credentials, "allow_private_network_access": self.allow_private_network,
+            "forward_not_matching_preflights": self.forward_not_matching_preflights,
+            "filter_enabled": share(self.enabled == Enabled::On), "shadow_enabled": share(self.enabled == Enabled::Shadow),
+        })
+    }
+
+    /// The policy with its origin matchers compiled.
+    pub fn compiled(self) -> Self {
+        let languages = self.origins.iter().filter_map(|m| m.language().ok()).collect();
+        Self { languages, ..self }
     }
 
     fn allows(&self, origin: &str) -> bool {
@@ -152,10 +201,9 @@ impl EnvoyCors {
         if !request.is_preflight() || (!allowed && self.forward_not_matching_preflights) {
             return decorate(forwarded());
         }
+        // `decorate` adds `-Allow-Origin` (and moves `-Allow-Credentials`
+        // after it) when the origin is allowed.
         let mut headers = Vec::new();
-        if allowed {
-            set(&mut headers, "access-control-allow-origin", origin);
-        }
         if self.allow_credentials {
             set(&mut headers, "access-control-allow-credentials", "true");
         }
@@ -181,9 +229,8 @@ impl EnvoyCors {
             set(&mut headers, "access-control-allow-private-network", "true");
         }
         decorate(Response {
-            status: 200,
             headers,
-            reached_upstream: false,
+            ..Response::local(200)
         })
     }
 }
@@ -252,11 +299,7 @@ impl GatewayCors {
         };
         let preflight = request.method == "OPTIONS" && request.header("access-control-request-method").is_some();
         let mut response = if preflight {
-            Response {
-                status: 200,
-                headers: Vec::new(),
-                reached_upstream: false,
-            }
+            Response::local(200)
         } else {
             upstream.clone()
         };
@@ -296,13 +339,83 @@ impl GatewayCors {
     }
 }
 
+/// ingress-nginx's CORS on one location.
+#[derive(Debug, Clone)]
+pub struct NginxCors {
+    /// `cors-allow-origin` is `*`: `set $http_origin *` and CORS on every request.
+    pub any: bool,
+    /// The listed origins as nginx matches them: `~* ((o1)|(o2))$`.
+    pub origins: Option<Box<Language>>,
+    /// The listed origins as written, for the request matrix.
+    pub written: Vec<String>,
+    /// `cors-allow-credentials`.
+    pub credentials: bool,
+    /// `cors-allow-methods`, verbatim.
+    pub methods: String,
+    /// `cors-allow-headers`, verbatim.
+    pub headers: String,
+    /// `cors-expose-headers`, verbatim.
+    pub expose: String,
+    /// `cors-max-age`.
+    pub max_age: i64,
+}
+
+impl NginxCors {
+    /// nginx's response to `request`, given the upstream's answer.
+    pub fn respond(&self, request: &Request, upstream: &Response) -> Response {
+        let origin = request.header("origin");
+        let matched =
+            self.any || origin.is_some_and(|o| self.origins.as_ref().is_some_and(|l| l.matches(o.as_bytes())));
+        if !matched {
+            return upstream.clone();
+        }
+        let mut response = if request.method == "OPTIONS" {
+            Response::local(204)
+        } else {
+            upstream.clone()
+        };
+        let headers = &mut response.headers;
+        set(
+            headers,
+            "access-control-allow-origin",
+            if self.any { "*" } else { origin.unwrap_or_default() },
+        );
+        if self.credentials {
+            set(headers, "access-control-allow-credentials", "true");
+        }
+        set(headers, "access-control-allow-methods", &self.methods);
+        set(headers, "access-control-allow-headers", &self.headers);
+        if !self.expose.is_empty() {
+            set(headers, "access-control-expose-headers", &self.expose);
+        }
+        set(headers, "access-control-max-age", &self.max_age.to_string());
+        response
+    }
+}
+
 /// A source's CORS for one scope.
 #[derive(Debug, Clone)]
 pub enum SourceCors {
-    /// Envoy's built-in filter (also what Istio configures).
+    /// Envoy's built-in filter (also what Istio and Envoy Gateway configure).
     Envoy(EnvoyCors),
     /// The Gateway API's CORS filter.
     Gateway(GatewayCors),
+    /// ingress-nginx's annotations.
+    Nginx(NginxCors),
+}
+
+/// What the request matrix is built from: the source's origins (exact ones,
+/// or patterns whose samples it tries), methods, request and response headers.
+#[derive(Debug, Default)]
+pub struct Hints {
+    /// Origins or origin patterns.
+    pub origins: Vec<String>,
+    /// Methods.
+    pub methods: Vec<String>,
+    /// Request header names, lowercase.
+    pub headers: Vec<String>,
+    /// Response header names, lowercase.
+    pub expose: Vec<String>,
 }
 
 impl SourceCors {
@@ -311,6 +424,36 @@ impl SourceCors {
         match self {
             Self::Envoy(cors) => cors.respond(request, upstream),
             Self::Gateway(cors) => cors.respond(request, upstream),
+            Self::Nginx(cors) => cors.respond(request, upstream),
+        }
+    }
+
+    /// What the matrix tries.
+    pub fn hints(&self) -> Hints {
+        let lower = |list: &[String]| list.iter().map(|h| h.to_ascii_lowercase()).collect();
+        match self {
+            Self::Envoy(c) => Hints {
+                origins: c
+                    .origins
+                    .iter()
+                    .map(|m| m.value.replace(['^', '$', '\\'], ""))
+                    .collect(),
+                methods: split(&c.allow_methods),
+                headers: lower(&split(&c.allow_headers)),
+                expose: lower(&split(&c.expose_headers)),
+            },
+            Self::Gateway(c) => Hints {
+                origins: c.allow_origins.clone(),
+                methods: c.allow_methods.clone(),
+                headers: lower(&c.allow_headers),
+                expose: lower(&c.expose_headers),
+            },
+            Self::Nginx(c) => Hints {
+                origins: c.written.clone(),
+                methods: split(&c.methods),
+                headers: lower(&split(&c.headers)),
+                expose: lower(&split(&c.expose)),
+            },
         }
     }
 }

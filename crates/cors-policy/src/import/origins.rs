@@ -37,15 +37,32 @@ pub struct StringMatch {
     pub value: String,
     /// ASCII case is ignored (Envoy's `ignore_case`).
     pub ignore_case: bool,
+    /// How the operator wrote it, when that is not the matcher itself
+    /// (a wildcard origin the source turns into a regex).
+    pub label: Option<String>,
 }
 
 impl StringMatch {
+    /// A matcher as written.
+    pub fn new(kind: MatchKind, value: &str, ignore_case: bool) -> Self {
+        Self {
+            kind,
+            value: value.to_owned(),
+            ignore_case,
+            label: None,
+        }
+    }
+
     /// An exact matcher.
     pub fn exact(value: &str) -> Self {
+        Self::new(MatchKind::Exact, value, false)
+    }
+
+    /// A regular expression the source makes of what the operator wrote.
+    pub fn written_as(regex: &str, ignore_case: bool, written: String) -> Self {
         Self {
-            kind: MatchKind::Exact,
-            value: value.to_owned(),
-            ignore_case: false,
+            label: Some(written),
+            ..Self::new(MatchKind::Regex, regex, ignore_case)
         }
     }
 
@@ -68,15 +85,28 @@ impl StringMatch {
 
     /// The matcher as the source writes it, e.g. `suffix: "example.com"`.
     pub fn describe(&self) -> String {
-        let kind = match self.kind {
-            MatchKind::Exact => "exact",
-            MatchKind::Prefix => "prefix",
-            MatchKind::Suffix => "suffix",
-            MatchKind::Contains => "contains",
-            MatchKind::Regex => "regex",
-        };
+        if let Some(label) = &self.label {
+            return label.clone();
+        }
         let case = if self.ignore_case { " (ignore_case)" } else { "" };
-        format!("{kind}: {}{case}", serde_json::Value::from(self.value.as_str()))
+        format!(
+            "{}: {}{case}",
+            self.kind.key(),
+            serde_json::Value::from(self.value.as_str())
+        )
+    }
+}
+
+impl MatchKind {
+    /// The field of a `StringMatcher` it is.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Prefix => "prefix",
+            Self::Suffix => "suffix",
+            Self::Contains => "contains",
+            Self::Regex => "regex",
+        }
     }
 }
 
@@ -106,27 +136,60 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
         reason,
         nearest: Vec::new(),
     };
-    let language = matcher.language().map_err(|e| {
-        refuse(format!(
-            "{}: not a regular expression this tool reads: {e}",
-            matcher.describe()
-        ))
-    })?;
+    let language = matcher.language().map_err(|e| refuse(unreadable(matcher, &e)))?;
     if language.matches(b"*") {
+        // A `*` written as such needs no note; a pattern that happens to
+        // match the text `*` does, since Envoy tries that text too.
+        let note = format!(
+            "{} matches the text \"*\", which Envoy's CORS filter also tries: it allows every origin",
+            matcher.describe()
+        );
         return Ok(Converted {
             any: true,
             entries: vec!["*".to_owned()],
-            notes: vec![format!(
-                "{} matches the text \"*\", which Envoy's CORS filter also tries: it allows every origin",
-                matcher.describe()
-            )],
+            notes: matcher.label.is_none().then_some(note).into_iter().collect(),
         });
     }
-    let mut notes = Vec::new();
+    let (mut entries, unusable) = entries(matcher);
+    drop_covered(&mut entries);
+    let ours = union(&entries).map_err(|e| refuse(format!("internal error comparing origins: {e}")))?;
+    let disagreement = browser
+        .compare(&language, &ours)
+        .map_err(|e| refuse(format!("{}: {e}", matcher.describe())))?;
+    if disagreement.is_none() {
+        return Ok(Converted {
+            any: false,
+            notes: exact_notes(matcher, &entries, &unusable),
+            entries,
+        });
+    }
+    let listed = browser.enumerate(&language, MAX_LISTED);
+    if let Some(all) = listed.filter(|all| all.iter().all(|o| OriginEntry::parse(o).is_ok())) {
+        return Ok(Converted {
+            any: false,
+            notes: vec![format!(
+                "{} matches exactly these origins a browser can send: {all:?}",
+                matcher.describe()
+            )],
+            entries: all,
+        });
+    }
+    if let Some(refused) = every_origin_but_null(matcher, &language, browser) {
+        return Err(refused);
+    }
+    Err(Refused {
+        reason: refusal(matcher, &entries, &unusable, &disagreement, browser),
+        nearest: entries,
+    })
+}
+
+/// The entries a matcher's candidates give, and the candidates no entry can
+/// hold, with why.
+fn entries(matcher: &StringMatch) -> (Vec<String>, Vec<(String, String)>) {
     let mut entries: Vec<String> = Vec::new();
-    let mut unusable: Vec<(String, String)> = Vec::new();
+    let mut unusable = Vec::new();
     for candidate in candidates(matcher) {
-        let candidate = if candidate.bytes().any(|b| b.is_ascii_uppercase()) && matcher.ignore_case {
+        let candidate = if matcher.ignore_case {
             candidate.to_ascii_lowercase()
         } else {
             candidate
@@ -137,33 +200,65 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
             Err(e) => unusable.push((candidate, e.reason().to_owned())),
         }
     }
-    drop_covered(&mut entries);
-    let ours = union(&entries).map_err(|e| refuse(format!("internal error comparing origins: {e}")))?;
-    let disagreement = browser
-        .compare(&language, &ours)
-        .map_err(|e| refuse(format!("{}: {e}", matcher.describe())))?;
-    if disagreement.is_none() {
-        for (candidate, reason) in &unusable {
-            notes.push(format!(
-                "{}: {candidate:?} is never sent by a browser ({reason}); nothing to keep",
-                matcher.describe()
-            ));
-        }
-        if entries.is_empty() {
-            notes.push(format!(
-                "{} matches no origin a browser sends: it never allowed anything",
-                matcher.describe()
-            ));
-        }
-        return Ok(Converted {
-            any: false,
-            entries,
-            notes,
-        });
+    (entries, unusable)
+}
+
+/// What an exact conversion is worth knowing: a value as written that no
+/// browser sends (a regex's empty alternatives are not worth a note).
+fn exact_notes(matcher: &StringMatch, entries: &[String], unusable: &[(String, String)]) -> Vec<String> {
+    let what = matcher.describe();
+    let mut notes: Vec<String> = unusable
+        .iter()
+        .filter(|_| matcher.kind != MatchKind::Regex)
+        .map(|(candidate, reason)| {
+            format!("{what}: {candidate:?} is never sent by a browser ({reason}); nothing to keep")
+        })
+        .collect();
+    if entries.is_empty() {
+        notes.push(format!(
+            "{what} matches no origin a browser sends: it never allowed anything"
+        ));
     }
-    Err(Refused {
-        reason: refusal(matcher, &entries, &unusable, &disagreement, browser),
-        nearest: entries,
+    notes
+}
+
+/// Most origins a matcher with a finite language is written out as.
+const MAX_LISTED: usize = 16;
+
+/// Why a regular expression cannot be read: RE2's syntax (which regex-syntax
+/// follows) refuses it, so Envoy refuses the configuration too, or only this
+/// tool's automata cannot hold it.
+fn unreadable(matcher: &StringMatch, error: &str) -> String {
+    match regex_syntax::Parser::new().parse(&matcher.value) {
+        Err(e) => format!(
+            "{}: not a regular expression RE2 accepts, so Envoy refuses this configuration too: {}",
+            matcher.describe(),
+            e.to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+        ),
+        Ok(_) => format!(
+            "{}: a regular expression this tool cannot compare: {error}",
+            matcher.describe()
+        ),
+    }
+}
+
+/// A matcher that allows every origin but `null` (Istio's rendering of the
+/// Gateway API's `*`, `^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s?#]+$`): its nearest
+/// entry is `*`, which allows `null` too.
+fn every_origin_but_null(matcher: &StringMatch, language: &Language, browser: &BrowserOrigins) -> Option<Refused> {
+    let all = Language::new(r"[a-z][a-z0-9+.\-]*://(?s-u:.)*", false).ok()?;
+    let d = browser.compare(language, &all).ok()?;
+    (d.only_right.is_none() && !language.matches(b"null")).then(|| Refused {
+        reason: format!(
+            "{} allows every origin a browser sends except null, and \"*\" also allows null (sandboxed pages, \
+             file: URLs)",
+            matcher.describe()
+        ),
+        nearest: vec!["*".to_owned()],
     })
 }
 
@@ -177,23 +272,30 @@ fn refusal(
 ) -> String {
     let what = matcher.describe();
     let value = matcher.value.to_ascii_lowercase();
-    let hole = match matcher.kind {
-        MatchKind::Suffix => Some(format!("https://evil{}", value.trim_start_matches('.')))
-            .filter(|o| browser.contains(o.as_bytes()) && matcher.language().is_ok_and(|l| l.matches(o.as_bytes()))),
-        MatchKind::Prefix | MatchKind::Contains => Some(format!("{value}.evil.example"))
-            .filter(|o| browser.contains(o.as_bytes()) && matcher.language().is_ok_and(|l| l.matches(o.as_bytes()))),
+    let matched =
+        |o: &String| browser.contains(o.as_bytes()) && matcher.language().is_ok_and(|l| l.matches(o.as_bytes()));
+    let look_alike = match matcher.kind {
+        MatchKind::Suffix => Some(format!("https://evil{}", value.trim_start_matches('.'))),
+        MatchKind::Prefix | MatchKind::Contains => Some(format!("{value}.evil.example")),
         _ => None,
     };
-    if let Some(evil) = hole {
-        let kind = if matcher.kind == MatchKind::Suffix {
-            "suffix"
-        } else {
-            "prefix"
+    if let Some(evil) = look_alike.filter(matched) {
+        // A hole when anyone can register the look-alike: another
+        // registrable domain (`evilexample.com` for `example.com`), not
+        // another host of the same site (`evildev.withpixie.dev`).
+        let site = |host: &str| structured_public_domains::registrable_domain(host.trim_start_matches('.'));
+        let host = evil.split_once("://").map_or(evil.as_str(), |(_, h)| h);
+        return match (matcher.kind, site(host)) {
+            (MatchKind::Suffix, Some(same)) if site(&value) == Some(same.clone()) => format!(
+                "{what} has no exact equivalent: a suffix match on the whole origin also allows {evil}, another \
+                 host of {same} that is not under {value}, on any scheme and port; list the origins you mean"
+            ),
+            (kind, _) => format!(
+                "{what} is a hole: a {} match on the whole origin also allows {evil}, a site anyone can \
+                 register; list the origins you mean (e.g. https://example.com and https://*.example.com)",
+                if kind == MatchKind::Suffix { "suffix" } else { "prefix" }
+            ),
         };
-        return format!(
-            "{what} is a hole: a {kind} match on the whole origin also allows {evil}, a site anyone can \
-             register; list the origins you mean (e.g. https://example.com and https://*.example.com)"
-        );
     }
     let mut parts = Vec::new();
     if let Some((candidate, reason)) = unusable.first() {
@@ -205,7 +307,12 @@ fn refusal(
         format!("{entries:?}")
     };
     if let Some(origin) = &d.only_left {
-        parts.push(format!("it allows {origin}, which {shown} would refuse"));
+        let refused = if entries.is_empty() {
+            "no entry can allow".to_owned()
+        } else {
+            format!("{shown} would refuse")
+        };
+        parts.push(format!("it allows {origin}, which {refused}"));
     }
     if let Some(origin) = &d.only_right {
         parts.push(format!("{shown} would also allow {origin}, which it refuses"));
@@ -276,7 +383,11 @@ fn candidates(matcher: &StringMatch) -> Vec<String> {
                 .build()
                 .parse(&matcher.value);
             let Ok(hir) = hir else { return Vec::new() };
-            templates(&hir).unwrap_or_default().iter().map(|t| render(t)).collect()
+            templates(&hir)
+                .unwrap_or_default()
+                .iter()
+                .map(|t| with_scheme(render(t)))
+                .collect()
         }
     }
 }
@@ -349,33 +460,35 @@ fn templates(hir: &Hir) -> Option<Vec<Vec<Piece>>> {
 
 /// The one character a class matches (or one letter in either case), if any.
 fn single(class: &Class) -> Option<String> {
-    let bytes: Vec<u8> = match class {
-        Class::Bytes(c) => {
-            let mut all = Vec::new();
-            for r in c.ranges() {
-                if usize::from(r.end() - r.start()) >= 2 || all.len() > 2 {
-                    return None;
-                }
-                all.extend(r.start()..=r.end());
-            }
-            all
-        }
-        Class::Unicode(c) => {
-            let mut all = Vec::new();
-            for r in c.ranges() {
-                let (start, end) = (u32::from(r.start()), u32::from(r.end()));
-                if end - start >= 2 || end > 0x7f || all.len() > 2 {
-                    return None;
-                }
-                all.extend((start..=end).filter_map(|b| u8::try_from(b).ok()));
-            }
-            all
-        }
+    let class = match class {
+        Class::Bytes(c) => c.clone(),
+        Class::Unicode(c) => c.to_byte_class()?,
     };
+    let mut bytes = Vec::new();
+    for r in class.ranges() {
+        if usize::from(r.end() - r.start()) >= 2 || bytes.len() > 2 {
+            return None;
+        }
+        bytes.extend(r.start()..=r.end());
+    }
     match bytes.as_slice() {
         [b] => Some(char::from(*b).to_string()),
         [a, b] if a.eq_ignore_ascii_case(b) && a != b => Some(char::from(a.to_ascii_lowercase()).to_string()),
         _ => None,
+    }
+}
+
+/// An entry a browser can match: a regex that leaves the scheme open
+/// (`.*\.envoyproxy\.io`) is nearest to `https://*.envoyproxy.io`.
+fn with_scheme(entry: String) -> String {
+    if entry.contains("://") || entry == "*" || entry == "null" {
+        entry
+    } else if let Some(rest) = entry.strip_prefix('*').filter(|r| r.starts_with('.')) {
+        format!("https://*{rest}")
+    } else if entry.starts_with('.') {
+        format!("https://*{entry}")
+    } else {
+        format!("https://{entry}")
     }
 }
 
@@ -398,11 +511,7 @@ mod tests {
     use envoy_cors_core::origin_matcher::OriginMatcher;
 
     fn regex(value: &str) -> StringMatch {
-        StringMatch {
-            kind: MatchKind::Regex,
-            value: value.to_owned(),
-            ignore_case: false,
-        }
+        StringMatch::new(MatchKind::Regex, value, false)
     }
 
     fn convert_ok(m: &StringMatch) -> Vec<String> {
@@ -466,22 +575,14 @@ mod tests {
 
     #[test]
     fn a_suffix_matcher_is_named_as_the_hole_it_is() {
-        let m = StringMatch {
-            kind: MatchKind::Suffix,
-            value: "example.com".into(),
-            ignore_case: false,
-        };
+        let m = StringMatch::new(MatchKind::Suffix, "example.com", false);
         let r = refused(&m);
         assert!(
             r.reason.contains("is a hole") && r.reason.contains("https://evilexample.com"),
             "{}",
             r.reason
         );
-        let p = StringMatch {
-            kind: MatchKind::Prefix,
-            value: "https://app.example.com".into(),
-            ignore_case: false,
-        };
+        let p = StringMatch::new(MatchKind::Prefix, "https://app.example.com", false);
         assert!(refused(&p).reason.contains("https://app.example.com.evil.example"));
     }
 
@@ -491,11 +592,7 @@ mod tests {
         for m in [
             regex(".*"),
             StringMatch::exact("*"),
-            StringMatch {
-                kind: MatchKind::Prefix,
-                value: "*".into(),
-                ignore_case: false,
-            },
+            StringMatch::new(MatchKind::Prefix, "*", false),
         ] {
             assert!(convert(&m, &b).unwrap().any, "{}", m.describe());
         }
@@ -504,11 +601,7 @@ mod tests {
     #[test]
     fn ignore_case_lowercases_and_non_canonical_exact_values_never_matched() {
         let b = BrowserOrigins::new().unwrap();
-        let m = StringMatch {
-            kind: MatchKind::Exact,
-            value: "https://App.Example.com".into(),
-            ignore_case: true,
-        };
+        let m = StringMatch::new(MatchKind::Exact, "https://App.Example.com", true);
         assert_eq!(convert(&m, &b).unwrap().entries, ["https://app.example.com"]);
         let slash = convert(&StringMatch::exact("https://app.example.com/"), &b).unwrap();
         assert!(slash.entries.is_empty() && !slash.notes.is_empty());

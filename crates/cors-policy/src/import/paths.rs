@@ -11,6 +11,8 @@
 //! Glob metacharacters in a literal are escaped (`[*]`), and a
 //! case-insensitive match spells each letter as a class (`[aA]`).
 
+use super::Issues;
+
 /// How a source compares the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathMatch {
@@ -97,6 +99,41 @@ pub fn regex_head(regex: &str) -> String {
         .collect()
 }
 
+/// A regular expression over the path as its literal start, a string
+/// prefix: no glob matches what it matches, so `--lossy` takes the prefix.
+pub fn regex_path(what: &str, regex: &str, at: &str, issues: &mut Issues) -> PathMatch {
+    let head = regex_head(regex);
+    issues.lossy(
+        at,
+        format!("a {what} ({regex:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
+    );
+    PathMatch::StringPrefix(head)
+}
+
+/// Says that a route also matches on `extras`, which route rules cannot
+/// (`--lossy` ignores them); `rest` ends the message.
+pub fn other_conditions(extras: &[&str], rest: &str, at: &str, issues: &mut Issues) {
+    if !extras.is_empty() {
+        issues.lossy(
+            at,
+            format!("also matches on {}, which route rules cannot{rest}", extras.join(", ")),
+        );
+    }
+}
+
+/// Where a host name or wildcard comes in the order Envoy tries virtual
+/// hosts (and Istio, the Gateway API and nginx their hosts): exact names,
+/// then the longest suffix wildcards (`*.example.com`), the longest prefix
+/// wildcards (`example.*`), then `*`.
+pub fn host_rank(host: &str) -> (u8, usize) {
+    match host {
+        "*" => (3, 0),
+        h if h.starts_with('*') => (1, usize::MAX - h.len()),
+        h if h.ends_with('*') => (2, usize::MAX - h.len()),
+        _ => (0, 0),
+    }
+}
+
 /// A host a request to `domain` (a host name or wildcard) could carry, for
 /// the request matrix.
 pub fn sample_host(domain: &str) -> String {
@@ -136,19 +173,11 @@ pub fn host_glob(domain: &str) -> Option<String> {
     if domain == "*" {
         return None;
     }
-    let (head, star, tail) = match domain.find('*') {
-        Some(at) => (
-            domain.get(..at).unwrap_or_default(),
-            "*",
-            domain.get(at + 1..).unwrap_or_default(),
-        ),
-        None => (domain, "", ""),
-    };
-    Some(format!(
-        "{}{star}{}",
-        literal(&head.to_ascii_lowercase(), true),
-        literal(&tail.to_ascii_lowercase(), true)
-    ))
+    let parts: Vec<String> = domain
+        .splitn(2, '*')
+        .map(|part| literal(&part.to_ascii_lowercase(), true))
+        .collect();
+    Some(parts.join("*"))
 }
 
 #[cfg(test)]

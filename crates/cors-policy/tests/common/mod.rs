@@ -1,5 +1,9 @@
-//! What the CLI test crates (`tests/cli.rs`, `tests/import.rs`) share: the
-//! `cors-policy` binary run as an operator runs it, and temporary files.
+//! What the CLI test crates (`tests/cli.rs`, `tests/import.rs`,
+//! `tests/reasons.rs`) share: the `cors-policy` binary run as an operator
+//! runs it, and temporary files.
+
+// Each test crate compiles this module and uses a part of it.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -1,0 +1,364 @@
+//! Why two answers to one request differ, field by field, named by the rows
+//! of docs/differences.md: one table ([`DIFFERENCES`]) serves the importer's
+//! change summary and the end-to-end tests, which send Envoy's real answers
+//! through `cors-policy differences` (a hidden subcommand: JSON in, JSON out)
+//! instead of repeating these rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::process::ExitCode;
+
+use envoy_cors_core::origin::Origin;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::fields::comma_list;
+use super::model::{Request, Response};
+use crate::{fail, OK};
+
+/// A difference no row of docs/differences.md explains.
+pub const UNEXPLAINED: &str = "unexplained";
+
+/// A response as compared: the status, `Access-Control-*` and `Vary`, with
+/// spelling and order normalised (names lowercased, repeated lines joined,
+/// list headers as sorted, unique tokens: methods keep their case, since
+/// they compare case-sensitively; an empty list is absent, as Fetch reads it).
+pub type Fields = BTreeMap<String, String>;
+
+const LIST_HEADERS: [&str; 4] = [
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "access-control-expose-headers",
+    "vary",
+];
+const PREFLIGHT_VARY: [&str; 4] = [
+    "origin",
+    "access-control-request-method",
+    "access-control-request-headers",
+    "access-control-request-private-network",
+];
+const ACAO: &str = "access-control-allow-origin";
+
+/// A response's fields.
+pub fn normalise(r: &Response) -> Fields {
+    let mut out = BTreeMap::new();
+    out.insert("status".to_owned(), r.status.to_string());
+    let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in &r.headers {
+        let name = name.to_ascii_lowercase();
+        if name.starts_with("access-control-") || name == "vary" {
+            grouped.entry(name).or_default().push(value.trim().to_owned());
+        }
+    }
+    for (name, values) in grouped {
+        if LIST_HEADERS.contains(&name.as_str()) {
+            let methods = name == "access-control-allow-methods";
+            let tokens: BTreeSet<String> = values
+                .iter()
+                .flat_map(|v| comma_list(v))
+                .map(|t| if methods { t.to_owned() } else { t.to_ascii_lowercase() })
+                .collect();
+            if !tokens.is_empty() {
+                out.insert(name, tokens.into_iter().collect::<Vec<_>>().join(","));
+            }
+        } else {
+            out.insert(name, values.join(", "));
+        }
+    }
+    out
+}
+
+/// What the rules read about a request.
+pub struct Facts<'a> {
+    /// A CORS preflight: `OPTIONS` with `Origin` and a non-empty `Access-Control-Request-Method`.
+    pub preflight: bool,
+    /// Any `OPTIONS`.
+    pub options: bool,
+    /// `Origin`.
+    pub origin: Option<&'a str>,
+    /// This filter's policy there allows any origin (`*`).
+    pub ours_any: bool,
+    /// The upstream's own fields.
+    pub upstream: Fields,
+}
+
+impl<'a> Facts<'a> {
+    /// The facts of a request, this filter's policy and the upstream's answer.
+    pub fn new(request: &'a Request, ours_any: bool, upstream: &Response) -> Self {
+        let origin = request.header("origin");
+        let options = request.method == "OPTIONS";
+        Self {
+            preflight: options
+                && origin.is_some()
+                && request
+                    .header("access-control-request-method")
+                    .is_some_and(|m| !m.is_empty()),
+            options,
+            origin,
+            ours_any,
+            upstream: normalise(upstream),
+        }
+    }
+
+    /// The source granted this origin itself: it echoed it, or answered
+    /// `*` of its own (not the upstream's `*` passed through).
+    fn granted(&self, source: &Fields) -> bool {
+        let acao = source.get(ACAO);
+        let own = acao != self.upstream.get(ACAO) || source.get("status") != self.upstream.get("status");
+        acao.is_some() && (acao.map(String::as_str) == self.origin || (acao.is_some_and(|a| a == "*") && own))
+    }
+}
+
+/// When a row explains why `field` differs between the source's answer and ours.
+type Applies = fn(&Facts<'_>, &str, &Fields, &Fields) -> bool;
+
+/// The rows of docs/differences.md that requests can show, tried in order:
+/// the first that applies names the difference. The built-in filter's rows
+/// come first, in the order of its table.
+pub const DIFFERENCES: [(&str, Applies); 13] = [
+    ("non-canonical-origin", non_canonical_origin),
+    ("refused-preflight-answered-locally", refused_preflight_answered_locally),
+    (
+        "preflight-checks-method-and-headers",
+        preflight_checks_method_and_headers,
+    ),
+    ("preflight-status-204", preflight_status_204),
+    ("preflight-expose-headers", preflight_expose_headers),
+    ("vary-origin", vary_origin),
+    ("any-origin-star", any_origin_star),
+    ("any-origin-without-origin", any_origin_without_origin),
+    ("upstream-cors-stripped", upstream_cors_stripped),
+    ("every-options-is-a-preflight", every_options_is_a_preflight),
+    ("credentials-with-star", credentials_with_star),
+    (
+        "preflight-headers-on-actual-responses",
+        preflight_headers_on_actual_responses,
+    ),
+    ("dropped-with-a-note", dropped_with_a_note),
+];
+
+fn status(m: &Fields) -> &str {
+    m.get("status").map_or("", String::as_str)
+}
+
+fn non_canonical_origin(f: &Facts<'_>, _: &str, source: &Fields, ours: &Fields) -> bool {
+    f.origin
+        .is_some_and(|o| o != "null" && Origin::parse(o.as_bytes()).is_err())
+        && source.get(ACAO).map(String::as_str) == f.origin
+        && !ours.contains_key(ACAO)
+}
+
+/// The source did not grant the origin, so it forwarded the preflight.
+fn refused_preflight_answered_locally(f: &Facts<'_>, _: &str, source: &Fields, ours: &Fields) -> bool {
+    f.preflight && status(ours) == "403" && !f.granted(source)
+}
+
+/// The filter checks the requested method and headers. A preflight from an
+/// allowed origin is answered with the policy's lists, without what was
+/// refused, where the source's `*` echoes `authorization` too (Fetch never
+/// lets `*` cover it); a 403 where the source grants is the same check.
+fn preflight_checks_method_and_headers(f: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
+    if !f.preflight {
+        return false;
+    }
+    if status(ours) == "403" {
+        return matches!(status(source), "200" | "204") && f.granted(source);
+    }
+    let names = |m: &Fields| -> BTreeSet<String> {
+        m.get(field)
+            .map(|v| v.split(',').map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let (theirs, have) = (names(source), names(ours));
+    field == "access-control-allow-headers"
+        && ours.contains_key("access-control-allow-origin")
+        && have.is_subset(&theirs)
+        && theirs.difference(&have).eq(["authorization".to_owned()].iter())
+}
+
+fn preflight_status_204(f: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
+    field == "status" && f.preflight && status(source) == "200" && status(ours) == "204"
+}
+
+fn preflight_expose_headers(f: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
+    field == "access-control-expose-headers" && f.preflight && !ours.contains_key(field) && f.granted(source)
+}
+
+fn vary_origin(_: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
+    let set = |m: &Fields| -> BTreeSet<String> {
+        m.get("vary")
+            .map(|v| v.split(',').map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let (have, theirs) = (set(ours), set(source));
+    let added: Vec<&String> = have.difference(&theirs).collect();
+    field == "vary"
+        && theirs.is_subset(&have)
+        && !added.is_empty()
+        && added.iter().all(|a| PREFLIGHT_VARY.contains(&a.as_str()))
+}
+
+fn any_origin_star(f: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
+    field == ACAO
+        && f.ours_any
+        && f.origin.is_some()
+        && ours.get(ACAO).map(String::as_str) == Some("*")
+        && source.get(ACAO).map(String::as_str) == f.origin
+}
+
+/// The any-origin answer (`*` and the exposed headers) goes on every
+/// response, replacing whatever the upstream sent.
+fn any_origin_without_origin(f: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
+    (field == ACAO || field == "access-control-expose-headers")
+        && f.ours_any
+        && f.origin.is_none()
+        && ours.get(ACAO).map(String::as_str) == Some("*")
+        && ours.contains_key(field)
+        && (source.get(field).is_none() || source.get(field) == f.upstream.get(field))
+}
+
+fn upstream_cors_stripped(f: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
+    field.starts_with("access-control-")
+        && !ours.contains_key(field)
+        && source.get(field).is_some()
+        && source.get(field) == f.upstream.get(field)
+}
+
+/// ingress-nginx answers every `OPTIONS` of a CORS location itself (`204`).
+fn every_options_is_a_preflight(f: &Facts<'_>, _: &str, source: &Fields, _: &Fields) -> bool {
+    f.options && !f.preflight && status(source) == "204"
+}
+
+/// `-Allow-Credentials: true` next to `-Allow-Origin: *`, which a browser
+/// refuses for a credentialed request and ignores otherwise.
+fn credentials_with_star(_: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
+    field == "access-control-allow-credentials"
+        && !ours.contains_key(field)
+        && source.get(ACAO).map(String::as_str) == Some("*")
+}
+
+/// A preflight's headers on an actual response, where no browser reads them
+/// (this filter leaves the upstream's).
+fn preflight_headers_on_actual_responses(f: &Facts<'_>, field: &str, _: &Fields, ours: &Fields) -> bool {
+    let preflight_only = [
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+        "access-control-max-age",
+    ];
+    !f.preflight
+        && preflight_only.contains(&field)
+        && (!ours.contains_key(field) || ours.get(field) == f.upstream.get(field))
+}
+
+/// A value the importer dropped or capped, saying so: a name no page can
+/// set, a max-age over the browsers' cap. Our list is part of the source's.
+fn dropped_with_a_note(_: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
+    let tokens = |m: &Fields| -> BTreeSet<String> {
+        m.get(field)
+            .map(|v| comma_list(v).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let age = |m: &Fields| m.get(field).and_then(|v| v.parse::<i64>().ok());
+    match field {
+        "access-control-max-age" => age(ours) == Some(86_400) && age(source).is_some_and(|a| a > 86_400),
+        "access-control-allow-methods" | "access-control-allow-headers" | "access-control-expose-headers" => {
+            ours.contains_key(field) && tokens(ours).is_subset(&tokens(source))
+        }
+        _ => false,
+    }
+}
+
+/// Reports whether a browser reads `field` on this kind of response (the
+/// rest cannot change what a page can do).
+pub fn read_by_browser(preflight: bool, field: &str) -> bool {
+    match field {
+        "status" | ACAO | "access-control-allow-credentials" => true,
+        "access-control-expose-headers" => !preflight,
+        "vary" => false,
+        _ => preflight,
+    }
+}
+
+/// Every differing field with the row that explains it (or [`UNEXPLAINED`]).
+pub fn explain(f: &Facts<'_>, source: &Fields, ours: &Fields) -> BTreeMap<String, &'static str> {
+    let fields: BTreeSet<&String> = source.keys().chain(ours.keys()).collect();
+    fields
+        .into_iter()
+        .filter(|field| source.get(*field) != ours.get(*field))
+        .map(|field| {
+            let id = DIFFERENCES
+                .iter()
+                .find(|(_, applies)| applies(f, field, source, ours))
+                .map_or(UNEXPLAINED, |(id, _)| *id);
+            (field.clone(), id)
+        })
+        .collect()
+}
+
+/// One pair of answers to explain: the request (its method and headers),
+/// whether this filter's policy allows any origin, the upstream's answer,
+/// and both answers.
+#[derive(Debug, Deserialize)]
+struct Pair {
+    #[serde(flatten)]
+    request: Request,
+    #[serde(default)]
+    any_origin: bool,
+    #[serde(default)]
+    upstream: Vec<(String, String)>,
+    #[serde(default = "ok")]
+    upstream_status: u32,
+    source: Response,
+    ours: Response,
+}
+
+/// An upstream's status when the pair does not say.
+fn ok() -> u32 {
+    200
+}
+
+/// `cors-policy differences`: reads `[{method, headers, any_origin, upstream,
+/// upstream_status, source: {status, headers}, ours: {...}}, ...]` on stdin, and writes
+/// `{"ids": [...], "cases": [{field: id}, ...]}`.
+pub fn run() -> ExitCode {
+    let mut text = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+        return fail(&format!("stdin: {e}"));
+    }
+    let pairs: Vec<Pair> = match serde_json::from_str(&text) {
+        Ok(pairs) => pairs,
+        Err(e) => return fail(&format!("stdin: {e}")),
+    };
+    let cases: Vec<BTreeMap<String, &str>> = pairs
+        .into_iter()
+        .map(|p| {
+            let upstream = Response {
+                status: p.upstream_status,
+                headers: p.upstream,
+                reached_upstream: true,
+            };
+            let facts = Facts::new(&p.request, p.any_origin, &upstream);
+            explain(&facts, &normalise(&p.source), &normalise(&p.ours))
+        })
+        .collect();
+    let ids: Vec<&str> = DIFFERENCES.iter().map(|(id, _)| *id).collect();
+    println!("{}", json!({ "ids": ids, "cases": cases }));
+    ExitCode::from(OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_id_is_a_row_of_docs_differences_in_order() {
+        let doc = include_str!("../../../../docs/differences.md");
+        let rows: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `").and_then(|l| l.split('`').next()))
+            .collect();
+        let ids: Vec<&str> = DIFFERENCES.iter().map(|(id, _)| *id).collect();
+        let known: Vec<&str> = rows.iter().copied().filter(|r| ids.contains(r)).collect();
+        assert_eq!(known, ids);
+    }
+}

@@ -1,0 +1,179 @@
+//! The requests of a scope's matrix (its origins and look-alikes, preflights
+//! for listed and unlisted methods and headers), the upstreams that answer
+//! them (a plain one, and one that sends its own CORS headers, as in the
+//! end-to-end differential matrix), and this filter's answer by its own code.
+
+use envoy_cors_core::language::Config;
+use envoy_cors_core::origin::Origin;
+use envoy_cors_core::simulation::simulate;
+
+use super::model::{Hints, Request, Response};
+use super::Scope;
+
+/// What an upstream that sends its own CORS headers answers.
+const UPSTREAM_CORS: [(&str, &str); 5] = [
+    ("access-control-allow-origin", "*"),
+    ("access-control-allow-credentials", "true"),
+    ("access-control-allow-methods", "GET"),
+    ("access-control-expose-headers", "x-upstream"),
+    ("vary", "Accept-Encoding"),
+];
+
+/// A response header the upstreams send, which a page could read if exposed.
+pub const UPSTREAM_HEADER: &str = "x-upstream";
+
+/// The upstreams a scope's requests meet: the route's own answer
+/// (`direct_response`), or a plain upstream and one with its own CORS headers.
+pub fn upstreams(scope: &Scope) -> Vec<(&'static str, Response)> {
+    let answer = |status, headers: &[(&str, &str)], reached| Response {
+        status,
+        headers: headers
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect(),
+        reached_upstream: reached,
+    };
+    match scope.sample.direct_status {
+        Some(status) => vec![("direct", answer(status, &[], false))],
+        None => vec![
+            ("plain", answer(200, &[], true)),
+            ("own-cors", answer(200, &UPSTREAM_CORS, true)),
+        ],
+    }
+}
+
+/// The response headers a page might read: the upstream's own, and what the
+/// policy and the source expose.
+pub fn exposed(scope: &Scope, hints: &Hints) -> Vec<String> {
+    let mut out = vec![UPSTREAM_HEADER.to_owned()];
+    out.extend(scope.cors.policy.iter().flat_map(|p| p.expose_headers.iter().cloned()));
+    out.extend(hints.expose.iter().cloned());
+    out.retain(|h| h != "*");
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The requests of one scope's matrix.
+pub fn requests(scope: &Scope, hints: &Hints) -> Vec<Request> {
+    let mut origins: Vec<Option<String>> = vec![None, Some("https://evil.example".into()), Some("null".into())];
+    let policy = scope.cors.policy.as_ref();
+    let written = policy
+        .iter()
+        .flat_map(|p| p.allow_origins.iter())
+        .chain(hints.origins.iter());
+    for variant in written.flat_map(|o| origin_variants(o)) {
+        if !origins.contains(&Some(variant.clone())) {
+            origins.push(Some(variant));
+        }
+    }
+    origins.truncate(16);
+    let mut methods: Vec<String> = policy
+        .iter()
+        .flat_map(|p| p.allow_methods.iter().flatten().cloned())
+        .collect();
+    methods.extend(hints.methods.iter().cloned());
+    let mut headers: Vec<String> = policy.iter().flat_map(|p| p.allow_headers.iter().cloned()).collect();
+    headers.extend(hints.headers.iter().cloned());
+    for list in [&mut methods, &mut headers] {
+        list.retain(|m| m != "*");
+        list.sort();
+        list.dedup();
+    }
+    let mut out = Vec::new();
+    for origin in &origins {
+        for (method, extra) in kinds(&methods, &headers) {
+            if origin.is_none() && method == "OPTIONS" && !extra.is_empty() {
+                continue;
+            }
+            let mut headers: Vec<(String, String)> = origin.iter().map(|o| ("origin".to_owned(), o.clone())).collect();
+            headers.extend(extra.iter().cloned());
+            headers.extend(scope.sample.headers.iter().cloned());
+            out.push(Request {
+                method: method.clone(),
+                authority: scope.sample.authority.clone(),
+                path: scope.sample.path.clone(),
+                route_name: scope.sample.route_name.clone(),
+                headers,
+            });
+        }
+    }
+    out
+}
+
+/// The kinds of request sent from each origin: simple requests, a plain
+/// `OPTIONS`, and preflights.
+fn kinds(methods: &[String], headers: &[String]) -> Vec<(String, Vec<(String, String)>)> {
+    let unlisted = ["PUT", "DELETE", "PATCH", "PURGE"]
+        .into_iter()
+        .find(|m| !methods.iter().any(|l| l == m))
+        .unwrap_or("PURGE");
+    let preflight = |method: &str, hdrs: Option<&str>| {
+        let mut h = vec![("access-control-request-method".to_owned(), method.to_owned())];
+        h.extend(hdrs.map(|list| ("access-control-request-headers".to_owned(), list.to_owned())));
+        ("OPTIONS".to_owned(), h)
+    };
+    let mut kinds = vec![
+        ("GET".into(), vec![]),
+        ("POST".into(), vec![("content-type".into(), "text/plain".into())]),
+        ("OPTIONS".into(), vec![]),
+        preflight("GET", None),
+    ];
+    kinds.extend(methods.iter().take(4).map(|m| preflight(m, None)));
+    kinds.push(preflight(unlisted, None));
+    if !headers.is_empty() {
+        let listed: Vec<&str> = headers.iter().take(3).map(String::as_str).collect();
+        kinds.push(preflight("GET", Some(&listed.join(","))));
+    }
+    kinds.push(preflight("GET", Some("x-unlisted")));
+    kinds.push(preflight("GET", Some("authorization")));
+    let mut pna = preflight("GET", None);
+    pna.1
+        .push(("access-control-request-private-network".into(), "true".into()));
+    kinds.push(pna);
+    kinds
+}
+
+/// An origin, or a sample of a pattern, and the look-alikes of it.
+fn origin_variants(entry: &str) -> Vec<String> {
+    let sample = entry.replacen("*.", "sample.", 1).replacen("*", "1", 1);
+    let sample = sample
+        .strip_suffix(":1")
+        .map_or(sample.clone(), |s| format!("{s}:3000"));
+    let Ok(origin) = Origin::parse(sample.as_bytes()) else {
+        return Vec::new();
+    };
+    let (scheme, host) = (origin.scheme(), origin.host());
+    let mut out = vec![sample.clone()];
+    if entry.contains("*.") {
+        out.push(entry.replacen("*.", "a.b.", 1));
+        out.push(format!("{scheme}://{}", host.trim_start_matches("sample.")));
+    }
+    out.push(format!("{scheme}://evil{host}"));
+    out.push(format!("{sample}.evil.example"));
+    out.push(format!("{}://{host}", if scheme == "https" { "http" } else { "https" }));
+    out
+}
+
+/// This filter's answer, by its own code.
+pub fn ours(config: &Config, request: &Request, upstream: &Response) -> Response {
+    let mut headers: Vec<(String, Vec<u8>)> = vec![
+        (":method".into(), request.method.as_bytes().to_vec()),
+        (":scheme".into(), b"http".to_vec()),
+        (":authority".into(), request.authority.as_bytes().to_vec()),
+        (":path".into(), request.path.as_bytes().to_vec()),
+    ];
+    headers.extend(request.headers.iter().map(|(n, v)| (n.clone(), v.as_bytes().to_vec())));
+    let upstream_headers = upstream.header_bytes();
+    let route_name = request.route_name.as_deref().map(str::as_bytes);
+    let outcome = simulate(config, &headers, route_name, upstream.status, &upstream_headers);
+    Response {
+        status: outcome.status,
+        headers: outcome
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
+            .collect(),
+        reached_upstream: outcome.reached_upstream && upstream.reached_upstream,
+    }
+}

@@ -1,0 +1,384 @@
+//! ingress-nginx: `networking.k8s.io/v1` Ingresses with its `cors`
+//! annotations, converted as nginx answers on the wire (kubernetes/ingress-nginx
+//! at controller-v1.15.1, commit 0a5901f3c64f; the same CORS code since
+//! v1.0.5, and annotation validation on by default since v1.12):
+//!
+//! - the annotations are read as `Parse` in
+//!   `internal/ingress/annotations/cors/main.go` reads them: its defaults,
+//!   its regexes (a value that fails one falls back to the default), origins
+//!   split on `,` and trimmed, an item that fails `corsOriginRegex` skipped,
+//!   a list that fails `corsOriginRegexValidator` replaced by `*`;
+//! - the `CORS` template (`rootfs/etc/nginx/template/nginx.tmpl`) sends the
+//!   methods, headers and max-age verbatim, and for `*` a literal
+//!   `Access-Control-Allow-Origin: *` next to `-Allow-Credentials: true`
+//!   (`buildCorsOriginRegex` sets `$http_origin` to `*`): no browser accepts
+//!   that for a credentialed request, so `*` converts to `*` without
+//!   credentials, with a note. Listed origins are matched case-insensitively
+//!   (`~*`), a `*` standing for one label of `[A-Za-z0-9-]`
+//!   (`buildOriginRegex`), which this filter's `*.` (one or more labels) only
+//!   approaches. nginx anchors the list at its end only, so `(https://a.example.com)$`
+//!   also matches a custom scheme such as `xhttps://a.example.com`, which no
+//!   web page's origin has: the conversion leaves those out.
+//! - paths as `internal/ingress/controller/location.go` and `buildLocation`
+//!   (template.go) make nginx locations: `Exact` is `= path`, `Prefix` (and
+//!   `ImplementationSpecific`, which ingress-nginx treats as `Prefix`) is
+//!   `path/` plus `= path`, so element-wise; when any Ingress of a host has
+//!   `use-regex` or `rewrite-target`, every location of the host is
+//!   `~* "^path"`, a case-insensitive string prefix, longest first. A host's
+//!   other paths get the CORS of the oldest Ingress that names the host (its
+//!   implicit root location, `createServers` in controller.go).
+
+use serde::Deserialize;
+
+use super::automata::{escape, BrowserOrigins, Language};
+use super::convert::{self, Draft, Names, Star};
+use super::fields::{split, typed, ObjectMeta};
+use super::model::{NginxCors, SourceCors};
+use super::origins::StringMatch;
+use super::paths::{host_rank, regex_path, PathMatch};
+use super::{Cors, Doc, Issues, Scope};
+use crate::document::within;
+
+/// The annotations' prefix (the controller's default `--annotations-prefix`).
+const PREFIX: &str = "nginx.ingress.kubernetes.io/";
+/// ingress-nginx's defaults (cors/main.go).
+const DEFAULT_METHODS: &str = "GET, PUT, POST, DELETE, PATCH, OPTIONS";
+const DEFAULT_HEADERS: &str =
+    "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization";
+const DEFAULT_MAX_AGE: i64 = 1_728_000;
+/// Its validators (cors/main.go; `HeadersVariable` in parser/validators.go).
+const ORIGINS_VALIDATOR: &str = r"^((((([a-z]+://)?(\*\.)?[A-Za-z0-9\-.]*(:\d+)?,?)|null)+)|\*)?$";
+const ORIGIN: &str = r"^([a-z]+://(\*\.)?[A-Za-z0-9\-.]*(:\d+)?|\*|null)?$";
+const METHODS: &str = r"^([A-Za-z]+,?\s?)+$";
+const HEADERS: &str = r"^[A-Za-z0-9-_, ]*$";
+const EXPOSE: &str = r"^(([A-Za-z0-9\-\_]+|\*),?\s?)+$";
+/// What a `*` in a listed origin stands for (`buildOriginRegex`).
+const ONE_LABEL: &str = "[A-Za-z0-9-]+";
+
+/// The annotations' names, for messages.
+const NAMES: Names = Names {
+    source: "ingress-nginx",
+    origins: "nginx.ingress.kubernetes.io/cors-allow-origin",
+    methods: "nginx.ingress.kubernetes.io/cors-allow-methods",
+    headers: "nginx.ingress.kubernetes.io/cors-allow-headers",
+    expose: "nginx.ingress.kubernetes.io/cors-expose-headers",
+    max_age: "nginx.ingress.kubernetes.io/cors-max-age",
+};
+
+/// An `Ingress`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Ingress {
+    metadata: ObjectMeta,
+    spec: IngressSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IngressSpec {
+    rules: Vec<IngressRule>,
+}
+
+/// An `IngressRule`: a host (none: every host) and its HTTP paths.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IngressRule {
+    host: Option<String>,
+    http: Option<HttpPaths>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct HttpPaths {
+    paths: Vec<HttpPath>,
+}
+
+/// An `HTTPIngressPath`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct HttpPath {
+    path: Option<String>,
+    path_type: Option<String>,
+}
+
+/// An Ingress, where it is, and what its CORS converts to.
+struct Read {
+    part: String,
+    ingress: Ingress,
+    cors: Cors,
+}
+
+/// Imports every Ingress.
+pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
+    let mut read: Vec<Read> = Vec::new();
+    for doc in docs {
+        let Some(ingress) = typed::<Ingress>(&doc.value, &doc.part, "", issues) else {
+            continue;
+        };
+        let at = within(&doc.part, "metadata.annotations");
+        if annotation(&ingress.metadata, "canary") == Some("true") {
+            issues.note(
+                &at,
+                "a canary Ingress: ingress-nginx makes no location of its own for it; left out".to_owned(),
+            );
+            continue;
+        }
+        let cors = cors(&ingress.metadata, &at, browser, issues).unwrap_or_default();
+        read.push(Read {
+            part: doc.part.clone(),
+            ingress,
+            cors,
+        });
+    }
+    // Oldest first (`sortIngressSlice`); the file's order for ties.
+    read.sort_by_key(|r| r.ingress.metadata.creation_timestamp.clone());
+    let mut hosts: Vec<Option<String>> = Vec::new();
+    for host in read
+        .iter()
+        .flat_map(|r| r.ingress.spec.rules.iter().map(|rule| rule.host.clone()))
+    {
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    // nginx's server selection: exact names, wildcards, then the catch-all.
+    hosts.sort_by_key(|h| host_rank(h.as_deref().unwrap_or("*")));
+    let catch_all_cors = read
+        .iter()
+        .any(|r| r.cors.source.is_some() && r.ingress.spec.rules.iter().any(|x| x.host.is_none()));
+    hosts
+        .iter()
+        .flat_map(|host| host_scopes(host.as_deref(), &read, catch_all_cors, issues))
+        .collect()
+}
+
+/// An annotation's value, trimmed; `None` when absent or blank.
+fn annotation<'a>(meta: &'a ObjectMeta, name: &str) -> Option<&'a str> {
+    meta.annotations
+        .get(&format!("{PREFIX}{name}"))
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// Go's `strconv.ParseBool`, `default` for anything else (as ingress-nginx falls back).
+fn flag(meta: &ObjectMeta, name: &str, default: bool) -> bool {
+    match annotation(meta, name) {
+        Some("1" | "t" | "T" | "TRUE" | "true" | "True") => true,
+        Some("0" | "f" | "F" | "FALSE" | "false" | "False") => false,
+        _ => default,
+    }
+}
+
+/// Reports whether the whole of `text` matches one of ingress-nginx's validators.
+fn valid(pattern: &str, text: &str) -> bool {
+    Language::new(pattern, false).is_ok_and(|l| l.matches(text.as_bytes()))
+}
+
+/// An annotation that must match `pattern`, or the default ingress-nginx falls back to.
+fn checked(meta: &ObjectMeta, name: &str, pattern: &str, default: &str, at: &str, issues: &mut Issues) -> String {
+    match annotation(meta, name) {
+        Some(v) if !valid(pattern, v) => {
+            let path = format!("{at}.{PREFIX}{name}");
+            issues.note(
+                &path,
+                format!("{v:?} is refused by ingress-nginx's parser, which uses {default:?} instead"),
+            );
+            default.to_owned()
+        }
+        found => found.unwrap_or(default).to_owned(),
+    }
+}
+
+/// The Ingress's CORS: the policy and the model; `None` when `enable-cors`
+/// is not true.
+fn cors(meta: &ObjectMeta, at: &str, browser: &BrowserOrigins, issues: &mut Issues) -> Option<Cors> {
+    if !flag(meta, "enable-cors", false) {
+        return None;
+    }
+    let (any, origins) = origins(meta, at, issues);
+    let model = NginxCors {
+        any,
+        origins: (!origins.is_empty())
+            .then(|| {
+                let list: Vec<String> = origins.iter().map(|o| format!("({})", origin_regex(o))).collect();
+                Language::new(&format!("(?s-u:.)*(?:{})", list.join("|")), true)
+                    .ok()
+                    .map(Box::new)
+            })
+            .flatten(),
+        written: origins.clone(),
+        credentials: flag(meta, "cors-allow-credentials", true),
+        methods: checked(meta, "cors-allow-methods", METHODS, DEFAULT_METHODS, at, issues),
+        headers: checked(meta, "cors-allow-headers", HEADERS, DEFAULT_HEADERS, at, issues),
+        expose: checked(meta, "cors-expose-headers", EXPOSE, "", at, issues),
+        max_age: annotation(meta, "cors-max-age")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(DEFAULT_MAX_AGE),
+    };
+    let label = |o: &String| match o.contains('*') {
+        true => format!("{o:?} (ingress-nginx reads its * as one label of letters, digits and '-')"),
+        false => format!("{o:?}"),
+    };
+    let draft = Draft {
+        origins: if any {
+            vec![StringMatch::written_as("(?s-u:.)*", false, "\"*\"".to_owned())]
+        } else {
+            origins
+                .iter()
+                .map(|o| StringMatch::written_as(&origin_regex(o), true, label(o)))
+                .collect()
+        },
+        star: Star::Literal,
+        methods: split(&model.methods),
+        headers: split(&model.headers),
+        expose: split(&model.expose),
+        max_age: Some(model.max_age.to_string()),
+        credentials: model.credentials,
+        // nginx answers preflights `return 204`, as this filter does.
+        ..Draft::default()
+    };
+    Some(Cors {
+        policy: convert::policy(&draft, at, &NAMES, browser, issues),
+        source: Some(SourceCors::Nginx(model)),
+    })
+}
+
+/// `cors-allow-origin`: `*`, or the origins ingress-nginx keeps.
+fn origins(meta: &ObjectMeta, at: &str, issues: &mut Issues) -> (bool, Vec<String>) {
+    let path = format!("{at}.{}", NAMES.origins);
+    let Some(value) = annotation(meta, "cors-allow-origin") else {
+        return (true, Vec::new());
+    };
+    if !valid(ORIGINS_VALIDATOR, &value.replace(' ', "")) {
+        issues.lossy(
+            &path,
+            format!(
+                "{value:?} fails ingress-nginx's validation, and since v1.12 (annotation validation on) it then \
+                 allows every origin; --lossy writes \"*\" as it does"
+            ),
+        );
+        return (true, Vec::new());
+    }
+    let mut kept = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        if item == "*" {
+            return (true, Vec::new());
+        }
+        if valid(ORIGIN, item) {
+            kept.push(item.to_owned());
+        } else {
+            issues.note(
+                &path,
+                format!("{item:?} is skipped by ingress-nginx's parser (not scheme://host[:port]); left out"),
+            );
+        }
+    }
+    (false, kept)
+}
+
+/// One listed origin as nginx matches it (`buildOriginRegex`), anchored.
+fn origin_regex(origin: &str) -> String {
+    format!("^{}$", escape(origin).replacen(r"\*", ONE_LABEL, 1))
+}
+
+/// A location of a host: its path match, its Ingress, where it is.
+struct Location<'a> {
+    path: PathMatch,
+    read: &'a Read,
+    at: String,
+}
+
+/// The rules of one host (`None`: the catch-all server): its locations in
+/// nginx's order, then the host's root with the oldest Ingress's CORS.
+fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: &mut Issues) -> Vec<Scope> {
+    let members: Vec<&Read> = read
+        .iter()
+        .filter(|r| r.ingress.spec.rules.iter().any(|x| x.host.as_deref() == host))
+        .collect();
+    let with_cors = members.iter().any(|r| r.cors.source.is_some());
+    if !(with_cors || catch_all_cors && host.is_some()) {
+        return Vec::new();
+    }
+    let regex_mode = members.iter().any(|r| {
+        let meta = &r.ingress.metadata;
+        flag(meta, "use-regex", false) || annotation(meta, "rewrite-target").is_some()
+    });
+    let mut locations = locations(host, &members, regex_mode, issues);
+    locations.sort_by_key(|l| match &l.path {
+        PathMatch::Exact(_) if !regex_mode => (0, 0),
+        PathMatch::Exact(p) | PathMatch::StringPrefix(p) | PathMatch::SegmentPrefix(p) => (1, usize::MAX - p.len()),
+        PathMatch::Any => (2, 0),
+    });
+    let name = host.unwrap_or("*");
+    if name.starts_with("*.") {
+        issues.lossy(
+            &members
+                .first()
+                .map(|r| within(&r.part, "spec.rules"))
+                .unwrap_or_default(),
+            format!("nginx's {name:?} covers one label, a host rule any number; --lossy matches any number"),
+        );
+    }
+    // The implicit root location, unless an Ingress has a `/` of its own.
+    let has_root = locations.iter().any(|l| l.path == PathMatch::Any);
+    let root = members.first().filter(|_| !has_root).map(|r| Location {
+        path: PathMatch::Any,
+        read: r,
+        at: within(&r.part, "spec"),
+    });
+    locations
+        .iter()
+        .chain(root.as_ref())
+        .flat_map(|l| {
+            let hint = &l.read.ingress.metadata.name;
+            Scope::each_glob(name, &l.path, !regex_mode, &l.read.cors, hint, &l.at)
+        })
+        .collect()
+}
+
+/// The locations the host's Ingresses make; a path given twice belongs to
+/// the oldest Ingress (controller.go: "Location already configured").
+fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, issues: &mut Issues) -> Vec<Location<'a>> {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut out = Vec::new();
+    for read in members {
+        for (r, rule) in read
+            .ingress
+            .spec
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.host.as_deref() == host)
+        {
+            for (p, path) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
+                let at = within(&read.part, &format!("spec.rules[{r}].http.paths[{p}]"));
+                let value = path.path.clone().unwrap_or_else(|| "/".to_owned());
+                let kind = path
+                    .path_type
+                    .clone()
+                    .unwrap_or_else(|| "ImplementationSpecific".to_owned());
+                if seen.contains(&(value.clone(), kind.clone())) {
+                    issues.note(
+                        &at,
+                        format!(
+                            "{value:?} is also a path of an older Ingress on this host, whose location nginx keeps"
+                        ),
+                    );
+                    continue;
+                }
+                seen.push((value.clone(), kind.clone()));
+                let literal = !value.contains(|c: char| "^$.*+?()[]{}|\\".contains(c));
+                let path = match kind.as_str() {
+                    _ if regex_mode && literal => PathMatch::StringPrefix(value),
+                    _ if regex_mode => regex_path("regex path", &value, &at, issues),
+                    "Exact" => PathMatch::Exact(value),
+                    _ if value == "/" => PathMatch::Any,
+                    _ if value.ends_with('/') => PathMatch::StringPrefix(value),
+                    _ => PathMatch::SegmentPrefix(value),
+                };
+                out.push(Location { path, read, at });
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,390 @@
+//! The change summary, computed, never written by hand: each scope's matrix
+//! ([`super::matrix`]) goes through the source's model and through this
+//! filter; each differing field is named by a row of docs/differences.md
+//! ([`super::differences`]); the Fetch model (the `fetch-model` crate) says
+//! what a page could tell apart. The summary leads with outcome changes (a
+//! request now allowed or blocked, headers a page now reads or not, a
+//! preflight cached for another time), then those that only happen where the
+//! upstream sends its own CORS headers, then header-level differences no
+//! page's outcome depends on (`Vary`, a `204` for a `200`...).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use envoy_cors_core::language::Config;
+use envoy_cors_core::origin::Origin;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::differences::{explain, normalise, read_by_browser, Facts, DIFFERENCES, UNEXPLAINED};
+use super::fields::comma_list;
+use super::matrix;
+use super::model::{Request, Response, SourceCors};
+use super::Scope;
+use crate::args::SourceFormat;
+
+/// The table the summary quotes.
+const DIFFERENCES_DOC: &str = include_str!("../../../../docs/differences.md");
+
+/// Requests a scope gets when an earlier scope had the same policies (another
+/// host or path of the same route): enough to check its routing.
+const REPEATED_SCOPE_REQUESTS: usize = 6;
+
+/// One request of the matrix and what both sides answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    scope: usize,
+    /// Where the scope comes from in the source.
+    rule: String,
+    request: Request,
+    upstream: Upstream,
+    source: Response,
+    ours: Response,
+    /// Field -> id that explains its difference.
+    differences: BTreeMap<String, &'static str>,
+    /// What a page could tell apart, each with the id that explains it.
+    noticed: Vec<(&'static str, String)>,
+    /// Whether a page's outcome differs (not only a cache key).
+    outcome: bool,
+}
+
+/// What the upstream answered, and which upstream it was.
+#[derive(Debug, Clone, Serialize)]
+struct Upstream {
+    kind: &'static str,
+    #[serde(flatten)]
+    response: Response,
+}
+
+/// The computed change list.
+#[derive(Debug)]
+pub struct Report {
+    cases: Vec<Case>,
+    /// Each scope, for `--matrix`: its route name, whether its policy allows
+    /// any origin, and the CorsPolicy of Envoy's own filter it models (a
+    /// string when another source's model stands there, `null` for none).
+    scopes: Vec<Value>,
+}
+
+/// Runs every scope's matrix.
+pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> Report {
+    let mut cases = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, scope) in scopes.iter().enumerate() {
+        let hints = scope.cors.source.as_ref().map(|s| s.hints()).unwrap_or_default();
+        let exposed = matrix::exposed(scope, &hints);
+        let requests = matrix::requests(scope, &hints);
+        let first = seen.insert((
+            names.get(i).cloned().flatten(),
+            &scope.policy_hint,
+            scope.cors.source.is_some(),
+        ));
+        let count = if first { requests.len() } else { REPEATED_SCOPE_REQUESTS };
+        for request in requests.into_iter().take(count) {
+            for (kind, response) in matrix::upstreams(scope) {
+                let upstream = Upstream { kind, response };
+                cases.push(compare(i, scope, request.clone(), upstream, config, &exposed));
+            }
+        }
+    }
+    let envoy = |s: &Scope| match &s.cors.source {
+        Some(SourceCors::Envoy(cors)) => cors.cors_policy(),
+        Some(_) => Value::from("not Envoy's filter"),
+        None => Value::Null,
+    };
+    let scopes = scopes.iter().map(
+        |s| json!({ "rule": s.at, "route_name": s.sample.route_name, "any_origin": s.any_origin(), "envoy": envoy(s) }),
+    );
+    Report {
+        cases,
+        scopes: scopes.collect(),
+    }
+}
+
+/// One case: both answers, the differing fields named, what a page notices.
+fn compare(
+    index: usize,
+    scope: &Scope,
+    request: Request,
+    upstream: Upstream,
+    config: &Config,
+    exposed: &[String],
+) -> Case {
+    let source = match &scope.cors.source {
+        Some(cors) => cors.respond(&request, &upstream.response),
+        None => upstream.response.clone(),
+    };
+    let ours = matrix::ours(config, &request, &upstream.response);
+    let (theirs, mine) = (normalise(&source), normalise(&ours));
+    let facts = Facts::new(&request, scope.any_origin(), &upstream.response);
+    let differences = explain(&facts, &theirs, &mine);
+    // An outcome by the ids of the fields a browser reads there; the cache key by `vary`'s.
+    let read = differences.iter().filter(|(f, _)| read_by_browser(facts.preflight, f));
+    let mut ids: BTreeSet<&'static str> = read.map(|(_, id)| *id).collect();
+    if ids.is_empty() {
+        ids.insert(UNEXPLAINED);
+    }
+    let effects = effects(&request, &source, &ours, exposed);
+    let mut noticed: Vec<(&'static str, String)> = effects
+        .iter()
+        .flat_map(|e| ids.iter().map(move |id| (*id, e.clone())))
+        .collect();
+    if let Some(id) = differences.get("vary") {
+        let vary = mine.get("vary").cloned().unwrap_or_default();
+        noticed.push((id, format!("caches keep one answer per Vary: {vary}")));
+    }
+    let outcome = !effects.is_empty();
+    Case {
+        scope: index,
+        rule: scope.at.clone(),
+        request,
+        upstream,
+        source,
+        ours,
+        differences,
+        noticed,
+        outcome,
+    }
+}
+
+/// What a page at the request's origin can do with a response in one
+/// credentials mode: pass the CORS check, and read which headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Mode {
+    ok: bool,
+    readable: Vec<String>,
+}
+
+/// What a page can do with a response, without and with credentials, and
+/// how long a preflight it passes is cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Verdict {
+    modes: [Mode; 2],
+    max_age: Option<u64>,
+}
+
+/// What a page can tell apart between the source's answer and ours.
+fn effects(request: &Request, source: &Response, ours: &Response, exposed: &[String]) -> Vec<String> {
+    let (Some(t), Some(o)) = (verdict(request, source, exposed), verdict(request, ours, exposed)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for ((t, o), mode) in t
+        .modes
+        .iter()
+        .zip(&o.modes)
+        .zip(["without credentials", "with credentials"])
+    {
+        match (t.ok, o.ok) {
+            (true, false) => out.push(format!("now refused {mode}, allowed before")),
+            (false, true) => out.push(format!("now allowed {mode}, refused before")),
+            _ if t.readable != o.readable => out.push(format!(
+                "the page reads {:?} {mode}, {:?} before",
+                o.readable, t.readable
+            )),
+            _ => {}
+        }
+    }
+    if let (Some(theirs), Some(mine)) = (t.max_age, o.max_age) {
+        if theirs != mine {
+            out.push(format!("the preflight is cached {mine} s, {theirs} s before"));
+        }
+    }
+    out
+}
+
+/// What a page can do with a response; `None` when no page sends the request
+/// (a plain `OPTIONS`, an `Origin` no browser serializes).
+fn verdict(request: &Request, response: &Response, exposed: &[String]) -> Option<Verdict> {
+    let origin = request
+        .header("origin")
+        .filter(|o| *o == "null" || Origin::parse(o.as_bytes()).is_ok())?;
+    let preflight = request.method == "OPTIONS" && request.header("access-control-request-method").is_some();
+    if request.method == "OPTIONS" && !preflight {
+        return None;
+    }
+    let mut headers = response.header_bytes();
+    for name in exposed {
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            headers.push((name.clone(), b"v".to_vec()));
+        }
+    }
+    let modes = [false, true].map(|credentials| {
+        let ok = if preflight {
+            let intent = fetch_model::Intent {
+                method: request
+                    .header("access-control-request-method")
+                    .unwrap_or_default()
+                    .to_owned(),
+                unsafe_headers: comma_list(request.header("access-control-request-headers").unwrap_or_default())
+                    .map(str::to_ascii_lowercase)
+                    .collect(),
+                credentials,
+                private_network: request.header("access-control-request-private-network") == Some("true"),
+            };
+            fetch_model::preflight_check(response.status, &headers, origin.as_bytes(), &intent).is_ok()
+        } else {
+            fetch_model::cors_check(&headers, origin.as_bytes(), credentials).is_ok()
+        };
+        let readable = exposed
+            .iter()
+            .filter(|n| ok && !preflight && fetch_model::readable(&headers, n, credentials))
+            .cloned()
+            .collect();
+        Mode { ok, readable }
+    });
+    let max_age =
+        (preflight && modes.iter().any(|m| m.ok)).then(|| fetch_model::max_age(&headers).unwrap_or(5).min(86_400));
+    Some(Verdict { modes, max_age })
+}
+
+/// The "This filter" cell of an id's row in docs/differences.md, first sentence.
+fn documented(id: &str) -> String {
+    let row = DIFFERENCES_DOC
+        .lines()
+        .find(|l| l.starts_with(&format!("| `{id}` |")))
+        .and_then(|l| l.split(" | ").nth(2));
+    let text = row.unwrap_or("not in docs/differences.md: a difference the importer did not expect");
+    let end = text.find(". ").map_or(text.len(), |i| i + 1);
+    text.get(..end).unwrap_or(text).to_owned()
+}
+
+/// The cases each id explains, with what a page notices, in the table's order.
+type ById<'a> = BTreeMap<usize, (&'static str, Vec<(&'a Case, &'a str)>)>;
+
+fn by_id<'a>(cases: &[&'a Case], outcome: bool) -> ById<'a> {
+    let mut by_id: ById<'a> = BTreeMap::new();
+    for case in cases {
+        let found: Vec<(&'static str, &str)> = if outcome {
+            let effects = case.noticed.iter().filter(|(_, a)| !a.starts_with("caches keep"));
+            effects.map(|(id, a)| (*id, a.as_str())).collect()
+        } else {
+            case.differences
+                .values()
+                .filter(|id| **id != UNEXPLAINED)
+                .map(|id| (*id, ""))
+                .collect()
+        };
+        let mut seen = BTreeSet::new();
+        for (id, aspect) in found {
+            if seen.insert(id) {
+                let rank = DIFFERENCES
+                    .iter()
+                    .position(|(i, _)| *i == id)
+                    .unwrap_or(DIFFERENCES.len());
+                by_id.entry(rank).or_insert((id, Vec::new())).1.push((case, aspect));
+            }
+        }
+    }
+    by_id
+}
+
+impl Report {
+    /// Cases a browser would notice that no documented id explains.
+    pub fn unexplained_noticed(&self) -> usize {
+        self.cases
+            .iter()
+            .filter(|c| c.noticed.iter().any(|(id, _)| *id == UNEXPLAINED))
+            .count()
+    }
+
+    /// Prints the change summary on stderr, outcome changes first.
+    pub fn print(&self, format: SourceFormat) {
+        let source = match format {
+            SourceFormat::Envoy => "Envoy's built-in CORS filter",
+            SourceFormat::Istio => "Istio (Envoy's built-in CORS filter)",
+            SourceFormat::GatewayApi => "the Gateway API CORS filter",
+            SourceFormat::IngressNginx => "ingress-nginx",
+            SourceFormat::EnvoyGateway => "Envoy Gateway (Envoy's built-in CORS filter)",
+        };
+        let differ = self.cases.iter().filter(|c| !c.differences.is_empty()).count();
+        eprintln!(
+            "cors-policy: compared {} requests with {source}: {differ} answered differently",
+            self.cases.len()
+        );
+        let outcome = |own: bool| {
+            self.cases
+                .iter()
+                .filter(move |c| c.outcome && (c.upstream.kind == "own-cors") == own)
+        };
+        let (plain, own): (Vec<&Case>, Vec<&Case>) = (outcome(false).collect(), outcome(true).collect());
+        let header: Vec<&Case> = self
+            .cases
+            .iter()
+            .filter(|c| !c.outcome && !c.differences.is_empty())
+            .collect();
+        print_group(
+            "outcome changes (a request allowed or blocked, response headers a page reads, preflight caching)",
+            &plain,
+            true,
+        );
+        if !own.is_empty() {
+            print_group(
+                "outcome changes only where the upstream sends its own CORS headers",
+                &own,
+                true,
+            );
+        }
+        if !header.is_empty() {
+            print_group("header-level differences, with the same outcome", &header, false);
+        }
+        let quiet: Vec<&&Case> = header
+            .iter()
+            .filter(|c| c.differences.values().any(|id| *id == UNEXPLAINED))
+            .collect();
+        if let Some(first) = quiet.first() {
+            let fields: Vec<&String> = first
+                .differences
+                .iter()
+                .filter(|(_, id)| **id == UNEXPLAINED)
+                .map(|(f, _)| f)
+                .collect();
+            eprintln!(
+                "cors-policy: note: {} requests differ in a way docs/differences.md does not list and no browser \
+                 notices (e.g. {}: {fields:?})",
+                quiet.len(),
+                label(&first.request)
+            );
+        }
+    }
+
+    /// Every case, for `--matrix`.
+    pub fn to_json(&self, format: SourceFormat) -> Value {
+        let ids: Vec<&str> = DIFFERENCES.iter().map(|(id, _)| *id).collect();
+        json!({ "source": format!("{format:?}"), "ids": ids, "scopes": self.scopes, "cases": self.cases })
+    }
+}
+
+/// A group of cases: a line that counts them, then one `change:` line per
+/// id, with up to three examples of what a page notices for outcome changes.
+fn print_group(what: &str, cases: &[&Case], outcome: bool) {
+    match cases.len() {
+        0 => eprintln!("cors-policy: {what}: none"),
+        n => eprintln!("cors-policy: {what}: {n} requests"),
+    }
+    for (id, cases) in by_id(cases, outcome).values() {
+        eprintln!("change: {id} ({} requests): {}", cases.len(), documented(id));
+        let mut shown = BTreeSet::new();
+        for (case, aspect) in cases.iter().filter(|_| outcome) {
+            let kind: String = aspect.split(' ').take(3).collect();
+            if shown.len() < 3 && shown.insert(kind) {
+                eprintln!("    e.g. {}: {aspect}", label(&case.request));
+            }
+        }
+    }
+}
+
+/// A request in a line.
+fn label(r: &Request) -> String {
+    let origin = r
+        .header("origin")
+        .map_or_else(|| "no Origin".to_owned(), |o| format!("from {o}"));
+    match r.header("access-control-request-method") {
+        Some(m) if r.method == "OPTIONS" => {
+            let hdrs = r
+                .header("access-control-request-headers")
+                .map_or_else(String::new, |h| format!(" with {h}"));
+            format!("preflight for {m}{hdrs} to {}{} {origin}", r.authority, r.path)
+        }
+        _ => format!("{} {}{} {origin}", r.method, r.authority, r.path),
+    }
+}
