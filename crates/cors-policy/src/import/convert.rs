@@ -7,6 +7,7 @@
 
 use envoy_cors_core::language::{Config, PolicySpec, Problem};
 use envoy_cors_core::policy::Mode;
+use itertools::Itertools;
 
 use super::automata::BrowserOrigins;
 use super::fields::split;
@@ -143,17 +144,17 @@ pub fn policy(
     let headers = match (star_in(&draft.headers), draft.headers_star_echoed) {
         (true, true) => vec!["*".to_owned(), "authorization".to_owned()],
         (true, false) => vec!["*".to_owned()],
-        (false, _) => unique(draft.headers.iter().map(|h| h.to_ascii_lowercase())),
+        (false, _) => draft.headers.iter().map(|h| h.to_ascii_lowercase()).unique().collect(),
     };
     let mut spec = PolicySpec {
         allow_origins,
         allow_methods: Some(if star_in(&draft.methods) {
             vec!["*".to_owned()]
         } else {
-            unique(draft.methods.iter().cloned())
+            draft.methods.iter().cloned().unique().collect()
         }),
         allow_headers: headers,
-        expose_headers: unique(draft.expose.iter().map(|h| h.to_ascii_lowercase())),
+        expose_headers: draft.expose.iter().map(|h| h.to_ascii_lowercase()).unique().collect(),
         max_age: draft
             .max_age
             .as_deref()
@@ -206,7 +207,7 @@ fn origins(matchers: &[StringMatch], at: &str, browser: &BrowserOrigins, issues:
             }
         }
     }
-    (unique(entries.into_iter()), any)
+    (entries.into_iter().unique().collect(), any)
 }
 
 /// Says what becomes of credentials with every origin allowed.
@@ -247,17 +248,6 @@ fn max_age(text: &str, at: &str, issues: &mut Issues) -> Option<i64> {
         return None;
     }
     Some(text.parse::<i64>().unwrap_or(i64::MAX))
-}
-
-/// The items in order, each once.
-fn unique(items: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for item in items {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
 }
 
 /// What the importer does with a value the core refuses: drop it, with a

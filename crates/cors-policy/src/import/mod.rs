@@ -35,6 +35,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use envoy_cors_core::language::PolicySpec;
+use itertools::Itertools;
 use serde_json::Value;
 
 use super::args::{ImportArgs, SourceFormat};
@@ -388,9 +389,7 @@ pub fn kind_of(doc: &Value) -> Option<SourceFormat> {
 
 /// The one source the documents hold, or the names of several.
 fn detect(docs: &[Doc]) -> Result<Option<SourceFormat>, Vec<&'static str>> {
-    let mut formats: Vec<SourceFormat> = docs.iter().filter_map(|d| kind_of(&d.value)).collect();
-    formats.sort();
-    formats.dedup();
+    let mut formats: Vec<SourceFormat> = docs.iter().filter_map(|d| kind_of(&d.value)).sorted().dedup().collect();
     // HTTPRoutes are what a SecurityPolicy targets.
     if formats.contains(&SourceFormat::EnvoyGateway) {
         formats.retain(|f| *f != SourceFormat::GatewayApi);

@@ -28,6 +28,7 @@
 //!   other paths get the CORS of the oldest Ingress that names the host (its
 //!   implicit root location, `createServers` in controller.go).
 
+use itertools::Itertools;
 use serde::Deserialize;
 
 use super::automata::{escape, BrowserOrigins, Language};
@@ -132,22 +133,16 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     }
     // Oldest first (`sortIngressSlice`); the file's order for ties.
     read.sort_by_key(|r| r.ingress.metadata.creation_timestamp.clone());
-    let mut hosts: Vec<Option<String>> = Vec::new();
-    for host in read
+    // nginx's server selection: exact names, wildcards, then the catch-all.
+    let hosts = read
         .iter()
         .flat_map(|r| r.ingress.spec.rules.iter().map(|rule| rule.host.clone()))
-    {
-        if !hosts.contains(&host) {
-            hosts.push(host);
-        }
-    }
-    // nginx's server selection: exact names, wildcards, then the catch-all.
-    hosts.sort_by_key(|h| host_rank(h.as_deref().unwrap_or("*")));
+        .unique()
+        .sorted_by_key(|h| host_rank(h.as_deref().unwrap_or("*")));
     let catch_all_cors = read
         .iter()
         .any(|r| r.cors.source.is_some() && r.ingress.spec.rules.iter().any(|x| x.host.is_none()));
     hosts
-        .iter()
         .flat_map(|host| host_scopes(host.as_deref(), &read, catch_all_cors, issues))
         .collect()
 }
