@@ -11,9 +11,9 @@ use itertools::Itertools;
 
 use super::automata::BrowserOrigins;
 use super::fields::split;
-use super::model::{Enabled, EnvoyCors};
+use super::model::{Enabled, EnvoyCors, SourceCors};
 use super::origins::{self, StringMatch};
-use super::{Issues, Severity};
+use super::{Cors, Issues, Severity};
 
 /// The core's cap on `max_age` (Firefox's; Chromium caps at 7200): a longer
 /// value means the same to every browser.
@@ -102,24 +102,26 @@ pub struct Draft {
     pub report: bool,
 }
 
-impl Draft {
-    /// An Envoy CorsPolicy (also what Istio and Envoy Gateway configure);
-    /// `None` when the filter is off.
-    pub fn envoy(cors: &EnvoyCors) -> Option<Self> {
-        (cors.enabled != Enabled::Off).then(|| Self {
-            origins: cors.origins.clone(),
-            star: Star::Echoed,
-            methods: split(&cors.allow_methods),
-            headers: split(&cors.allow_headers),
-            headers_star_echoed: true,
-            expose: split(&cors.expose_headers),
-            max_age: Some(cors.max_age.clone()).filter(|m| !m.trim().is_empty()),
-            credentials: cors.allow_credentials,
-            private_network: cors.allow_private_network,
-            // Envoy answers allowed preflights with 200.
-            preflight_status: Some(200),
-            report: cors.enabled == Enabled::Shadow,
-        })
+/// An Envoy CorsPolicy (also what Istio and Envoy Gateway configure) found
+/// at `at`, with its policy (none when the filter is off).
+pub fn envoy(cors: EnvoyCors, at: &str, names: &Names, browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
+    let draft = (cors.enabled != Enabled::Off).then(|| Draft {
+        origins: cors.origins.clone(),
+        star: Star::Echoed,
+        methods: split(&cors.allow_methods),
+        headers: split(&cors.allow_headers),
+        headers_star_echoed: true,
+        expose: split(&cors.expose_headers),
+        max_age: Some(cors.max_age.clone()).filter(|m| !m.trim().is_empty()),
+        credentials: cors.allow_credentials,
+        private_network: cors.allow_private_network,
+        // Envoy answers allowed preflights with 200.
+        preflight_status: Some(200),
+        report: cors.enabled == Enabled::Shadow,
+    });
+    Cors {
+        policy: draft.and_then(|d| policy(&d, at, names, browser, issues)),
+        source: Some(SourceCors::Envoy(cors)),
     }
 }
 

@@ -28,9 +28,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::automata::BrowserOrigins;
-use super::convert::{self, Draft};
+use super::convert;
 use super::fields::typed;
-use super::model::{Enabled, EnvoyCors, SourceCors};
+use super::model::{Enabled, EnvoyCors};
 use super::origins::{MatchKind, StringMatch};
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
 use super::{Cors, Doc, Issues, Scope};
@@ -442,11 +442,7 @@ fn resolved(route: &Route, levels: &[Level], browser: &BrowserOrigins, issues: &
         return Cors::default();
     };
     let cors = resolve(head, levels, issues);
-    let policy = Draft::envoy(&cors).and_then(|d| convert::policy(&d, &head.path, &convert::ENVOY, browser, issues));
-    Cors {
-        policy,
-        source: Some(SourceCors::Envoy(cors)),
-    }
+    convert::envoy(cors, &head.path, &convert::ENVOY, browser, issues)
 }
 
 /// The scopes of one route: one per path rule of its match, or one

@@ -33,11 +33,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::automata::{escape, BrowserOrigins};
-use super::convert::{self, Draft};
+use super::convert;
 use super::fields::{typed, ObjectMeta};
 use super::gateway::{self, Found, HttpRoute};
 use super::istio::duration_seconds;
-use super::model::{EnvoyCors, SourceCors};
+use super::model::EnvoyCors;
 use super::origins::StringMatch;
 use super::{kind_of, Cors, Doc, Issues, Scope};
 use crate::args::SourceFormat;
@@ -115,14 +115,10 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             continue;
         };
         let at = within(&doc.part, "spec.cors");
+        let names = convert::camel("Envoy Gateway");
         let cors = policy.spec.cors.as_ref().map(|c| {
             let model = model(c, &at, issues);
-            let names = convert::camel("Envoy Gateway");
-            let policy = Draft::envoy(&model).and_then(|d| convert::policy(&d, &at, &names, browser, issues));
-            Cors {
-                policy,
-                source: Some(SourceCors::Envoy(model)),
-            }
+            convert::envoy(model, &at, &names, browser, issues)
         });
         policies.push(Read {
             part: doc.part.clone(),

@@ -15,9 +15,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::automata::BrowserOrigins;
-use super::convert::{self, Draft};
+use super::convert;
 use super::fields::{typed, ObjectMeta};
-use super::model::{EnvoyCors, SourceCors};
+use super::model::EnvoyCors;
 use super::origins::{MatchKind, StringMatch};
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
 use super::{Cors, Doc, Issues, Scope};
@@ -232,10 +232,7 @@ fn cors(c: &CorsPolicy, at: &str, browser: &BrowserOrigins, issues: &mut Issues)
         },
         ..convert::camel("Istio")
     };
-    Cors {
-        policy: Draft::envoy(&model).and_then(|draft| convert::policy(&draft, at, &names, browser, issues)),
-        source: Some(SourceCors::Envoy(model)),
-    }
+    convert::envoy(model, at, &names, browser, issues)
 }
 
 /// A protobuf Duration as Istio and Envoy Gateway write it (`24h`, `1h30m`,
