@@ -33,7 +33,7 @@ use super::fields::typed;
 use super::model::{Enabled, EnvoyCors};
 use super::origins::{MatchKind, StringMatch};
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
-use super::{Cors, Doc, Issues, Scope};
+use super::{policy_hint, Cors, Doc, Issues, Scope};
 use crate::document::{join, walk_objects, within};
 
 const CORS_POLICY: &str = "envoy.extensions.filters.http.cors.v3.CorsPolicy";
@@ -325,6 +325,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             continue;
         };
         let vpath = format!("{}.virtual_hosts[{v}]", rc.path);
+        let vhost_name = vhost.name.as_deref().unwrap_or("vhost");
         let vlevel = level(&vhost.typed_per_filter_config, &keys, part, &vpath, issues);
         for (r, route) in vhost.routes.iter().enumerate() {
             let rpath = format!("{vpath}.routes[{r}]");
@@ -351,11 +352,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                     .name
                     .as_deref()
                     .is_some_and(|n| names.iter().filter(|m| **m == n).count() == 1),
-                hint: format!(
-                    "{}-{}",
-                    vhost.name.as_deref().unwrap_or("vhost"),
-                    route.name.clone().unwrap_or_else(|| format!("route{r}"))
-                ),
+                hint: policy_hint(vhost_name, route.name.as_deref(), "route", r),
                 at: within(part, &rpath),
             };
             let cors = resolved(route, &levels, browser, issues);

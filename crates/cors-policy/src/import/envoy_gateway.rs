@@ -29,10 +29,11 @@
 
 use std::collections::BTreeMap;
 
+use regex_syntax::escape;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::automata::{escape, BrowserOrigins};
+use super::automata::BrowserOrigins;
 use super::convert;
 use super::fields::{typed, ObjectMeta};
 use super::gateway::{self, Found, HttpRoute};

@@ -20,7 +20,7 @@ use super::fields::{typed, ObjectMeta};
 use super::model::EnvoyCors;
 use super::origins::{MatchKind, StringMatch};
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
-use super::{Cors, Doc, Issues, Scope};
+use super::{policy_hint, Cors, Doc, Issues, Scope};
 use crate::document::within;
 
 /// A `VirtualService`.
@@ -106,11 +106,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                 .as_ref()
                 .map(|c| cors(c, &format!("{at}.corsPolicy"), browser, issues))
                 .unwrap_or_default();
-            let hint = format!(
-                "{}-{}",
-                vs.metadata.name,
-                http.name.clone().unwrap_or_else(|| format!("http{i}"))
-            );
+            let hint = policy_hint(&vs.metadata.name, http.name.as_deref(), "http", i);
             // No `match`, or an empty list, matches every request (Istio's
             // VirtualService reference).
             let any = [HttpMatchRequest::default()];

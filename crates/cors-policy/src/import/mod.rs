@@ -189,6 +189,15 @@ impl Scope {
     }
 }
 
+/// A name for the policy of a source's rule: its object's name and the
+/// rule's (`unnamed` and its index when it has none).
+pub fn policy_hint(object: &str, rule: Option<&str>, unnamed: &str, index: usize) -> String {
+    match rule {
+        Some(name) => format!("{object}-{name}"),
+        None => format!("{object}-{unnamed}{index}"),
+    }
+}
+
 /// One document of the files: where it is (for messages) and its content.
 #[derive(Debug)]
 pub struct Doc {

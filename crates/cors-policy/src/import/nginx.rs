@@ -29,9 +29,10 @@
 //!   implicit root location, `createServers` in controller.go).
 
 use itertools::Itertools;
+use regex_syntax::escape;
 use serde::Deserialize;
 
-use super::automata::{escape, BrowserOrigins, Language};
+use super::automata::{BrowserOrigins, Language};
 use super::convert::{self, Draft, Names, Star};
 use super::fields::{split, typed, ObjectMeta};
 use super::model::{NginxCors, SourceCors};

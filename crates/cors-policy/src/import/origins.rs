@@ -6,9 +6,10 @@
 
 use envoy_cors_core::origin::Origin;
 use envoy_cors_core::origin_matcher::OriginEntry;
+use regex_syntax::escape;
 use regex_syntax::hir::{Class, Hir, HirKind};
 
-use super::automata::{escape, BrowserOrigins, Language};
+use super::automata::{BrowserOrigins, Language};
 
 /// Most entries a regular expression is expanded into before giving up.
 const MAX_TEMPLATES: usize = 64;

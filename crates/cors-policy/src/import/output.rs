@@ -20,14 +20,8 @@ pub struct Output {
 /// characters here so that `assemble` can add a `-N` to tell two apart.
 fn policy_name(hint: &str) -> String {
     let mut name: String = hint
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-', "-")
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
         .take(56)
         .collect();
     if name.is_empty() {

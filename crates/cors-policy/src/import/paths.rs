@@ -149,16 +149,9 @@ pub fn literal(text: &str, case_sensitive: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            '*' | '?' | '[' | ']' => {
-                out.push('[');
-                out.push(c);
-                out.push(']');
-            }
+            '*' | '?' | '[' | ']' => out.extend(['[', c, ']']),
             c if !case_sensitive && c.is_ascii_alphabetic() => {
-                out.push('[');
-                out.push(c.to_ascii_lowercase());
-                out.push(c.to_ascii_uppercase());
-                out.push(']');
+                out.extend(['[', c.to_ascii_lowercase(), c.to_ascii_uppercase(), ']']);
             }
             c => out.push(c),
         }
