@@ -448,7 +448,7 @@ fn resolved(route: &Route, levels: &[Level], browser: &BrowserOrigins, issues: &
 fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issues) -> Vec<Scope> {
     let mat = format!("{}.match", place.at);
     let Some(m) = &route.matcher else {
-        issues.fatal(&mat, "a route without a match".to_owned());
+        issues.fatal(&mat, "a route without a match");
         return Vec::new();
     };
     let name = route.name.clone().filter(|n| !n.is_empty());
@@ -456,7 +456,7 @@ fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issu
     let Some(path) = path_match(m, &mat, if name.is_some() { &mut unsaid } else { issues }) else {
         issues.note(
             &mat,
-            "a CONNECT route: browsers never send CORS requests over CONNECT; left out".to_owned(),
+            "a CONNECT route: browsers never send CORS requests over CONNECT; left out",
         );
         return Vec::new();
     };
@@ -514,7 +514,7 @@ fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> Option<PathMatch
     } else {
         issues.lossy(
             at,
-            "a path match this tool cannot convert (path_match_policy?); --lossy matches every path".to_owned(),
+            "a path match this tool cannot convert (path_match_policy?); --lossy matches every path",
         );
         PathMatch::Any
     };
@@ -662,7 +662,7 @@ fn matchers(cors: &CorsPolicy, at: &str, issues: &mut Issues) -> Vec<StringMatch
             Some((kind, value)) => out.push(StringMatch::new(kind, value, m.ignore_case && kind != MatchKind::Regex)),
             None => issues.fatal(
                 &format!("{at}.allow_origin_string_match[{i}]"),
-                "a StringMatcher this tool cannot read (custom?)".to_owned(),
+                "a StringMatcher this tool cannot read (custom?)",
             ),
         }
     }

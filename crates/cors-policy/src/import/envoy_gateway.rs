@@ -150,8 +150,7 @@ fn winner(policies: &[Read], (part, route): &Found, r: usize, issues: &mut Issue
     if read.policy.spec.merge_type.is_some() {
         issues.lossy(
             &within(&read.part, "spec.mergeType"),
-            "merges into the policy of the route's Gateway, which this tool does not do; --lossy takes this policy alone"
-                .to_owned(),
+            "merges into the policy of the route's Gateway, which this tool does not do; --lossy takes this policy alone",
         );
     }
     read.cors.clone().unwrap_or_default()
@@ -205,8 +204,7 @@ fn level(read: &Read, route: &HttpRoute, rule: Option<&str>, at: &str, issues: &
         } else if selector.kind != "HTTPRoute" || !selector.match_expressions.is_empty() {
             issues.lossy(
                 &within(&read.part, "spec.targetSelectors"),
-                "selects Gateways or by expressions, which this tool does not resolve; --lossy ignores the selector"
-                    .to_owned(),
+                "selects Gateways or by expressions, which this tool does not resolve; --lossy ignores the selector",
             );
         }
     }

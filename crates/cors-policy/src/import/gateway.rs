@@ -147,14 +147,13 @@ pub fn filter_cors(
         if backend.filters.iter().any(|f| f.kind == "CORS") {
             issues.fatal(
                 &format!("{at}.backendRefs[{b}].filters"),
-                "a CORS filter on one backend applies to the requests load-balanced to it, which no rule can select"
-                    .to_owned(),
+                "a CORS filter on one backend applies to the requests load-balanced to it, which no rule can select",
             );
         }
     }
     let (f, filter) = rule.filters.iter().enumerate().rfind(|(_, f)| f.kind == "CORS")?;
     let Some(cors) = &filter.cors else {
-        issues.fatal(&format!("{at}.filters[{f}]"), "a CORS filter without `cors`".to_owned());
+        issues.fatal(&format!("{at}.filters[{f}]"), "a CORS filter without `cors`");
         return None;
     };
     let model = model(cors);

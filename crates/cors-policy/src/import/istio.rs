@@ -95,10 +95,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
         for (i, http) in vs.spec.http.iter().flatten().enumerate() {
             let at = within(part, &format!("spec.http[{i}]"));
             if http.delegate.is_some() {
-                issues.fatal(
-                    &at,
-                    "delegates to other VirtualServices, which are not in the files".to_owned(),
-                );
+                issues.fatal(&at, "delegates to other VirtualServices, which are not in the files");
                 continue;
             }
             let cors = http
@@ -195,7 +192,7 @@ fn cors(c: &CorsPolicy, at: &str, browser: &BrowserOrigins, issues: &mut Issues)
                 .find_map(|(kind, v)| v.as_ref().map(|v| StringMatch::new(kind, v, false)));
                 if found.is_none() {
                     let at = format!("{at}.allowOrigins[{i}]");
-                    issues.fatal(&at, "expected exact, prefix or regex".to_owned());
+                    issues.fatal(&at, "expected exact, prefix or regex");
                 }
                 found
             })

@@ -79,12 +79,13 @@ pub struct Issues {
 
 impl Issues {
     /// Records an issue once.
-    pub fn push(&mut self, severity: Severity, path: &str, reason: String) {
+    pub fn push(&mut self, severity: Severity, path: &str, reason: impl Into<String>) {
         let path = if self.camel {
             envoy::camel_path(path)
         } else {
             path.to_owned()
         };
+        let reason = reason.into();
         let issue = Issue { severity, path, reason };
         if !self.list.contains(&issue) {
             self.list.push(issue);
@@ -92,17 +93,17 @@ impl Issues {
     }
 
     /// Something worth knowing.
-    pub fn note(&mut self, path: &str, reason: String) {
+    pub fn note(&mut self, path: &str, reason: impl Into<String>) {
         self.push(Severity::Note, path, reason);
     }
 
     /// No exact conversion.
-    pub fn lossy(&mut self, path: &str, reason: String) {
+    pub fn lossy(&mut self, path: &str, reason: impl Into<String>) {
         self.push(Severity::Lossy, path, reason);
     }
 
     /// No conversion.
-    pub fn fatal(&mut self, path: &str, reason: String) {
+    pub fn fatal(&mut self, path: &str, reason: impl Into<String>) {
         self.push(Severity::Fatal, path, reason);
     }
 }

@@ -121,7 +121,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
         if annotation(&ingress.metadata, "canary") == Some("true") {
             issues.note(
                 &at,
-                "a canary Ingress: ingress-nginx makes no location of its own for it; left out".to_owned(),
+                "a canary Ingress: ingress-nginx makes no location of its own for it; left out",
             );
             continue;
         }
