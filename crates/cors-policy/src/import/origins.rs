@@ -6,6 +6,7 @@
 
 use envoy_cors_core::origin::Origin;
 use envoy_cors_core::origin_matcher::OriginEntry;
+use itertools::Itertools;
 use regex_syntax::escape;
 use regex_syntax::hir::{Class, Hir, HirKind};
 
@@ -429,32 +430,13 @@ fn templates(hir: &Hir) -> Option<Vec<Vec<Piece>>> {
             }
             out
         }
+        // Each template of the first part, followed by each of the rest's.
         HirKind::Concat(subs) => {
-            let mut acc: Vec<Vec<Piece>> = vec![Vec::new()];
-            for sub in subs {
-                let parts = templates(sub)?;
-                let mut next = Vec::new();
-                for a in &acc {
-                    for p in &parts {
-                        let mut t = a.clone();
-                        t.extend(p.iter().cloned());
-                        next.push(t);
-                    }
-                }
-                if next.len() > MAX_TEMPLATES {
-                    return None;
-                }
-                acc = next;
-            }
-            acc
+            let parts: Vec<Vec<Vec<Piece>>> = subs.iter().map(templates).collect::<Option<_>>()?;
+            let product = parts.into_iter().multi_cartesian_product().map(|t| t.concat());
+            product.take(MAX_TEMPLATES + 1).collect()
         }
-        HirKind::Alternation(subs) => {
-            let mut out = Vec::new();
-            for sub in subs {
-                out.extend(templates(sub)?);
-            }
-            out
-        }
+        HirKind::Alternation(subs) => subs.iter().map(templates).collect::<Option<Vec<_>>>()?.concat(),
     };
     (out.len() <= MAX_TEMPLATES).then_some(out)
 }
