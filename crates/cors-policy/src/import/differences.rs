@@ -9,6 +9,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use envoy_cors_core::origin::Origin;
+use itertools::Itertools;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -59,7 +60,7 @@ pub fn normalise(r: &Response) -> Fields {
                 .map(|t| if methods { t.to_owned() } else { t.to_ascii_lowercase() })
                 .collect();
             if !tokens.is_empty() {
-                out.insert(name, tokens.into_iter().collect::<Vec<_>>().join(","));
+                out.insert(name, tokens.iter().join(","));
             }
         } else {
             out.insert(name, values.join(", "));

@@ -501,22 +501,19 @@ fn header_sample(matchers: &[HeaderMatcher]) -> Vec<(String, String)> {
 
 /// A route's match as a path match; `None` for a CONNECT route.
 fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> Option<PathMatch> {
-    let path = if let Some(p) = &m.prefix {
-        PathMatch::StringPrefix(p.clone())
-    } else if let Some(p) = &m.path {
-        PathMatch::Exact(p.clone())
-    } else if let Some(p) = &m.path_separated_prefix {
-        PathMatch::SegmentPrefix(p.clone())
-    } else if let Some(regex) = &m.safe_regex {
-        regex_path("regex path", &regex.regex, &format!("{at}.safe_regex"), issues)
-    } else if m.connect_matcher.is_some() {
-        return None;
-    } else {
-        issues.lossy(
-            at,
-            "a path match this tool cannot convert (path_match_policy?); --lossy matches every path",
-        );
-        PathMatch::Any
+    let path = match (&m.prefix, &m.path, &m.path_separated_prefix, &m.safe_regex) {
+        (Some(p), ..) => PathMatch::StringPrefix(p.clone()),
+        (_, Some(p), ..) => PathMatch::Exact(p.clone()),
+        (_, _, Some(p), _) => PathMatch::SegmentPrefix(p.clone()),
+        (.., Some(regex)) => regex_path("regex path", &regex.regex, &format!("{at}.safe_regex"), issues),
+        _ if m.connect_matcher.is_some() => return None,
+        _ => {
+            issues.lossy(
+                at,
+                "a path match this tool cannot convert (path_match_policy?); --lossy matches every path",
+            );
+            PathMatch::Any
+        }
     };
     let mut extras: Vec<&str> = m.other.keys().map(String::as_str).collect();
     if !m.headers.is_empty() {

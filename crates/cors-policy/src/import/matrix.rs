@@ -112,8 +112,7 @@ fn kinds(methods: &[String], headers: &[String]) -> Vec<(String, Vec<(String, St
     kinds.extend(methods.iter().take(4).map(|m| preflight(m, None)));
     kinds.push(preflight(unlisted, None));
     if !headers.is_empty() {
-        let listed: Vec<&str> = headers.iter().take(3).map(String::as_str).collect();
-        kinds.push(preflight("GET", Some(&listed.join(","))));
+        kinds.push(preflight("GET", Some(&headers.iter().take(3).join(","))));
     }
     kinds.push(preflight("GET", Some("x-unlisted")));
     kinds.push(preflight("GET", Some("authorization")));

@@ -224,11 +224,10 @@ pub fn run(args: &ImportArgs) -> ExitCode {
             ))
         }
         Ok(None) => {
-            let names: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
             eprintln!(
                 "cors-policy: {}: no Envoy configuration, Istio VirtualService, Gateway API HTTPRoute, Ingress or \
                  Envoy Gateway SecurityPolicy found",
-                names.join(", ")
+                args.files.iter().map(|f| f.display()).join(", ")
             );
             return ExitCode::from(PROBLEMS);
         }

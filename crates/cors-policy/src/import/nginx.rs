@@ -192,16 +192,11 @@ fn cors(meta: &ObjectMeta, at: &str, browser: &BrowserOrigins, issues: &mut Issu
         return None;
     }
     let (any, origins) = origins(meta, at, issues);
+    let pattern = origins.iter().map(|o| format!("({})", origin_regex(o))).join("|");
+    let compiled = (!origins.is_empty()).then(|| Language::new(&format!("(?s-u:.)*(?:{pattern})"), true));
     let model = NginxCors {
         any,
-        origins: (!origins.is_empty())
-            .then(|| {
-                let list: Vec<String> = origins.iter().map(|o| format!("({})", origin_regex(o))).collect();
-                Language::new(&format!("(?s-u:.)*(?:{})", list.join("|")), true)
-                    .ok()
-                    .map(Box::new)
-            })
-            .flatten(),
+        origins: compiled.and_then(Result::ok).map(Box::new),
         written: origins.clone(),
         credentials: flag(meta, "cors-allow-credentials", true),
         methods: checked(meta, "cors-allow-methods", METHODS, DEFAULT_METHODS, at, issues),

@@ -335,11 +335,10 @@ fn drop_covered(entries: &mut Vec<String>) {
 
 /// The language of a list of entries, as this filter matches them.
 pub fn union(entries: &[String]) -> Result<Language, String> {
-    let parts: Vec<String> = entries.iter().map(|e| entry_regex(e)).collect();
-    if parts.is_empty() {
+    if entries.is_empty() {
         return Language::new(r"[^\x00-\xff]", false);
     }
-    Language::new(&parts.join("|"), false)
+    Language::new(&entries.iter().map(|e| entry_regex(e)).join("|"), false)
 }
 
 /// One entry as a regular expression, read within browser origins: `*`,

@@ -11,6 +11,8 @@
 //! Glob metacharacters in a literal are escaped (`[*]`), and a
 //! case-insensitive match spells each letter as a class (`[aA]`).
 
+use itertools::Itertools;
+
 use super::Issues;
 
 /// How a source compares the path.
@@ -166,10 +168,9 @@ pub fn host_glob(domain: &str) -> Option<String> {
     if domain == "*" {
         return None;
     }
-    let parts: Vec<String> = domain
+    let mut parts = domain
         .splitn(2, '*')
-        .map(|part| literal(&part.to_ascii_lowercase(), true))
-        .collect();
+        .map(|part| literal(&part.to_ascii_lowercase(), true));
     Some(parts.join("*"))
 }
 
