@@ -44,13 +44,12 @@ const ACAO: &str = "access-control-allow-origin";
 pub fn normalise(r: &Response) -> Fields {
     let mut out = BTreeMap::new();
     out.insert("status".to_owned(), r.status.to_string());
-    let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in &r.headers {
-        let name = name.to_ascii_lowercase();
-        if name.starts_with("access-control-") || name == "vary" {
-            grouped.entry(name).or_default().push(value.trim().to_owned());
-        }
-    }
+    let grouped = r
+        .headers
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_owned()))
+        .filter(|(name, _)| name.starts_with("access-control-") || name == "vary")
+        .into_group_map();
     for (name, values) in grouped {
         if LIST_HEADERS.contains(&name.as_str()) {
             let methods = name == "access-control-allow-methods";

@@ -108,6 +108,7 @@ const GATEWAY: u8 = 3;
 /// Imports every SecurityPolicy with the HTTPRoutes it targets.
 pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
     let mut policies: Vec<Read> = Vec::new();
+    let names = convert::camel("Envoy Gateway");
     for doc in docs
         .iter()
         .filter(|d| kind_of(&d.value) == Some(SourceFormat::EnvoyGateway))
@@ -116,11 +117,8 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             continue;
         };
         let at = within(&doc.part, "spec.cors");
-        let names = convert::camel("Envoy Gateway");
-        let cors = policy.spec.cors.as_ref().map(|c| {
-            let model = model(c, &at, issues);
-            convert::envoy(model, &at, &names, browser, issues)
-        });
+        let envoy = policy.spec.cors.as_ref().map(|c| model(c, &at, issues));
+        let cors = envoy.map(|m| convert::envoy(m, &at, &names, browser, issues));
         policies.push(Read {
             part: doc.part.clone(),
             policy,
