@@ -404,17 +404,17 @@ fn domains(vhosts: &[VirtualHost], path: &str, part: &str, issues: &mut Issues) 
     for (v, vhost) in vhosts.iter().enumerate() {
         for (d, domain) in vhost.domains.iter().enumerate() {
             let bare = domain.strip_suffix(":*").unwrap_or(domain);
-            let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-            if !bare.ends_with('*') && !bare.ends_with(']') && bare.rsplit_once(':').is_some_and(|(_, p)| digits(p)) {
+            // A port is digits after the last `:` (never a wildcard's `*`, nor an IPv6 literal's `]`).
+            let port = bare
+                .rsplit_once(':')
+                .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()));
+            if port.is_some() {
                 issues.lossy(
                     &within(part, &format!("{path}.virtual_hosts[{v}].domains[{d}]")),
                     format!("{domain:?} selects one port, and host rules ignore the port; --lossy matches every port"),
                 );
             }
-            let host = bare
-                .rsplit_once(':')
-                .filter(|(_, p)| digits(p))
-                .map_or(bare, |(h, _)| h);
+            let host = port.map_or(bare, |(h, _)| h);
             out.push((host_rank(bare), host.to_owned(), v));
         }
     }
