@@ -28,6 +28,8 @@
 //!   other paths get the CORS of the oldest Ingress that names the host (its
 //!   implicit root location, `createServers` in controller.go).
 
+use std::collections::BTreeSet;
+
 use itertools::Itertools;
 use regex_syntax::escape;
 use serde::Deserialize;
@@ -330,7 +332,7 @@ fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: 
 /// The locations the host's Ingresses make; a path given twice belongs to
 /// the oldest Ingress (controller.go: "Location already configured").
 fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, issues: &mut Issues) -> Vec<Location<'a>> {
-    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for read in members {
         for (r, rule) in read
@@ -348,7 +350,7 @@ fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, iss
                     .path_type
                     .clone()
                     .unwrap_or_else(|| "ImplementationSpecific".to_owned());
-                if seen.contains(&(value.clone(), kind.clone())) {
+                if !seen.insert((value.clone(), kind.clone())) {
                     issues.note(
                         &at,
                         format!(
@@ -357,7 +359,6 @@ fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, iss
                     );
                     continue;
                 }
-                seen.push((value.clone(), kind.clone()));
                 let literal = !value.contains(|c: char| "^$.*+?()[]{}|\\".contains(c));
                 let path = match kind.as_str() {
                     _ if regex_mode && literal => PathMatch::StringPrefix(value),

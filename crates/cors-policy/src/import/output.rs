@@ -76,10 +76,7 @@ pub fn assemble(scopes: &[Scope]) -> Output {
     if let Some(all) = routes.iter().position(everything) {
         routes.truncate(all + 1);
     }
-    let default = routes.last().filter(|r| everything(r)).and_then(|r| r.policy.clone());
-    if routes.last().is_some_and(everything) {
-        routes.pop();
-    }
+    let default = routes.pop_if(|r| everything(r)).and_then(|r| r.policy);
     if default.is_none() {
         while routes.last().is_some_and(|r| r.policy.is_none()) {
             routes.pop();
