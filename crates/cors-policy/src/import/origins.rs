@@ -429,7 +429,8 @@ fn templates(hir: &Hir) -> Option<Vec<Vec<Piece>>> {
             }
             out
         }
-        // Each template of the first part, followed by each of the rest's.
+        // Every way to pick one template per part, in order; one more than
+        // the limit is enough for the check below to give up.
         HirKind::Concat(subs) => {
             let parts: Vec<Vec<Vec<Piece>>> = subs.iter().map(templates).collect::<Option<_>>()?;
             let product = parts.into_iter().multi_cartesian_product().map(|t| t.concat());
