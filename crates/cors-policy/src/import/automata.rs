@@ -243,11 +243,6 @@ pub fn causes(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Escapes text for a regular expression.
-pub fn escape(text: &str) -> String {
-    regex_syntax::escape(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

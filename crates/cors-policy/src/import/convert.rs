@@ -7,12 +7,13 @@
 
 use envoy_cors_core::language::{Config, PolicySpec, Problem};
 use envoy_cors_core::policy::Mode;
+use itertools::Itertools;
 
 use super::automata::BrowserOrigins;
 use super::fields::split;
-use super::model::{Enabled, EnvoyCors};
+use super::model::{Enabled, EnvoyCors, SourceCors};
 use super::origins::{self, StringMatch};
-use super::{Issues, Severity};
+use super::{Cors, Issues, Severity};
 
 /// The core's cap on `max_age` (Firefox's; Chromium caps at 7200): a longer
 /// value means the same to every browser.
@@ -101,24 +102,26 @@ pub struct Draft {
     pub report: bool,
 }
 
-impl Draft {
-    /// An Envoy CorsPolicy (also what Istio and Envoy Gateway configure);
-    /// `None` when the filter is off.
-    pub fn envoy(cors: &EnvoyCors) -> Option<Self> {
-        (cors.enabled != Enabled::Off).then(|| Self {
-            origins: cors.origins.clone(),
-            star: Star::Echoed,
-            methods: split(&cors.allow_methods),
-            headers: split(&cors.allow_headers),
-            headers_star_echoed: true,
-            expose: split(&cors.expose_headers),
-            max_age: Some(cors.max_age.clone()).filter(|m| !m.trim().is_empty()),
-            credentials: cors.allow_credentials,
-            private_network: cors.allow_private_network,
-            // Envoy answers allowed preflights with 200.
-            preflight_status: Some(200),
-            report: cors.enabled == Enabled::Shadow,
-        })
+/// An Envoy CorsPolicy (also what Istio and Envoy Gateway configure) found
+/// at `at`, with its policy (none when the filter is off).
+pub fn envoy(cors: EnvoyCors, at: &str, names: &Names, browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
+    let draft = (cors.enabled != Enabled::Off).then(|| Draft {
+        origins: cors.origins.clone(),
+        star: Star::Echoed,
+        methods: split(&cors.allow_methods),
+        headers: split(&cors.allow_headers),
+        headers_star_echoed: true,
+        expose: split(&cors.expose_headers),
+        max_age: Some(cors.max_age.clone()).filter(|m| !m.trim().is_empty()),
+        credentials: cors.allow_credentials,
+        private_network: cors.allow_private_network,
+        // Envoy answers allowed preflights with 200.
+        preflight_status: Some(200),
+        report: cors.enabled == Enabled::Shadow,
+    });
+    Cors {
+        policy: draft.and_then(|d| policy(&d, at, names, browser, issues)),
+        source: Some(SourceCors::Envoy(cors)),
     }
 }
 
@@ -143,17 +146,17 @@ pub fn policy(
     let headers = match (star_in(&draft.headers), draft.headers_star_echoed) {
         (true, true) => vec!["*".to_owned(), "authorization".to_owned()],
         (true, false) => vec!["*".to_owned()],
-        (false, _) => unique(draft.headers.iter().map(|h| h.to_ascii_lowercase())),
+        (false, _) => draft.headers.iter().map(|h| h.to_ascii_lowercase()).unique().collect(),
     };
     let mut spec = PolicySpec {
         allow_origins,
         allow_methods: Some(if star_in(&draft.methods) {
             vec!["*".to_owned()]
         } else {
-            unique(draft.methods.iter().cloned())
+            draft.methods.iter().cloned().unique().collect()
         }),
         allow_headers: headers,
-        expose_headers: unique(draft.expose.iter().map(|h| h.to_ascii_lowercase())),
+        expose_headers: draft.expose.iter().map(|h| h.to_ascii_lowercase()).unique().collect(),
         max_age: draft
             .max_age
             .as_deref()
@@ -206,7 +209,7 @@ fn origins(matchers: &[StringMatch], at: &str, browser: &BrowserOrigins, issues:
             }
         }
     }
-    (unique(entries.into_iter()), any)
+    (entries.into_iter().unique().collect(), any)
 }
 
 /// Says what becomes of credentials with every origin allowed.
@@ -247,17 +250,6 @@ fn max_age(text: &str, at: &str, issues: &mut Issues) -> Option<i64> {
         return None;
     }
     Some(text.parse::<i64>().unwrap_or(i64::MAX))
-}
-
-/// The items in order, each once.
-fn unique(items: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for item in items {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
 }
 
 /// What the importer does with a value the core refuses: drop it, with a

@@ -9,6 +9,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use envoy_cors_core::origin::Origin;
+use itertools::Itertools;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -43,13 +44,12 @@ const ACAO: &str = "access-control-allow-origin";
 pub fn normalise(r: &Response) -> Fields {
     let mut out = BTreeMap::new();
     out.insert("status".to_owned(), r.status.to_string());
-    let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in &r.headers {
-        let name = name.to_ascii_lowercase();
-        if name.starts_with("access-control-") || name == "vary" {
-            grouped.entry(name).or_default().push(value.trim().to_owned());
-        }
-    }
+    let grouped = r
+        .headers
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_owned()))
+        .filter(|(name, _)| name.starts_with("access-control-") || name == "vary")
+        .into_group_map();
     for (name, values) in grouped {
         if LIST_HEADERS.contains(&name.as_str()) {
             let methods = name == "access-control-allow-methods";
@@ -59,7 +59,7 @@ pub fn normalise(r: &Response) -> Fields {
                 .map(|t| if methods { t.to_owned() } else { t.to_ascii_lowercase() })
                 .collect();
             if !tokens.is_empty() {
-                out.insert(name, tokens.into_iter().collect::<Vec<_>>().join(","));
+                out.insert(name, tokens.iter().join(","));
             }
         } else {
             out.insert(name, values.join(", "));
@@ -141,6 +141,13 @@ fn status(m: &Fields) -> &str {
     m.get("status").map_or("", String::as_str)
 }
 
+/// The tokens of a list field (none when absent).
+fn tokens(m: &Fields, field: &str) -> BTreeSet<String> {
+    m.get(field)
+        .map(|v| comma_list(v).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
 fn non_canonical_origin(f: &Facts<'_>, _: &str, source: &Fields, ours: &Fields) -> bool {
     f.origin
         .is_some_and(|o| o != "null" && Origin::parse(o.as_bytes()).is_err())
@@ -164,12 +171,7 @@ fn preflight_checks_method_and_headers(f: &Facts<'_>, field: &str, source: &Fiel
     if status(ours) == "403" {
         return matches!(status(source), "200" | "204") && f.granted(source);
     }
-    let names = |m: &Fields| -> BTreeSet<String> {
-        m.get(field)
-            .map(|v| v.split(',').map(str::to_owned).collect())
-            .unwrap_or_default()
-    };
-    let (theirs, have) = (names(source), names(ours));
+    let (theirs, have) = (tokens(source, field), tokens(ours, field));
     field == "access-control-allow-headers"
         && ours.contains_key("access-control-allow-origin")
         && have.is_subset(&theirs)
@@ -185,12 +187,7 @@ fn preflight_expose_headers(f: &Facts<'_>, field: &str, source: &Fields, ours: &
 }
 
 fn vary_origin(_: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
-    let set = |m: &Fields| -> BTreeSet<String> {
-        m.get("vary")
-            .map(|v| v.split(',').map(str::to_owned).collect())
-            .unwrap_or_default()
-    };
-    let (have, theirs) = (set(ours), set(source));
+    let (have, theirs) = (tokens(ours, "vary"), tokens(source, "vary"));
     let added: Vec<&String> = have.difference(&theirs).collect();
     field == "vary"
         && theirs.is_subset(&have)
@@ -253,16 +250,11 @@ fn preflight_headers_on_actual_responses(f: &Facts<'_>, field: &str, _: &Fields,
 /// A value the importer dropped or capped, saying so: a name no page can
 /// set, a max-age over the browsers' cap. Our list is part of the source's.
 fn dropped_with_a_note(_: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
-    let tokens = |m: &Fields| -> BTreeSet<String> {
-        m.get(field)
-            .map(|v| comma_list(v).map(str::to_owned).collect())
-            .unwrap_or_default()
-    };
     let age = |m: &Fields| m.get(field).and_then(|v| v.parse::<i64>().ok());
     match field {
         "access-control-max-age" => age(ours) == Some(86_400) && age(source).is_some_and(|a| a > 86_400),
         "access-control-allow-methods" | "access-control-allow-headers" | "access-control-expose-headers" => {
-            ours.contains_key(field) && tokens(ours).is_subset(&tokens(source))
+            ours.contains_key(field) && tokens(ours, field).is_subset(&tokens(source, field))
         }
         _ => false,
     }

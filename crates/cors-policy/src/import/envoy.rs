@@ -28,12 +28,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::automata::BrowserOrigins;
-use super::convert::{self, Draft};
+use super::convert;
 use super::fields::typed;
-use super::model::{Enabled, EnvoyCors, SourceCors};
+use super::model::{Enabled, EnvoyCors};
 use super::origins::{MatchKind, StringMatch};
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
-use super::{Cors, Doc, Issues, Scope};
+use super::{policy_hint, Cors, Doc, Issues, Scope};
 use crate::document::{join, walk_objects, within};
 
 const CORS_POLICY: &str = "envoy.extensions.filters.http.cors.v3.CorsPolicy";
@@ -325,6 +325,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             continue;
         };
         let vpath = format!("{}.virtual_hosts[{v}]", rc.path);
+        let vhost_name = vhost.name.as_deref().unwrap_or("vhost");
         let vlevel = level(&vhost.typed_per_filter_config, &keys, part, &vpath, issues);
         for (r, route) in vhost.routes.iter().enumerate() {
             let rpath = format!("{vpath}.routes[{r}]");
@@ -351,11 +352,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                     .name
                     .as_deref()
                     .is_some_and(|n| names.iter().filter(|m| **m == n).count() == 1),
-                hint: format!(
-                    "{}-{}",
-                    vhost.name.as_deref().unwrap_or("vhost"),
-                    route.name.clone().unwrap_or_else(|| format!("route{r}"))
-                ),
+                hint: policy_hint(vhost_name, route.name.as_deref(), "route", r),
                 at: within(part, &rpath),
             };
             let cors = resolved(route, &levels, browser, issues);
@@ -407,17 +404,17 @@ fn domains(vhosts: &[VirtualHost], path: &str, part: &str, issues: &mut Issues) 
     for (v, vhost) in vhosts.iter().enumerate() {
         for (d, domain) in vhost.domains.iter().enumerate() {
             let bare = domain.strip_suffix(":*").unwrap_or(domain);
-            let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-            if !bare.ends_with('*') && !bare.ends_with(']') && bare.rsplit_once(':').is_some_and(|(_, p)| digits(p)) {
+            // A port is digits after the last `:` (never a wildcard's `*`, nor an IPv6 literal's `]`).
+            let port = bare
+                .rsplit_once(':')
+                .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()));
+            if port.is_some() {
                 issues.lossy(
                     &within(part, &format!("{path}.virtual_hosts[{v}].domains[{d}]")),
                     format!("{domain:?} selects one port, and host rules ignore the port; --lossy matches every port"),
                 );
             }
-            let host = bare
-                .rsplit_once(':')
-                .filter(|(_, p)| digits(p))
-                .map_or(bare, |(h, _)| h);
+            let host = port.map_or(bare, |(h, _)| h);
             out.push((host_rank(bare), host.to_owned(), v));
         }
     }
@@ -442,11 +439,7 @@ fn resolved(route: &Route, levels: &[Level], browser: &BrowserOrigins, issues: &
         return Cors::default();
     };
     let cors = resolve(head, levels, issues);
-    let policy = Draft::envoy(&cors).and_then(|d| convert::policy(&d, &head.path, &convert::ENVOY, browser, issues));
-    Cors {
-        policy,
-        source: Some(SourceCors::Envoy(cors)),
-    }
+    convert::envoy(cors, &head.path, &convert::ENVOY, browser, issues)
 }
 
 /// The scopes of one route: one per path rule of its match, or one
@@ -455,7 +448,7 @@ fn resolved(route: &Route, levels: &[Level], browser: &BrowserOrigins, issues: &
 fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issues) -> Vec<Scope> {
     let mat = format!("{}.match", place.at);
     let Some(m) = &route.matcher else {
-        issues.fatal(&mat, "a route without a match".to_owned());
+        issues.fatal(&mat, "a route without a match");
         return Vec::new();
     };
     let name = route.name.clone().filter(|n| !n.is_empty());
@@ -463,7 +456,7 @@ fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issu
     let Some(path) = path_match(m, &mat, if name.is_some() { &mut unsaid } else { issues }) else {
         issues.note(
             &mat,
-            "a CONNECT route: browsers never send CORS requests over CONNECT; left out".to_owned(),
+            "a CONNECT route: browsers never send CORS requests over CONNECT; left out",
         );
         return Vec::new();
     };
@@ -508,22 +501,19 @@ fn header_sample(matchers: &[HeaderMatcher]) -> Vec<(String, String)> {
 
 /// A route's match as a path match; `None` for a CONNECT route.
 fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> Option<PathMatch> {
-    let path = if let Some(p) = &m.prefix {
-        PathMatch::StringPrefix(p.clone())
-    } else if let Some(p) = &m.path {
-        PathMatch::Exact(p.clone())
-    } else if let Some(p) = &m.path_separated_prefix {
-        PathMatch::SegmentPrefix(p.clone())
-    } else if let Some(regex) = &m.safe_regex {
-        regex_path("regex path", &regex.regex, &format!("{at}.safe_regex"), issues)
-    } else if m.connect_matcher.is_some() {
-        return None;
-    } else {
-        issues.lossy(
-            at,
-            "a path match this tool cannot convert (path_match_policy?); --lossy matches every path".to_owned(),
-        );
-        PathMatch::Any
+    let path = match (&m.prefix, &m.path, &m.path_separated_prefix, &m.safe_regex) {
+        (Some(p), ..) => PathMatch::StringPrefix(p.clone()),
+        (_, Some(p), ..) => PathMatch::Exact(p.clone()),
+        (_, _, Some(p), _) => PathMatch::SegmentPrefix(p.clone()),
+        (.., Some(regex)) => regex_path("regex path", &regex.regex, &format!("{at}.safe_regex"), issues),
+        _ if m.connect_matcher.is_some() => return None,
+        _ => {
+            issues.lossy(
+                at,
+                "a path match this tool cannot convert (path_match_policy?); --lossy matches every path",
+            );
+            PathMatch::Any
+        }
     };
     let mut extras: Vec<&str> = m.other.keys().map(String::as_str).collect();
     if !m.headers.is_empty() {
@@ -669,7 +659,7 @@ fn matchers(cors: &CorsPolicy, at: &str, issues: &mut Issues) -> Vec<StringMatch
             Some((kind, value)) => out.push(StringMatch::new(kind, value, m.ignore_case && kind != MatchKind::Regex)),
             None => issues.fatal(
                 &format!("{at}.allow_origin_string_match[{i}]"),
-                "a StringMatcher this tool cannot read (custom?)".to_owned(),
+                "a StringMatcher this tool cannot read (custom?)",
             ),
         }
     }

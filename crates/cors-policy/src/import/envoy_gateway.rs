@@ -29,15 +29,16 @@
 
 use std::collections::BTreeMap;
 
+use regex_syntax::escape;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::automata::{escape, BrowserOrigins};
-use super::convert::{self, Draft};
+use super::automata::BrowserOrigins;
+use super::convert;
 use super::fields::{typed, ObjectMeta};
 use super::gateway::{self, Found, HttpRoute};
 use super::istio::duration_seconds;
-use super::model::{EnvoyCors, SourceCors};
+use super::model::EnvoyCors;
 use super::origins::StringMatch;
 use super::{kind_of, Cors, Doc, Issues, Scope};
 use crate::args::SourceFormat;
@@ -107,6 +108,7 @@ const GATEWAY: u8 = 3;
 /// Imports every SecurityPolicy with the HTTPRoutes it targets.
 pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
     let mut policies: Vec<Read> = Vec::new();
+    let names = convert::camel("Envoy Gateway");
     for doc in docs
         .iter()
         .filter(|d| kind_of(&d.value) == Some(SourceFormat::EnvoyGateway))
@@ -115,15 +117,8 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             continue;
         };
         let at = within(&doc.part, "spec.cors");
-        let cors = policy.spec.cors.as_ref().map(|c| {
-            let model = model(c, &at, issues);
-            let names = convert::camel("Envoy Gateway");
-            let policy = Draft::envoy(&model).and_then(|d| convert::policy(&d, &at, &names, browser, issues));
-            Cors {
-                policy,
-                source: Some(SourceCors::Envoy(model)),
-            }
-        });
+        let envoy = policy.spec.cors.as_ref().map(|c| model(c, &at, issues));
+        let cors = envoy.map(|m| convert::envoy(m, &at, &names, browser, issues));
         policies.push(Read {
             part: doc.part.clone(),
             policy,
@@ -153,8 +148,7 @@ fn winner(policies: &[Read], (part, route): &Found, r: usize, issues: &mut Issue
     if read.policy.spec.merge_type.is_some() {
         issues.lossy(
             &within(&read.part, "spec.mergeType"),
-            "merges into the policy of the route's Gateway, which this tool does not do; --lossy takes this policy alone"
-                .to_owned(),
+            "merges into the policy of the route's Gateway, which this tool does not do; --lossy takes this policy alone",
         );
     }
     read.cors.clone().unwrap_or_default()
@@ -208,8 +202,7 @@ fn level(read: &Read, route: &HttpRoute, rule: Option<&str>, at: &str, issues: &
         } else if selector.kind != "HTTPRoute" || !selector.match_expressions.is_empty() {
             issues.lossy(
                 &within(&read.part, "spec.targetSelectors"),
-                "selects Gateways or by expressions, which this tool does not resolve; --lossy ignores the selector"
-                    .to_owned(),
+                "selects Gateways or by expressions, which this tool does not resolve; --lossy ignores the selector",
             );
         }
     }

@@ -10,16 +10,17 @@
 //! them). Envoy Gateway's SecurityPolicies target the same routes
 //! ([`scopes`] with another source of CORS per rule).
 
+use regex_syntax::escape;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::automata::{escape, BrowserOrigins};
+use super::automata::BrowserOrigins;
 use super::convert::{self, Draft};
 use super::fields::{typed, ObjectMeta};
 use super::model::{GatewayCors, SourceCors};
 use super::origins::StringMatch;
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
-use super::{kind_of, Cors, Doc, Issues, Scope};
+use super::{kind_of, policy_hint, Cors, Doc, Issues, Scope};
 use crate::args::SourceFormat;
 use crate::document::within;
 
@@ -146,14 +147,13 @@ pub fn filter_cors(
         if backend.filters.iter().any(|f| f.kind == "CORS") {
             issues.fatal(
                 &format!("{at}.backendRefs[{b}].filters"),
-                "a CORS filter on one backend applies to the requests load-balanced to it, which no rule can select"
-                    .to_owned(),
+                "a CORS filter on one backend applies to the requests load-balanced to it, which no rule can select",
             );
         }
     }
     let (f, filter) = rule.filters.iter().enumerate().rfind(|(_, f)| f.kind == "CORS")?;
     let Some(cors) = &filter.cors else {
-        issues.fatal(&format!("{at}.filters[{f}]"), "a CORS filter without `cors`".to_owned());
+        issues.fatal(&format!("{at}.filters[{f}]"), "a CORS filter without `cors`");
         return None;
     };
     let model = model(cors);
@@ -193,17 +193,9 @@ pub fn scopes(
         }
         for (r, rule) in route.spec.rules.iter().enumerate() {
             let rule_cors = cors(found, r, issues);
-            let hint = format!(
-                "{}-{}",
-                route.metadata.name,
-                rule.name.clone().unwrap_or_else(|| format!("rule{r}"))
-            );
+            let hint = policy_hint(&route.metadata.name, rule.name.as_deref(), "rule", r);
             let any = [RouteMatch::default()];
-            let matches = if rule.matches.is_empty() {
-                &any[..]
-            } else {
-                &rule.matches
-            };
+            let matches = Some(&rule.matches[..]).filter(|m| !m.is_empty()).unwrap_or(&any);
             for (m, request_match) in matches.iter().enumerate() {
                 let at = within(part, &format!("spec.rules[{r}].matches[{m}]"));
                 let path = path_match(request_match, &at, issues);

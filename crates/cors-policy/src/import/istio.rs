@@ -15,12 +15,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::automata::BrowserOrigins;
-use super::convert::{self, Draft};
+use super::convert;
 use super::fields::{typed, ObjectMeta};
-use super::model::{EnvoyCors, SourceCors};
+use super::model::EnvoyCors;
 use super::origins::{MatchKind, StringMatch};
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
-use super::{Cors, Doc, Issues, Scope};
+use super::{policy_hint, Cors, Doc, Issues, Scope};
 use crate::document::within;
 
 /// A `VirtualService`.
@@ -95,10 +95,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
         for (i, http) in vs.spec.http.iter().flatten().enumerate() {
             let at = within(part, &format!("spec.http[{i}]"));
             if http.delegate.is_some() {
-                issues.fatal(
-                    &at,
-                    "delegates to other VirtualServices, which are not in the files".to_owned(),
-                );
+                issues.fatal(&at, "delegates to other VirtualServices, which are not in the files");
                 continue;
             }
             let cors = http
@@ -106,11 +103,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                 .as_ref()
                 .map(|c| cors(c, &format!("{at}.corsPolicy"), browser, issues))
                 .unwrap_or_default();
-            let hint = format!(
-                "{}-{}",
-                vs.metadata.name,
-                http.name.clone().unwrap_or_else(|| format!("http{i}"))
-            );
+            let hint = policy_hint(&vs.metadata.name, http.name.as_deref(), "http", i);
             // No `match`, or an empty list, matches every request (Istio's
             // VirtualService reference).
             let any = [HttpMatchRequest::default()];
@@ -199,7 +192,7 @@ fn cors(c: &CorsPolicy, at: &str, browser: &BrowserOrigins, issues: &mut Issues)
                 .find_map(|(kind, v)| v.as_ref().map(|v| StringMatch::new(kind, v, false)));
                 if found.is_none() {
                     let at = format!("{at}.allowOrigins[{i}]");
-                    issues.fatal(&at, "expected exact, prefix or regex".to_owned());
+                    issues.fatal(&at, "expected exact, prefix or regex");
                 }
                 found
             })
@@ -232,10 +225,7 @@ fn cors(c: &CorsPolicy, at: &str, browser: &BrowserOrigins, issues: &mut Issues)
         },
         ..convert::camel("Istio")
     };
-    Cors {
-        policy: Draft::envoy(&model).and_then(|draft| convert::policy(&draft, at, &names, browser, issues)),
-        source: Some(SourceCors::Envoy(model)),
-    }
+    convert::envoy(model, at, &names, browser, issues)
 }
 
 /// A protobuf Duration as Istio and Envoy Gateway write it (`24h`, `1h30m`,

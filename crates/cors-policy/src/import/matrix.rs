@@ -6,6 +6,7 @@
 use envoy_cors_core::language::Config;
 use envoy_cors_core::origin::Origin;
 use envoy_cors_core::simulation::simulate;
+use itertools::Itertools;
 
 use super::model::{Hints, Request, Response};
 use super::Scope;
@@ -45,41 +46,30 @@ pub fn upstreams(scope: &Scope) -> Vec<(&'static str, Response)> {
 /// The response headers a page might read: the upstream's own, and what the
 /// policy and the source expose.
 pub fn exposed(scope: &Scope, hints: &Hints) -> Vec<String> {
-    let mut out = vec![UPSTREAM_HEADER.to_owned()];
-    out.extend(scope.cors.policy.iter().flat_map(|p| p.expose_headers.iter().cloned()));
-    out.extend(hints.expose.iter().cloned());
-    out.retain(|h| h != "*");
-    out.sort();
-    out.dedup();
-    out
+    let upstream = UPSTREAM_HEADER.to_owned();
+    let policy = scope.cors.policy.iter().flat_map(|p| &p.expose_headers);
+    names([&upstream].into_iter().chain(policy).chain(&hints.expose))
+}
+
+/// Names but `*`, sorted, each once.
+fn names<'a>(items: impl Iterator<Item = &'a String>) -> Vec<String> {
+    items.filter(|n| *n != "*").sorted().dedup().cloned().collect()
 }
 
 /// The requests of one scope's matrix.
 pub fn requests(scope: &Scope, hints: &Hints) -> Vec<Request> {
-    let mut origins: Vec<Option<String>> = vec![None, Some("https://evil.example".into()), Some("null".into())];
     let policy = scope.cors.policy.as_ref();
-    let written = policy
-        .iter()
-        .flat_map(|p| p.allow_origins.iter())
-        .chain(hints.origins.iter());
-    for variant in written.flat_map(|o| origin_variants(o)) {
-        if !origins.contains(&Some(variant.clone())) {
-            origins.push(Some(variant));
-        }
-    }
-    origins.truncate(16);
-    let mut methods: Vec<String> = policy
-        .iter()
-        .flat_map(|p| p.allow_methods.iter().flatten().cloned())
-        .collect();
-    methods.extend(hints.methods.iter().cloned());
-    let mut headers: Vec<String> = policy.iter().flat_map(|p| p.allow_headers.iter().cloned()).collect();
-    headers.extend(hints.headers.iter().cloned());
-    for list in [&mut methods, &mut headers] {
-        list.retain(|m| m != "*");
-        list.sort();
-        list.dedup();
-    }
+    let written = policy.iter().flat_map(|p| &p.allow_origins).chain(&hints.origins);
+    let variants = written.flat_map(|o| origin_variants(o)).map(Some);
+    let fixed = [None, Some("https://evil.example".into()), Some("null".into())];
+    let origins: Vec<Option<String>> = fixed.into_iter().chain(variants).unique().take(16).collect();
+    let methods = names(
+        policy
+            .iter()
+            .flat_map(|p| p.allow_methods.iter().flatten())
+            .chain(&hints.methods),
+    );
+    let headers = names(policy.iter().flat_map(|p| &p.allow_headers).chain(&hints.headers));
     let mut out = Vec::new();
     for origin in &origins {
         for (method, extra) in kinds(&methods, &headers) {
@@ -122,8 +112,7 @@ fn kinds(methods: &[String], headers: &[String]) -> Vec<(String, Vec<(String, St
     kinds.extend(methods.iter().take(4).map(|m| preflight(m, None)));
     kinds.push(preflight(unlisted, None));
     if !headers.is_empty() {
-        let listed: Vec<&str> = headers.iter().take(3).map(String::as_str).collect();
-        kinds.push(preflight("GET", Some(&listed.join(","))));
+        kinds.push(preflight("GET", Some(&headers.iter().take(3).join(","))));
     }
     kinds.push(preflight("GET", Some("x-unlisted")));
     kinds.push(preflight("GET", Some("authorization")));

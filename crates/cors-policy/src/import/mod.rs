@@ -35,6 +35,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use envoy_cors_core::language::PolicySpec;
+use itertools::Itertools;
 use serde_json::Value;
 
 use super::args::{ImportArgs, SourceFormat};
@@ -78,12 +79,13 @@ pub struct Issues {
 
 impl Issues {
     /// Records an issue once.
-    pub fn push(&mut self, severity: Severity, path: &str, reason: String) {
+    pub fn push(&mut self, severity: Severity, path: &str, reason: impl Into<String>) {
         let path = if self.camel {
             envoy::camel_path(path)
         } else {
             path.to_owned()
         };
+        let reason = reason.into();
         let issue = Issue { severity, path, reason };
         if !self.list.contains(&issue) {
             self.list.push(issue);
@@ -91,17 +93,17 @@ impl Issues {
     }
 
     /// Something worth knowing.
-    pub fn note(&mut self, path: &str, reason: String) {
+    pub fn note(&mut self, path: &str, reason: impl Into<String>) {
         self.push(Severity::Note, path, reason);
     }
 
     /// No exact conversion.
-    pub fn lossy(&mut self, path: &str, reason: String) {
+    pub fn lossy(&mut self, path: &str, reason: impl Into<String>) {
         self.push(Severity::Lossy, path, reason);
     }
 
     /// No conversion.
-    pub fn fatal(&mut self, path: &str, reason: String) {
+    pub fn fatal(&mut self, path: &str, reason: impl Into<String>) {
         self.push(Severity::Fatal, path, reason);
     }
 }
@@ -188,6 +190,15 @@ impl Scope {
     }
 }
 
+/// A name for the policy of a source's rule: its object's name and the
+/// rule's (`unnamed` and its index when it has none).
+pub fn policy_hint(object: &str, rule: Option<&str>, unnamed: &str, index: usize) -> String {
+    match rule {
+        Some(name) => format!("{object}-{name}"),
+        None => format!("{object}-{unnamed}{index}"),
+    }
+}
+
 /// One document of the files: where it is (for messages) and its content.
 #[derive(Debug)]
 pub struct Doc {
@@ -213,11 +224,10 @@ pub fn run(args: &ImportArgs) -> ExitCode {
             ))
         }
         Ok(None) => {
-            let names: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
             eprintln!(
                 "cors-policy: {}: no Envoy configuration, Istio VirtualService, Gateway API HTTPRoute, Ingress or \
                  Envoy Gateway SecurityPolicy found",
-                names.join(", ")
+                args.files.iter().map(|f| f.display()).join(", ")
             );
             return ExitCode::from(PROBLEMS);
         }
@@ -388,9 +398,7 @@ pub fn kind_of(doc: &Value) -> Option<SourceFormat> {
 
 /// The one source the documents hold, or the names of several.
 fn detect(docs: &[Doc]) -> Result<Option<SourceFormat>, Vec<&'static str>> {
-    let mut formats: Vec<SourceFormat> = docs.iter().filter_map(|d| kind_of(&d.value)).collect();
-    formats.sort();
-    formats.dedup();
+    let mut formats: Vec<SourceFormat> = docs.iter().filter_map(|d| kind_of(&d.value)).sorted().dedup().collect();
     // HTTPRoutes are what a SecurityPolicy targets.
     if formats.contains(&SourceFormat::EnvoyGateway) {
         formats.retain(|f| *f != SourceFormat::GatewayApi);

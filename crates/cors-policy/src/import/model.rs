@@ -100,6 +100,19 @@ fn set(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
     headers.push((name.to_owned(), value.to_owned()));
 }
 
+/// The headers Envoy's filter and the Gateway API's give an allowed origin
+/// on every response: `-Allow-Origin`, `-Allow-Credentials`, `-Expose-Headers`.
+fn grant(response: &mut Response, allow_origin: &str, credentials: bool, expose: &str) {
+    let headers = &mut response.headers;
+    set(headers, "access-control-allow-origin", allow_origin);
+    if credentials {
+        set(headers, "access-control-allow-credentials", "true");
+    }
+    if !expose.is_empty() {
+        set(headers, "access-control-expose-headers", expose);
+    }
+}
+
 /// Whether the source's CORS is on, off, or only counting.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Enabled {
@@ -184,17 +197,7 @@ impl EnvoyCors {
         let allowed = self.allows(origin);
         let decorate = |mut response: Response| {
             if allowed {
-                set(&mut response.headers, "access-control-allow-origin", origin);
-                if self.allow_credentials {
-                    set(&mut response.headers, "access-control-allow-credentials", "true");
-                }
-                if !self.expose_headers.is_empty() {
-                    set(
-                        &mut response.headers,
-                        "access-control-expose-headers",
-                        &self.expose_headers,
-                    );
-                }
+                grant(&mut response, origin, self.allow_credentials, &self.expose_headers);
             }
             response
         };
@@ -306,18 +309,9 @@ impl GatewayCors {
         if !allowed {
             return response;
         }
+        let expose = self.expose_headers.join(", ");
+        grant(&mut response, allow_origin, self.allow_credentials, &expose);
         let headers = &mut response.headers;
-        set(headers, "access-control-allow-origin", allow_origin);
-        if self.allow_credentials {
-            set(headers, "access-control-allow-credentials", "true");
-        }
-        if !self.expose_headers.is_empty() {
-            set(
-                headers,
-                "access-control-expose-headers",
-                &self.expose_headers.join(", "),
-            );
-        }
         if preflight {
             let star = |list: &[String]| list.iter().any(|m| m == "*");
             if star(&self.allow_methods) && self.allow_credentials {

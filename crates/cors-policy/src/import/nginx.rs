@@ -28,9 +28,13 @@
 //!   other paths get the CORS of the oldest Ingress that names the host (its
 //!   implicit root location, `createServers` in controller.go).
 
+use std::collections::BTreeSet;
+
+use itertools::Itertools;
+use regex_syntax::escape;
 use serde::Deserialize;
 
-use super::automata::{escape, BrowserOrigins, Language};
+use super::automata::{BrowserOrigins, Language};
 use super::convert::{self, Draft, Names, Star};
 use super::fields::{split, typed, ObjectMeta};
 use super::model::{NginxCors, SourceCors};
@@ -119,7 +123,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
         if annotation(&ingress.metadata, "canary") == Some("true") {
             issues.note(
                 &at,
-                "a canary Ingress: ingress-nginx makes no location of its own for it; left out".to_owned(),
+                "a canary Ingress: ingress-nginx makes no location of its own for it; left out",
             );
             continue;
         }
@@ -132,22 +136,16 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     }
     // Oldest first (`sortIngressSlice`); the file's order for ties.
     read.sort_by_key(|r| r.ingress.metadata.creation_timestamp.clone());
-    let mut hosts: Vec<Option<String>> = Vec::new();
-    for host in read
+    // nginx's server selection: exact names, wildcards, then the catch-all.
+    let hosts = read
         .iter()
         .flat_map(|r| r.ingress.spec.rules.iter().map(|rule| rule.host.clone()))
-    {
-        if !hosts.contains(&host) {
-            hosts.push(host);
-        }
-    }
-    // nginx's server selection: exact names, wildcards, then the catch-all.
-    hosts.sort_by_key(|h| host_rank(h.as_deref().unwrap_or("*")));
+        .unique()
+        .sorted_by_key(|h| host_rank(h.as_deref().unwrap_or("*")));
     let catch_all_cors = read
         .iter()
         .any(|r| r.cors.source.is_some() && r.ingress.spec.rules.iter().any(|x| x.host.is_none()));
     hosts
-        .iter()
         .flat_map(|host| host_scopes(host.as_deref(), &read, catch_all_cors, issues))
         .collect()
 }
@@ -196,16 +194,11 @@ fn cors(meta: &ObjectMeta, at: &str, browser: &BrowserOrigins, issues: &mut Issu
         return None;
     }
     let (any, origins) = origins(meta, at, issues);
+    let pattern = origins.iter().map(|o| format!("({})", origin_regex(o))).join("|");
+    let compiled = (!origins.is_empty()).then(|| Language::new(&format!("(?s-u:.)*(?:{pattern})"), true));
     let model = NginxCors {
         any,
-        origins: (!origins.is_empty())
-            .then(|| {
-                let list: Vec<String> = origins.iter().map(|o| format!("({})", origin_regex(o))).collect();
-                Language::new(&format!("(?s-u:.)*(?:{})", list.join("|")), true)
-                    .ok()
-                    .map(Box::new)
-            })
-            .flatten(),
+        origins: compiled.and_then(Result::ok).map(Box::new),
         written: origins.clone(),
         credentials: flag(meta, "cors-allow-credentials", true),
         methods: checked(meta, "cors-allow-methods", METHODS, DEFAULT_METHODS, at, issues),
@@ -339,7 +332,7 @@ fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: 
 /// The locations the host's Ingresses make; a path given twice belongs to
 /// the oldest Ingress (controller.go: "Location already configured").
 fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, issues: &mut Issues) -> Vec<Location<'a>> {
-    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for read in members {
         for (r, rule) in read
@@ -357,7 +350,7 @@ fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, iss
                     .path_type
                     .clone()
                     .unwrap_or_else(|| "ImplementationSpecific".to_owned());
-                if seen.contains(&(value.clone(), kind.clone())) {
+                if !seen.insert((value.clone(), kind.clone())) {
                     issues.note(
                         &at,
                         format!(
@@ -366,7 +359,6 @@ fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, iss
                     );
                     continue;
                 }
-                seen.push((value.clone(), kind.clone()));
                 let literal = !value.contains(|c: char| "^$.*+?()[]{}|\\".contains(c));
                 let path = match kind.as_str() {
                     _ if regex_mode && literal => PathMatch::StringPrefix(value),

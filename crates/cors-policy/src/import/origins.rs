@@ -6,9 +6,11 @@
 
 use envoy_cors_core::origin::Origin;
 use envoy_cors_core::origin_matcher::OriginEntry;
+use itertools::Itertools;
+use regex_syntax::escape;
 use regex_syntax::hir::{Class, Hir, HirKind};
 
-use super::automata::{escape, BrowserOrigins, Language};
+use super::automata::{BrowserOrigins, Language};
 
 /// Most entries a regular expression is expanded into before giving up.
 const MAX_TEMPLATES: usize = 64;
@@ -333,11 +335,10 @@ fn drop_covered(entries: &mut Vec<String>) {
 
 /// The language of a list of entries, as this filter matches them.
 pub fn union(entries: &[String]) -> Result<Language, String> {
-    let parts: Vec<String> = entries.iter().map(|e| entry_regex(e)).collect();
-    if parts.is_empty() {
+    if entries.is_empty() {
         return Language::new(r"[^\x00-\xff]", false);
     }
-    Language::new(&parts.join("|"), false)
+    Language::new(&entries.iter().map(|e| entry_regex(e)).join("|"), false)
 }
 
 /// One entry as a regular expression, read within browser origins: `*`,
@@ -428,32 +429,14 @@ fn templates(hir: &Hir) -> Option<Vec<Vec<Piece>>> {
             }
             out
         }
+        // Every way to pick one template per part, in order; one more than
+        // the limit is enough for the check below to give up.
         HirKind::Concat(subs) => {
-            let mut acc: Vec<Vec<Piece>> = vec![Vec::new()];
-            for sub in subs {
-                let parts = templates(sub)?;
-                let mut next = Vec::new();
-                for a in &acc {
-                    for p in &parts {
-                        let mut t = a.clone();
-                        t.extend(p.iter().cloned());
-                        next.push(t);
-                    }
-                }
-                if next.len() > MAX_TEMPLATES {
-                    return None;
-                }
-                acc = next;
-            }
-            acc
+            let parts: Vec<Vec<Vec<Piece>>> = subs.iter().map(templates).collect::<Option<_>>()?;
+            let product = parts.into_iter().multi_cartesian_product().map(|t| t.concat());
+            product.take(MAX_TEMPLATES + 1).collect()
         }
-        HirKind::Alternation(subs) => {
-            let mut out = Vec::new();
-            for sub in subs {
-                out.extend(templates(sub)?);
-            }
-            out
-        }
+        HirKind::Alternation(subs) => subs.iter().map(templates).collect::<Option<Vec<_>>>()?.concat(),
     };
     (out.len() <= MAX_TEMPLATES).then_some(out)
 }

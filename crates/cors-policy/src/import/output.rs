@@ -20,14 +20,8 @@ pub struct Output {
 /// characters here so that `assemble` can add a `-N` to tell two apart.
 fn policy_name(hint: &str) -> String {
     let mut name: String = hint
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-', "-")
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
         .take(56)
         .collect();
     if name.is_empty() {
@@ -82,10 +76,7 @@ pub fn assemble(scopes: &[Scope]) -> Output {
     if let Some(all) = routes.iter().position(everything) {
         routes.truncate(all + 1);
     }
-    let default = routes.last().filter(|r| everything(r)).and_then(|r| r.policy.clone());
-    if routes.last().is_some_and(everything) {
-        routes.pop();
-    }
+    let default = routes.pop_if(|r| everything(r)).and_then(|r| r.policy);
     if default.is_none() {
         while routes.last().is_some_and(|r| r.policy.is_none()) {
             routes.pop();

@@ -301,12 +301,8 @@ impl Report {
             "cors-policy: compared {} requests with {source}: {differ} answered differently",
             self.cases.len()
         );
-        let outcome = |own: bool| {
-            self.cases
-                .iter()
-                .filter(move |c| c.outcome && (c.upstream.kind == "own-cors") == own)
-        };
-        let (plain, own): (Vec<&Case>, Vec<&Case>) = (outcome(false).collect(), outcome(true).collect());
+        let outcome = self.cases.iter().filter(|c| c.outcome);
+        let (own, plain): (Vec<&Case>, Vec<&Case>) = outcome.partition(|c| c.upstream.kind == "own-cors");
         let header: Vec<&Case> = self
             .cases
             .iter()
