@@ -35,7 +35,7 @@ use serde_json::Value;
 
 use super::automata::BrowserOrigins;
 use super::convert;
-use super::fields::{typed, ObjectMeta};
+use super::fields::{typed, Object};
 use super::gateway::{self, Found, HttpRoute};
 use super::istio::duration_seconds;
 use super::model::EnvoyCors;
@@ -45,13 +45,9 @@ use crate::args::SourceFormat;
 use crate::document::within;
 
 /// A `SecurityPolicy`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct SecurityPolicy {
-    metadata: ObjectMeta,
-    spec: Spec,
-}
+type SecurityPolicy = Object<Spec>;
 
+/// Its `spec`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct Spec {

@@ -1,6 +1,6 @@
 //! What the readers share: a document read into a source's serde types,
-//! with a shape error reported at its path in the source's own terms, the
-//! metadata of a Kubernetes object, and comma-separated lists.
+//! with a shape error reported at its path in the source's own terms, a
+//! Kubernetes object (its metadata and spec), and comma-separated lists.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +26,17 @@ pub fn typed<T: DeserializeOwned>(value: &Value, part: &str, path: &str, issues:
             issues.fatal(&within(part, &inner), e.into_inner().to_string());
         })
         .ok()
+}
+
+/// A Kubernetes object of the sources (a VirtualService, an HTTPRoute, an
+/// Ingress, a SecurityPolicy): `metadata`, and a `spec` of the source's type.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Object<S> {
+    /// Its name, namespace, labels and annotations.
+    pub metadata: ObjectMeta,
+    /// What the source reads of it.
+    pub spec: S,
 }
 
 /// A Kubernetes object's `metadata`: what the readers name, order and select by.

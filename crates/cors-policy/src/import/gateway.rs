@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::automata::BrowserOrigins;
 use super::convert::{self, Draft};
-use super::fields::{typed, ObjectMeta};
+use super::fields::{typed, Object};
 use super::model::{GatewayCors, SourceCors};
 use super::origins::StringMatch;
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
@@ -24,15 +24,8 @@ use super::{kind_of, policy_hint, Cors, Doc, Issues, Scope};
 use crate::args::SourceFormat;
 use crate::document::within;
 
-/// An `HTTPRoute`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct HttpRoute {
-    /// Its name, namespace and labels.
-    pub metadata: ObjectMeta,
-    /// Its hostnames, parents and rules.
-    pub spec: RouteSpec,
-}
+/// An `HTTPRoute`: its hostnames, parents and rules.
+pub type HttpRoute = Object<RouteSpec>;
 
 /// An HTTPRoute's `spec`.
 #[derive(Debug, Default, Deserialize)]

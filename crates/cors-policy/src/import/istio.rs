@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::automata::BrowserOrigins;
 use super::convert;
-use super::fields::{typed, ObjectMeta};
+use super::fields::{typed, Object};
 use super::model::EnvoyCors;
 use super::origins::{MatchKind, StringMatch};
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
@@ -24,13 +24,9 @@ use super::{policy_hint, Cors, Doc, Issues, Scope};
 use crate::document::within;
 
 /// A `VirtualService`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct VirtualService {
-    metadata: ObjectMeta,
-    spec: Spec,
-}
+type VirtualService = Object<Spec>;
 
+/// Its `spec`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Spec {

@@ -36,7 +36,7 @@ use serde::Deserialize;
 
 use super::automata::{BrowserOrigins, Language};
 use super::convert::{self, Draft, Names, Star};
-use super::fields::{split, typed, ObjectMeta};
+use super::fields::{split, typed, Object, ObjectMeta};
 use super::model::{NginxCors, SourceCors};
 use super::origins::StringMatch;
 use super::paths::{host_rank, regex_path, PathMatch};
@@ -70,13 +70,9 @@ const NAMES: Names = Names {
 };
 
 /// An `Ingress`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Ingress {
-    metadata: ObjectMeta,
-    spec: IngressSpec,
-}
+type Ingress = Object<IngressSpec>;
 
+/// Its `spec`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct IngressSpec {
