@@ -220,12 +220,8 @@ pub fn import(docs: &[Doc], only: Option<&str>, browser: &BrowserOrigins, issues
             &doc.value,
             &["virtualHosts", "typedPerFilterConfig", "staticResources", "routeConfig"],
         );
-        let value = if camel {
-            snake_keys(&doc.value)
-        } else {
-            doc.value.clone()
-        };
-        route_configs(&value, &doc.part, camel, &mut found);
+        let value = camel.then(|| snake_keys(&doc.value));
+        route_configs(value.as_ref().unwrap_or(&doc.value), &doc.part, camel, &mut found);
     }
     found.retain(|rc| only.is_none_or(|name| rc.name() == Some(name)));
     if let [rc] = found.as_slice() {
@@ -261,11 +257,7 @@ fn route_configs(doc: &Value, part: &str, camel: bool, out: &mut Vec<Found>) {
             part: part.to_owned(),
             // A document that is itself the route configuration (an RDS
             // file) is `$`, so that paths below join with `.`.
-            path: if path.is_empty() {
-                "$".to_owned()
-            } else {
-                path.to_owned()
-            },
+            path: Some(path).filter(|p| !p.is_empty()).unwrap_or("$").to_owned(),
             value: object.clone(),
             manager: manager.cloned(),
             camel,
@@ -320,10 +312,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
         .flat_map(|v| v.routes.iter().filter_map(|r| r.name.as_deref()))
         .collect();
     let mut scopes = Vec::new();
-    for (domain, v) in domains(&config.virtual_hosts, &rc.path, &rc.part, issues) {
-        let Some(vhost) = config.virtual_hosts.get(v) else {
-            continue;
-        };
+    for (domain, v, vhost) in domains(&config.virtual_hosts, &rc.path, &rc.part, issues) {
         let vpath = format!("{}.virtual_hosts[{v}]", rc.path);
         let vhost_name = vhost.name.as_deref().unwrap_or("vhost");
         let vlevel = level(&vhost.typed_per_filter_config, &keys, part, &vpath, issues);
@@ -372,12 +361,8 @@ fn filter_names(rc: &Found, at: &str, issues: &mut Issues) -> Option<Vec<String>
     let mut keys: Vec<String> = filters
         .into_iter()
         .filter(|f| {
-            f.name == CORS_FILTER_NAME
-                || f.typed_config
-                    .as_ref()
-                    .and_then(|c| c.get("@type"))
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| t.ends_with(CORS_FILTER_TYPE))
+            let kind = f.typed_config.as_ref().and_then(|c| c.get("@type")?.as_str());
+            f.name == CORS_FILTER_NAME || kind.is_some_and(|t| t.ends_with(CORS_FILTER_TYPE))
         })
         .map(|f| f.name)
         .collect();
@@ -397,9 +382,14 @@ fn filter_names(rc: &Found, at: &str, issues: &mut Issues) -> Option<Vec<String>
     Some(keys)
 }
 
-/// The domains in Envoy's search order, each with its virtual host, the
-/// port removed (host rules ignore it).
-fn domains(vhosts: &[VirtualHost], path: &str, part: &str, issues: &mut Issues) -> Vec<(String, usize)> {
+/// The domains in Envoy's search order, each with its virtual host (and its
+/// index), the port removed (host rules ignore it).
+fn domains<'a>(
+    vhosts: &'a [VirtualHost],
+    path: &str,
+    part: &str,
+    issues: &mut Issues,
+) -> Vec<(String, usize, &'a VirtualHost)> {
     let mut out = Vec::new();
     for (v, vhost) in vhosts.iter().enumerate() {
         for (d, domain) in vhost.domains.iter().enumerate() {
@@ -415,11 +405,11 @@ fn domains(vhosts: &[VirtualHost], path: &str, part: &str, issues: &mut Issues) 
                 );
             }
             let host = port.map_or(bare, |(h, _)| h);
-            out.push((host_rank(bare), host.to_owned(), v));
+            out.push((host_rank(bare), host.to_owned(), v, vhost));
         }
     }
-    out.sort_by_key(|(rank, _, v)| (*rank, *v));
-    out.into_iter().map(|(_, host, v)| (host, v)).collect()
+    out.sort_by_key(|(rank, _, v, _)| (*rank, *v));
+    out.into_iter().map(|(_, host, v, vhost)| (host, v, vhost)).collect()
 }
 
 /// A route's place in the output.
@@ -706,21 +696,15 @@ pub fn camel_path(path: &str) -> String {
     } else {
         format!("{part}: ")
     };
-    let mut upper = false;
-    for c in path.chars() {
-        match c {
-            '_' => upper = true,
-            c if upper && c.is_ascii_lowercase() => {
-                out.push(c.to_ascii_uppercase());
-                upper = false;
-            }
-            c => {
-                if upper {
-                    out.push('_');
-                }
-                upper = false;
-                out.push(c);
-            }
+    // A `_` before a lowercase letter uppercases it; before anything else it
+    // stays; a run of them counts as one, and a trailing one goes.
+    let mut pieces = path.split('_');
+    out.extend(pieces.next());
+    for piece in pieces.filter(|p| !p.is_empty()) {
+        let mut chars = piece.chars();
+        match chars.next() {
+            Some(c) if c.is_ascii_lowercase() => out.extend([c.to_ascii_uppercase()].into_iter().chain(chars)),
+            _ => out.extend(["_", piece]),
         }
     }
     out
