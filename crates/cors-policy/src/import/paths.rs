@@ -48,14 +48,7 @@ impl PathMatch {
         match self {
             Self::Any => "/".to_owned(),
             Self::Exact(p) => p.clone(),
-            Self::StringPrefix(p) | Self::SegmentPrefix(p) => {
-                let base = if p.is_empty() { "/" } else { p.as_str() };
-                if base.ends_with('/') {
-                    format!("{base}sample")
-                } else {
-                    format!("{base}/sample")
-                }
-            }
+            Self::StringPrefix(p) | Self::SegmentPrefix(p) => format!("{}/sample", p.strip_suffix('/').unwrap_or(p)),
         }
     }
 }
