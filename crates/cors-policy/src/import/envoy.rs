@@ -300,8 +300,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             &at,
             "Envoy selects a virtual host by the whole :authority, port included (neither strip_any_host_port \
              nor ignore_port_in_host_matching is set); host rules ignore the port, so a request to a host with \
-             an explicit port may now get another virtual host's policy"
-                .to_owned(),
+             an explicit port may now get another virtual host's policy",
         );
     }
     let part = rc.part.as_str();
@@ -566,8 +565,7 @@ fn percent(v: Option<&RuntimeFractionalPercent>, path: &str, what: &str, issues:
         issues.note(
             &join(path, what),
             "has a runtime_key: Envoy's runtime can change the share of requests at any time; imported with the \
-             default_value"
-                .to_owned(),
+             default_value",
         );
     }
     let Some(d) = &v.default_value else { return Some(0) };

@@ -37,7 +37,7 @@ use super::automata::BrowserOrigins;
 use super::convert;
 use super::fields::{typed, Object};
 use super::gateway::{self, Found, HttpRoute};
-use super::istio::duration_seconds;
+use super::istio::max_age;
 use super::model::EnvoyCors;
 use super::origins::StringMatch;
 use super::{kind_of, Cors, Doc, Issues, Scope};
@@ -218,28 +218,21 @@ fn model(c: &CorsSpec, at: &str, issues: &mut Issues) -> EnvoyCors {
             false => StringMatch::exact(o),
         })
         .collect();
-    let list = |items: &[String]| {
-        if items.iter().any(|i| i == "*") {
-            "*".to_owned()
-        } else {
-            items.join(", ")
-        }
+    let list = |items: &[String]| match items.iter().any(|i| i == "*") {
+        true => "*".to_owned(),
+        false => items.join(", "),
     };
-    let max_age = c.max_age.as_deref().map(|d| {
-        duration_seconds(d).map(|s| s.to_string()).unwrap_or_else(|| {
-            issues.note(
-                &format!("{at}.maxAge"),
-                format!("{d:?} is not a duration: Envoy Gateway leaves it out"),
-            );
-            String::new()
-        })
+    let max_age = max_age(c.max_age.as_deref()).unwrap_or_else(|d| {
+        let reason = format!("{d:?} is not a duration: Envoy Gateway leaves it out");
+        issues.note(&format!("{at}.maxAge"), reason);
+        String::new()
     });
     EnvoyCors {
         origins,
         allow_methods: list(&c.allow_methods),
         allow_headers: list(&c.allow_headers),
         expose_headers: c.expose_headers.join(", "),
-        max_age: max_age.unwrap_or_default(),
+        max_age,
         allow_credentials: c.allow_credentials.unwrap_or(false),
         // The rest as `buildCORS` leaves it: `forward_not_matching_preflights: false`.
         ..EnvoyCors::default()

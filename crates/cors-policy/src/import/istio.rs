@@ -194,34 +194,37 @@ fn cors(c: &CorsPolicy, at: &str, browser: &BrowserOrigins, issues: &mut Issues)
             })
             .collect(),
     };
-    let max_age = c.max_age.as_deref().map(|d| {
-        duration_seconds(d).map(|s| s.to_string()).unwrap_or_else(|| {
-            let reason = format!("{d:?} is not a duration (e.g. \"24h\", \"90s\")");
-            issues.fatal(&format!("{at}.maxAge"), reason);
-            String::new()
-        })
+    let max_age = max_age(c.max_age.as_deref()).unwrap_or_else(|d| {
+        let reason = format!("{d:?} is not a duration (e.g. \"24h\", \"90s\")");
+        issues.fatal(&format!("{at}.maxAge"), reason);
+        String::new()
     });
     let model = EnvoyCors {
         origins,
         allow_methods: c.allow_methods.join(","),
         allow_headers: c.allow_headers.join(","),
         expose_headers: c.expose_headers.join(","),
-        max_age: max_age.unwrap_or_default(),
+        max_age,
         allow_credentials: c.allow_credentials.unwrap_or(false),
         forward_not_matching_preflights: c.unmatched_preflights.as_deref() != Some("IGNORE"),
         ..EnvoyCors::default()
     }
     .compiled();
+    // The deprecated `allowOrigin` when `allowOrigins` is absent.
+    let origins = c.allow_origins.as_ref().map_or("allowOrigin", |_| "allowOrigins");
     let names = convert::Names {
-        // The deprecated `allowOrigin` when `allowOrigins` is absent.
-        origins: if c.allow_origins.is_none() {
-            "allowOrigin"
-        } else {
-            "allowOrigins"
-        },
+        origins,
         ..convert::camel("Istio")
     };
     convert::envoy(model, at, &names, browser, issues)
+}
+
+/// A `maxAge` Duration (Istio's, Envoy Gateway's) as Envoy's `max_age`:
+/// whole seconds, empty when absent; the text when it is not a duration.
+pub fn max_age(text: Option<&str>) -> Result<String, &str> {
+    text.map_or(Ok(String::new()), |d| {
+        duration_seconds(d).map(|s| s.to_string()).ok_or(d)
+    })
 }
 
 /// A protobuf Duration as Istio and Envoy Gateway write it (`24h`, `1h30m`,
