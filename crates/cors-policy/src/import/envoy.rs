@@ -24,6 +24,7 @@
 use std::collections::BTreeMap;
 
 use heck::ToSnakeCase;
+use itertools::Itertools;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -305,11 +306,8 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     }
     let part = rc.part.as_str();
     let global = level(&config.typed_per_filter_config, &keys, part, &rc.path, issues);
-    let names: Vec<&str> = config
-        .virtual_hosts
-        .iter()
-        .flat_map(|v| v.routes.iter().filter_map(|r| r.name.as_deref()))
-        .collect();
+    let routes = config.virtual_hosts.iter().flat_map(|v| &v.routes);
+    let names = routes.filter_map(|r| r.name.as_deref()).counts();
     let mut scopes = Vec::new();
     for (domain, v, vhost) in domains(&config.virtual_hosts, &rc.path, &rc.part, issues) {
         let vpath = format!("{}.virtual_hosts[{v}]", rc.path);
@@ -336,10 +334,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             }
             let place = Place {
                 domain: &domain,
-                unique: route
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| names.iter().filter(|m| **m == n).count() == 1),
+                unique: route.name.as_deref().and_then(|n| names.get(n)) == Some(&1),
                 hint: policy_hint(vhost_name, route.name.as_deref(), "route", r),
                 at: within(part, &rpath),
             };

@@ -331,22 +331,13 @@ fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, iss
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for read in members {
-        for (r, rule) in read
-            .ingress
-            .spec
-            .rules
-            .iter()
-            .enumerate()
-            .filter(|(_, x)| x.host.as_deref() == host)
-        {
+        let rules = read.ingress.spec.rules.iter().enumerate();
+        for (r, rule) in rules.filter(|(_, x)| x.host.as_deref() == host) {
             for (p, path) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
                 let at = within(&read.part, &format!("spec.rules[{r}].http.paths[{p}]"));
                 let value = path.path.clone().unwrap_or_else(|| "/".to_owned());
-                let kind = path
-                    .path_type
-                    .clone()
-                    .unwrap_or_else(|| "ImplementationSpecific".to_owned());
-                if !seen.insert((value.clone(), kind.clone())) {
+                let kind = path.path_type.as_deref().unwrap_or("ImplementationSpecific");
+                if !seen.insert((value.clone(), kind)) {
                     issues.note(
                         &at,
                         format!(
@@ -356,7 +347,7 @@ fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, iss
                     continue;
                 }
                 let literal = !value.contains(|c: char| "^$.*+?()[]{}|\\".contains(c));
-                let path = match kind.as_str() {
+                let path = match kind {
                     _ if regex_mode && literal => PathMatch::StringPrefix(value),
                     _ if regex_mode => regex_path("regex path", &value, &at, issues),
                     "Exact" => PathMatch::Exact(value),
