@@ -36,7 +36,7 @@ use serde::Deserialize;
 
 use super::automata::{BrowserOrigins, Language};
 use super::convert::{self, Draft, Names, Star};
-use super::fields::{split, typed, Object, ObjectMeta};
+use super::fields::{comma_list, split, typed, Object, ObjectMeta};
 use super::model::{NginxCors, SourceCors};
 use super::origins::StringMatch;
 use super::paths::{host_rank, regex_path, PathMatch};
@@ -249,7 +249,7 @@ fn origins(meta: &ObjectMeta, at: &str, issues: &mut Issues) -> (bool, Vec<Strin
         return (true, Vec::new());
     }
     let mut kept = Vec::new();
-    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+    for item in comma_list(value) {
         if item == "*" {
             return (true, Vec::new());
         }
