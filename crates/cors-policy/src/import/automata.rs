@@ -8,7 +8,7 @@
 //! ([`BROWSER_ORIGIN`] minus [`NEVER_SENT`]); the walk also yields the
 //! shortest origin on which they disagree, which is what the refusal shows.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use regex_automata::dfa::{dense, Automaton, StartKind};
 use regex_automata::util::primitives::StateID;
@@ -172,25 +172,24 @@ impl BrowserOrigins {
         Some(found)
     }
 
-    /// Breadth-first over the product automaton, bytes from `alphabet`.
+    /// Breadth-first over the product automaton, bytes from `alphabet`, each
+    /// state queued with the bytes that first led to it (the example).
     fn walk(&self, left: &Language, right: &Language, alphabet: &[u8]) -> Result<Disagreement, String> {
-        type Key = [StateID; 4];
         let machines = [left, right, &self.within, &self.without];
-        let start: Key = [left.start, right.start, self.within.start, self.without.start];
-        // Each state's parent and the byte that led to it, to spell the example.
-        let mut seen: HashMap<Key, Option<(Key, u8)>> = HashMap::new();
-        seen.insert(start, None);
-        let mut queue = VecDeque::from([start]);
+        let start = [left.start, right.start, self.within.start, self.without.start];
+        let mut seen = HashSet::from([start]);
+        let mut queue = VecDeque::from([(start, Vec::new())]);
         let mut found = Disagreement::default();
-        while let Some(key) = queue.pop_front() {
+        while let Some((key, text)) = queue.pop_front() {
             let [l, r, w, n] = key;
             if self.within.accepts(w) && !self.without.accepts(n) {
                 let (in_left, in_right) = (left.accepts(l), right.accepts(r));
+                let spelled = || Some(String::from_utf8_lossy(&text).into_owned());
                 if in_left && !in_right && found.only_left.is_none() {
-                    found.only_left = Some(spell(&seen, key));
+                    found.only_left = spelled();
                 }
                 if in_right && !in_left && found.only_right.is_none() {
-                    found.only_right = Some(spell(&seen, key));
+                    found.only_right = spelled();
                 }
                 if found.only_left.is_some() && found.only_right.is_some() {
                     break;
@@ -203,7 +202,7 @@ impl BrowserOrigins {
                 }
                 let [nl, nr, nw, _] = next;
                 let both_dead = left.dfa.is_dead_state(nl) && right.dfa.is_dead_state(nr);
-                if self.within.dfa.is_dead_state(nw) || both_dead || seen.contains_key(&next) {
+                if self.within.dfa.is_dead_state(nw) || both_dead || seen.contains(&next) {
                     continue;
                 }
                 if seen.len() >= MAX_STATES {
@@ -211,23 +210,14 @@ impl BrowserOrigins {
                         "too complex to compare (more than {MAX_STATES} automaton states)"
                     ));
                 }
-                seen.insert(next, Some((key, b)));
-                queue.push_back(next);
+                seen.insert(next);
+                let mut longer = text.clone();
+                longer.push(b);
+                queue.push_back((next, longer));
             }
         }
         Ok(found)
     }
-}
-
-/// The bytes on the path from the start to `key`.
-fn spell(seen: &HashMap<[StateID; 4], Option<([StateID; 4], u8)>>, mut key: [StateID; 4]) -> String {
-    let mut bytes = Vec::new();
-    while let Some(Some((parent, b))) = seen.get(&key) {
-        bytes.push(*b);
-        key = *parent;
-    }
-    bytes.reverse();
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// An error with its causes: regex-automata's own message is only "error

@@ -112,31 +112,6 @@ impl<'a> Facts<'a> {
 /// When a row explains why `field` differs between the source's answer and ours.
 type Applies = fn(&Facts<'_>, &str, &Fields, &Fields) -> bool;
 
-/// The rows of docs/differences.md that requests can show, tried in order:
-/// the first that applies names the difference. The built-in filter's rows
-/// come first, in the order of its table.
-pub const DIFFERENCES: [(&str, Applies); 13] = [
-    ("non-canonical-origin", non_canonical_origin),
-    ("refused-preflight-answered-locally", refused_preflight_answered_locally),
-    (
-        "preflight-checks-method-and-headers",
-        preflight_checks_method_and_headers,
-    ),
-    ("preflight-status-204", preflight_status_204),
-    ("preflight-expose-headers", preflight_expose_headers),
-    ("vary-origin", vary_origin),
-    ("any-origin-star", any_origin_star),
-    ("any-origin-without-origin", any_origin_without_origin),
-    ("upstream-cors-stripped", upstream_cors_stripped),
-    ("every-options-is-a-preflight", every_options_is_a_preflight),
-    ("credentials-with-star", credentials_with_star),
-    (
-        "preflight-headers-on-actual-responses",
-        preflight_headers_on_actual_responses,
-    ),
-    ("dropped-with-a-note", dropped_with_a_note),
-];
-
 fn status(m: &Fields) -> &str {
     m.get("status").map_or("", String::as_str)
 }
@@ -148,117 +123,110 @@ fn tokens(m: &Fields, field: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-fn non_canonical_origin(f: &Facts<'_>, _: &str, source: &Fields, ours: &Fields) -> bool {
-    f.origin
-        .is_some_and(|o| o != "null" && Origin::parse(o.as_bytes()).is_err())
-        && source.get(ACAO).map(String::as_str) == f.origin
-        && !ours.contains_key(ACAO)
-}
-
-/// The source did not grant the origin, so it forwarded the preflight.
-fn refused_preflight_answered_locally(f: &Facts<'_>, _: &str, source: &Fields, ours: &Fields) -> bool {
-    f.preflight && status(ours) == "403" && !f.granted(source)
-}
-
-/// The filter checks the requested method and headers. A preflight from an
-/// allowed origin is answered with the policy's lists, without what was
-/// refused, where the source's `*` echoes `authorization` too (Fetch never
-/// lets `*` cover it); a 403 where the source grants is the same check.
-fn preflight_checks_method_and_headers(f: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
-    if !f.preflight {
-        return false;
-    }
-    if status(ours) == "403" {
-        return matches!(status(source), "200" | "204") && f.granted(source);
-    }
-    let (theirs, have) = (tokens(source, field), tokens(ours, field));
-    field == "access-control-allow-headers"
-        && ours.contains_key("access-control-allow-origin")
-        && have.is_subset(&theirs)
-        && theirs.difference(&have).eq(["authorization".to_owned()].iter())
-}
-
-fn preflight_status_204(f: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
-    field == "status" && f.preflight && status(source) == "200" && status(ours) == "204"
-}
-
-fn preflight_expose_headers(f: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
-    field == "access-control-expose-headers" && f.preflight && !ours.contains_key(field) && f.granted(source)
-}
-
-fn vary_origin(_: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
-    let (have, theirs) = (tokens(ours, "vary"), tokens(source, "vary"));
-    let added: Vec<&String> = have.difference(&theirs).collect();
-    field == "vary"
-        && theirs.is_subset(&have)
-        && !added.is_empty()
-        && added.iter().all(|a| PREFLIGHT_VARY.contains(&a.as_str()))
-}
-
-fn any_origin_star(f: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
-    field == ACAO
-        && f.ours_any
-        && f.origin.is_some()
-        && ours.get(ACAO).map(String::as_str) == Some("*")
-        && source.get(ACAO).map(String::as_str) == f.origin
-}
-
-/// The any-origin answer (`*` and the exposed headers) goes on every
-/// response, replacing whatever the upstream sent.
-fn any_origin_without_origin(f: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
-    (field == ACAO || field == "access-control-expose-headers")
-        && f.ours_any
-        && f.origin.is_none()
-        && ours.get(ACAO).map(String::as_str) == Some("*")
-        && ours.contains_key(field)
-        && (source.get(field).is_none() || source.get(field) == f.upstream.get(field))
-}
-
-fn upstream_cors_stripped(f: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
-    field.starts_with("access-control-")
-        && !ours.contains_key(field)
-        && source.get(field).is_some()
-        && source.get(field) == f.upstream.get(field)
-}
-
-/// ingress-nginx answers every `OPTIONS` of a CORS location itself (`204`).
-fn every_options_is_a_preflight(f: &Facts<'_>, _: &str, source: &Fields, _: &Fields) -> bool {
-    f.options && !f.preflight && status(source) == "204"
-}
-
-/// `-Allow-Credentials: true` next to `-Allow-Origin: *`, which a browser
-/// refuses for a credentialed request and ignores otherwise.
-fn credentials_with_star(_: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
-    field == "access-control-allow-credentials"
-        && !ours.contains_key(field)
-        && source.get(ACAO).map(String::as_str) == Some("*")
-}
-
-/// A preflight's headers on an actual response, where no browser reads them
-/// (this filter leaves the upstream's).
-fn preflight_headers_on_actual_responses(f: &Facts<'_>, field: &str, _: &Fields, ours: &Fields) -> bool {
-    let preflight_only = [
-        "access-control-allow-methods",
-        "access-control-allow-headers",
-        "access-control-max-age",
-    ];
-    !f.preflight
-        && preflight_only.contains(&field)
-        && (!ours.contains_key(field) || ours.get(field) == f.upstream.get(field))
-}
-
-/// A value the importer dropped or capped, saying so: a name no page can
-/// set, a max-age over the browsers' cap. Our list is part of the source's.
-fn dropped_with_a_note(_: &Facts<'_>, field: &str, source: &Fields, ours: &Fields) -> bool {
-    let age = |m: &Fields| m.get(field).and_then(|v| v.parse::<i64>().ok());
-    match field {
-        "access-control-max-age" => age(ours) == Some(86_400) && age(source).is_some_and(|a| a > 86_400),
-        "access-control-allow-methods" | "access-control-allow-headers" | "access-control-expose-headers" => {
-            ours.contains_key(field) && tokens(ours, field).is_subset(&tokens(source, field))
+/// The rows of docs/differences.md that requests can show, each with when it
+/// applies, tried in order: the first that applies names the difference. The
+/// built-in filter's rows come first, in the order of its table.
+pub const DIFFERENCES: [(&str, Applies); 13] = [
+    ("non-canonical-origin", |f, _, source, ours| {
+        f.origin
+            .is_some_and(|o| o != "null" && Origin::parse(o.as_bytes()).is_err())
+            && source.get(ACAO).map(String::as_str) == f.origin
+            && !ours.contains_key(ACAO)
+    }),
+    // The source did not grant the origin, so it forwarded the preflight.
+    ("refused-preflight-answered-locally", |f, _, source, ours| {
+        f.preflight && status(ours) == "403" && !f.granted(source)
+    }),
+    // The filter checks the requested method and headers. A preflight from an
+    // allowed origin is answered with the policy's lists, without what was
+    // refused, where the source's `*` echoes `authorization` too (Fetch never
+    // lets `*` cover it); a 403 where the source grants is the same check.
+    ("preflight-checks-method-and-headers", |f, field, source, ours| {
+        if !f.preflight {
+            return false;
         }
-        _ => false,
-    }
-}
+        if status(ours) == "403" {
+            return matches!(status(source), "200" | "204") && f.granted(source);
+        }
+        let (theirs, have) = (tokens(source, field), tokens(ours, field));
+        field == "access-control-allow-headers"
+            && ours.contains_key("access-control-allow-origin")
+            && have.is_subset(&theirs)
+            && theirs.difference(&have).eq(["authorization".to_owned()].iter())
+    }),
+    ("preflight-status-204", |f, field, source, ours| {
+        field == "status" && f.preflight && status(source) == "200" && status(ours) == "204"
+    }),
+    ("preflight-expose-headers", |f, field, source, ours| {
+        field == "access-control-expose-headers" && f.preflight && !ours.contains_key(field) && f.granted(source)
+    }),
+    ("vary-origin", |_, field, source, ours| {
+        let (have, theirs) = (tokens(ours, "vary"), tokens(source, "vary"));
+        let added: Vec<&String> = have.difference(&theirs).collect();
+        field == "vary"
+            && theirs.is_subset(&have)
+            && !added.is_empty()
+            && added.iter().all(|a| PREFLIGHT_VARY.contains(&a.as_str()))
+    }),
+    ("any-origin-star", |f, field, source, ours| {
+        field == ACAO
+            && f.ours_any
+            && f.origin.is_some()
+            && ours.get(ACAO).map(String::as_str) == Some("*")
+            && source.get(ACAO).map(String::as_str) == f.origin
+    }),
+    // The any-origin answer (`*` and the exposed headers) goes on every
+    // response, replacing whatever the upstream sent.
+    ("any-origin-without-origin", |f, field, source, ours| {
+        (field == ACAO || field == "access-control-expose-headers")
+            && f.ours_any
+            && f.origin.is_none()
+            && ours.get(ACAO).map(String::as_str) == Some("*")
+            && ours.contains_key(field)
+            && (source.get(field).is_none() || source.get(field) == f.upstream.get(field))
+    }),
+    ("upstream-cors-stripped", |f, field, source, ours| {
+        field.starts_with("access-control-")
+            && !ours.contains_key(field)
+            && source.get(field).is_some()
+            && source.get(field) == f.upstream.get(field)
+    }),
+    // ingress-nginx answers every `OPTIONS` of a CORS location itself (`204`).
+    ("every-options-is-a-preflight", |f, _, source, _| {
+        f.options && !f.preflight && status(source) == "204"
+    }),
+    // `-Allow-Credentials: true` next to `-Allow-Origin: *`, which a browser
+    // refuses for a credentialed request and ignores otherwise.
+    ("credentials-with-star", |_, field, source, ours| {
+        field == "access-control-allow-credentials"
+            && !ours.contains_key(field)
+            && source.get(ACAO).map(String::as_str) == Some("*")
+    }),
+    // A preflight's headers on an actual response, where no browser reads them
+    // (this filter leaves the upstream's).
+    ("preflight-headers-on-actual-responses", |f, field, _, ours| {
+        let preflight_only = [
+            "access-control-allow-methods",
+            "access-control-allow-headers",
+            "access-control-max-age",
+        ];
+        !f.preflight
+            && preflight_only.contains(&field)
+            && (!ours.contains_key(field) || ours.get(field) == f.upstream.get(field))
+    }),
+    // A value the importer dropped or capped, saying so: a name no page can
+    // set, a max-age over the browsers' cap. Our list is part of the source's.
+    ("dropped-with-a-note", |_, field, source, ours| {
+        let age = |m: &Fields| m.get(field).and_then(|v| v.parse::<i64>().ok());
+        match field {
+            "access-control-max-age" => age(ours) == Some(86_400) && age(source).is_some_and(|a| a > 86_400),
+            "access-control-allow-methods" | "access-control-allow-headers" | "access-control-expose-headers" => {
+                ours.contains_key(field) && tokens(ours, field).is_subset(&tokens(source, field))
+            }
+            _ => false,
+        }
+    }),
+];
 
 /// Reports whether a browser reads `field` on this kind of response (the
 /// rest cannot change what a page can do).

@@ -248,34 +248,27 @@ fn documented(id: &str) -> String {
     text.get(..end).unwrap_or(text).to_owned()
 }
 
-/// The cases each id explains, with what a page notices, in the table's order.
-type ById<'a> = BTreeMap<usize, (&'static str, Vec<(&'a Case, &'a str)>)>;
-
-fn by_id<'a>(cases: &[&'a Case], outcome: bool) -> ById<'a> {
-    let mut by_id: ById<'a> = BTreeMap::new();
-    for case in cases {
-        let found: Vec<(&'static str, &str)> = if outcome {
-            let effects = case.noticed.iter().filter(|(_, a)| !a.starts_with("caches keep"));
-            effects.map(|(id, a)| (*id, a.as_str())).collect()
-        } else {
-            case.differences
-                .values()
-                .filter(|id| **id != UNEXPLAINED)
-                .map(|id| (*id, ""))
-                .collect()
-        };
-        let mut seen = BTreeSet::new();
-        for (id, aspect) in found {
-            if seen.insert(id) {
-                let rank = DIFFERENCES
-                    .iter()
-                    .position(|(i, _)| *i == id)
-                    .unwrap_or(DIFFERENCES.len());
-                by_id.entry(rank).or_insert((id, Vec::new())).1.push((case, aspect));
-            }
-        }
-    }
-    by_id
+/// The cases each id explains, in the table's order (then
+/// [`UNEXPLAINED`], for outcome changes), each with what a page notices.
+fn by_id<'a>(cases: &[&'a Case], outcome: bool) -> Vec<(&'static str, Vec<(&'a Case, &'a str)>)> {
+    let ids = DIFFERENCES
+        .iter()
+        .map(|(id, _)| *id)
+        .chain(outcome.then_some(UNEXPLAINED));
+    let explained = |id: &'static str| -> Vec<(&'a Case, &'a str)> {
+        let found = cases.iter().filter_map(|case| match outcome {
+            true => case
+                .noticed
+                .iter()
+                .find(|(i, aspect)| *i == id && !aspect.starts_with("caches keep"))
+                .map(|(_, aspect)| (*case, aspect.as_str())),
+            false => case.differences.values().any(|i| *i == id).then_some((*case, "")),
+        });
+        found.collect()
+    };
+    ids.map(|id| (id, explained(id)))
+        .filter(|(_, found)| !found.is_empty())
+        .collect()
 }
 
 impl Report {
@@ -357,7 +350,7 @@ fn print_group(what: &str, cases: &[&Case], outcome: bool) {
         0 => eprintln!("cors-policy: {what}: none"),
         n => eprintln!("cors-policy: {what}: {n} requests"),
     }
-    for (id, cases) in by_id(cases, outcome).values() {
+    for (id, cases) in by_id(cases, outcome) {
         eprintln!("change: {id} ({} requests): {}", cases.len(), documented(id));
         let mut shown = BTreeSet::new();
         for (case, aspect) in cases.iter().filter(|_| outcome) {
