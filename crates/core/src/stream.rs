@@ -292,10 +292,12 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
         let Some(policy) = choice.policy(&runtime.config, runtime.unknown.refused()) else {
             return Verdict::Continue;
         };
-        if let Choice::Unknown(name) = &choice {
-            if let Some(line) = runtime.unknown.first_sighting(name) {
-                host.log_warning(&line);
-            }
+        let unknown_name = match &choice {
+            Choice::Unknown(name) => Some(&**name),
+            _ => None,
+        };
+        if let Some(line) = unknown_name.and_then(|name| runtime.unknown.first_sighting(name)) {
+            host.log_warning(&line);
         }
         let decision = policy.decide(&head.request);
         match runtime.counter(&choice, policy, &decision, host) {
@@ -304,16 +306,16 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
             None => {}
         }
         // An unknown name is the reason, whatever the refusing policy decided.
-        let record = match &choice {
-            Choice::Unknown(name) => Some(Record::unknown_policy(name, head.request.is_preflight())),
-            _ => Record::of(policy, &decision),
+        let record = match unknown_name {
+            Some(name) => Some(Record::unknown_policy(name, head.request.is_preflight())),
+            None => Record::of(policy, &decision),
         };
         if let Some(record) = record {
             host.write_record(&record.render());
             if host.debug_enabled() {
-                let line = match &choice {
-                    Choice::Unknown(name) => Some(unknown_policy_line(name, &head.request)),
-                    _ => refusal_line(policy, &decision, &head.request),
+                let line = match unknown_name {
+                    Some(name) => Some(unknown_policy_line(name, &head.request)),
+                    None => refusal_line(policy, &decision, &head.request),
                 };
                 if let Some(line) = line {
                     host.log_debug(&line);
@@ -321,6 +323,8 @@ impl<R: Deref<Target = Runtime> + Clone> Stream<R> {
             }
         }
 
+        // Bound, not the tail expression: the action borrows `choice`, which
+        // a tail expression's temporaries would outlive (edition 2021).
         let verdict = match policy.act(&decision) {
             Action::Untouched => Verdict::Continue,
             Action::Reply(reply) => {
