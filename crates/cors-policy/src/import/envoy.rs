@@ -198,18 +198,14 @@ struct HttpFilter {
 struct Found {
     part: String,
     path: String,
+    /// `name`, what `--route-config` selects.
+    name: Option<String>,
     value: Value,
     /// The nearest connection manager above it (its `http_filters` and
     /// `strip_any_host_port`), when the route configuration is inline.
     manager: Option<Value>,
     /// Read from a protobuf JSON dump (camelCase keys).
     camel: bool,
-}
-
-impl Found {
-    fn name(&self) -> Option<&str> {
-        self.value.get("name").and_then(Value::as_str)
-    }
 }
 
 /// Imports the route configuration of `docs` (the one named `only`, when
@@ -224,14 +220,20 @@ pub fn import(docs: &[Doc], only: Option<&str>, browser: &BrowserOrigins, issues
         let value = camel.then(|| snake_keys(&doc.value));
         route_configs(value.as_ref().unwrap_or(&doc.value), &doc.part, camel, &mut found);
     }
-    found.retain(|rc| only.is_none_or(|name| rc.name() == Some(name)));
+    found.retain(|rc| only.is_none_or(|name| rc.name.as_deref() == Some(name)));
     if let [rc] = found.as_slice() {
         issues.camel = rc.camel;
         return route_config(rc, browser, issues);
     }
     let names: Vec<String> = found
         .iter()
-        .map(|rc| format!("{} ({})", rc.name().unwrap_or("unnamed"), within(&rc.part, &rc.path)))
+        .map(|rc| {
+            format!(
+                "{} ({})",
+                rc.name.as_deref().unwrap_or("unnamed"),
+                within(&rc.part, &rc.path)
+            )
+        })
         .collect();
     let reason = match (only, names.len()) {
         (Some(name), 0) => format!("no route configuration named {name:?}"),
@@ -259,6 +261,7 @@ fn route_configs(doc: &Value, part: &str, camel: bool, out: &mut Vec<Found>) {
             // A document that is itself the route configuration (an RDS
             // file) is `$`, so that paths below join with `.`.
             path: Some(path).filter(|p| !p.is_empty()).unwrap_or("$").to_owned(),
+            name: object.get("name").and_then(Value::as_str).map(str::to_owned),
             value: object.clone(),
             manager: manager.cloned(),
             camel,
@@ -415,14 +418,40 @@ struct Place<'a> {
     at: String,
 }
 
-/// The route's CORS as the built-in filter resolves it (none on a route that
-/// answers itself, which the filter skips), converted.
+/// The route's CORS as the built-in filter resolves it from `levels`, most
+/// specific first, field by field (none on a route that answers itself,
+/// which the filter skips), converted.
 fn resolved(route: &Route, levels: &[Level], browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
     let skipped = route.direct_response.is_some() || route.redirect.is_some();
     let Some(head) = levels.first().filter(|l| !skipped && !l.disabled) else {
         return Cors::default();
     };
-    let cors = resolve(head, levels, issues);
+    let text = |f: fn(&CorsPolicy) -> &String| levels.iter().map(|l| f(&l.cors)).find(|s| !s.is_empty()).cloned();
+    let flag = |f: fn(&CorsPolicy) -> Option<BoolValue>| levels.iter().find_map(|l| f(&l.cors)).map(BoolValue::get);
+    // `filter_enabled` and `shadow_enabled` from the most specific level only.
+    let on = percent(head.cors.filter_enabled.as_ref(), &head.path, "filter_enabled", issues);
+    let shadow = percent(head.cors.shadow_enabled.as_ref(), &head.path, "shadow_enabled", issues);
+    let enabled = if applies(on.unwrap_or(ALL), &head.path, "filter_enabled", issues) {
+        Enabled::On
+    } else if applies(shadow.unwrap_or(0), &head.path, "shadow_enabled", issues) {
+        Enabled::Shadow
+    } else {
+        Enabled::Off
+    };
+    let origins = levels.iter().find(|l| !l.cors.allow_origin_string_match.is_empty());
+    let cors = EnvoyCors {
+        origins: origins.map(|l| matchers(&l.cors, &l.path, issues)).unwrap_or_default(),
+        allow_methods: text(|c| &c.allow_methods).unwrap_or_default(),
+        allow_headers: text(|c| &c.allow_headers).unwrap_or_default(),
+        expose_headers: text(|c| &c.expose_headers).unwrap_or_default(),
+        max_age: text(|c| &c.max_age).unwrap_or_default(),
+        allow_credentials: flag(|c| c.allow_credentials).unwrap_or(false),
+        allow_private_network: flag(|c| c.allow_private_network_access).unwrap_or(false),
+        forward_not_matching_preflights: flag(|c| c.forward_not_matching_preflights).unwrap_or(true),
+        enabled,
+        ..EnvoyCors::default()
+    }
+    .compiled();
     convert::envoy(cors, &head.path, &convert::ENVOY, browser, issues)
 }
 
@@ -513,16 +542,14 @@ fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> Option<PathMatch
 /// filter's names, in the order Envoy looks them up). A CorsPolicy under
 /// another key is never applied: said, and left out.
 fn level(configs: &Map<String, Value>, keys: &[String], part: &str, path: &str, issues: &mut Issues) -> Option<Level> {
-    let is_cors = |config: &Value| {
-        let inner = config
-            .get("config")
-            .filter(|_| type_url(config).ends_with(FILTER_CONFIG));
-        type_url(inner.unwrap_or(config)).ends_with(CORS_POLICY)
-    };
-    for (key, config) in configs {
-        if is_cors(config) && !keys.contains(key) {
+    let at = |key: &str| format!("{path}.typed_per_filter_config.{key}");
+    let is_filter_config = |config: &Value| type_url(config).ends_with(FILTER_CONFIG);
+    for (key, config) in configs.iter().filter(|(key, _)| !keys.contains(key)) {
+        // A CorsPolicy, or a `FilterConfig` that wraps one (`config`).
+        let inner = config.get("config").filter(|_| is_filter_config(config));
+        if type_url(inner.unwrap_or(config)).ends_with(CORS_POLICY) {
             issues.note(
-                &within(part, &format!("{path}.typed_per_filter_config.{key}")),
+                &within(part, &at(key)),
                 format!(
                     "a CorsPolicy Envoy never applies: it looks a route's CORS config up by the filter's name \
                      (then its canonical name): {}; left out",
@@ -531,19 +558,19 @@ fn level(configs: &Map<String, Value>, keys: &[String], part: &str, path: &str, 
             );
         }
     }
-    let (key, mut config) = keys.iter().find_map(|k| configs.get(k).map(|c| (k, c)))?;
-    let mut at = format!("{path}.typed_per_filter_config.{key}");
-    if type_url(config).ends_with(FILTER_CONFIG) {
-        if config.get("disabled").and_then(Value::as_bool) == Some(true) {
+    let (key, config) = keys.iter().find_map(|k| configs.get_key_value(k))?;
+    let (config, at) = match is_filter_config(config) {
+        // `FilterConfig { disabled: true }` turns the filter off here.
+        true if config.get("disabled").and_then(Value::as_bool) == Some(true) => {
             return Some(Level {
                 disabled: true,
-                path: within(part, &at),
+                path: within(part, &at(key)),
                 ..Level::default()
-            });
+            })
         }
-        config = config.get("config")?;
-        at = join(&at, "config");
-    }
+        true => (config.get("config")?, join(&at(key), "config")),
+        false => (config, at(key)),
+    };
     Some(Level::new(typed(config, part, &at, issues)?, within(part, &at)))
 }
 
@@ -592,36 +619,6 @@ fn applies(share: u64, path: &str, what: &str, issues: &mut Issues) -> bool {
         ),
     );
     all
-}
-
-/// The policy Envoy applies with these levels, most specific (`head`) first.
-fn resolve(head: &Level, levels: &[Level], issues: &mut Issues) -> EnvoyCors {
-    let text = |f: fn(&CorsPolicy) -> &String| levels.iter().map(|l| f(&l.cors)).find(|s| !s.is_empty()).cloned();
-    let flag = |f: fn(&CorsPolicy) -> Option<BoolValue>| levels.iter().find_map(|l| f(&l.cors)).map(BoolValue::get);
-    // `filter_enabled` and `shadow_enabled` from the most specific level only.
-    let on = percent(head.cors.filter_enabled.as_ref(), &head.path, "filter_enabled", issues);
-    let shadow = percent(head.cors.shadow_enabled.as_ref(), &head.path, "shadow_enabled", issues);
-    let enabled = if applies(on.unwrap_or(ALL), &head.path, "filter_enabled", issues) {
-        Enabled::On
-    } else if applies(shadow.unwrap_or(0), &head.path, "shadow_enabled", issues) {
-        Enabled::Shadow
-    } else {
-        Enabled::Off
-    };
-    let origins = levels.iter().find(|l| !l.cors.allow_origin_string_match.is_empty());
-    EnvoyCors {
-        origins: origins.map(|l| matchers(&l.cors, &l.path, issues)).unwrap_or_default(),
-        allow_methods: text(|c| &c.allow_methods).unwrap_or_default(),
-        allow_headers: text(|c| &c.allow_headers).unwrap_or_default(),
-        expose_headers: text(|c| &c.expose_headers).unwrap_or_default(),
-        max_age: text(|c| &c.max_age).unwrap_or_default(),
-        allow_credentials: flag(|c| c.allow_credentials).unwrap_or(false),
-        allow_private_network: flag(|c| c.allow_private_network_access).unwrap_or(false),
-        forward_not_matching_preflights: flag(|c| c.forward_not_matching_preflights).unwrap_or(true),
-        enabled,
-        ..EnvoyCors::default()
-    }
-    .compiled()
 }
 
 /// A level's origin matchers.
@@ -683,12 +680,10 @@ fn snake_keys(value: &Value) -> Value {
 /// `snake_keys` uses): a path mixes field names with indices (`[0]`), `$`
 /// and filter names, which a case-conversion crate would rewrite too.
 pub fn camel_path(path: &str) -> String {
-    let (part, path) = path.rsplit_once(": ").map_or(("", path), |(part, path)| (part, path));
-    let mut out = if part.is_empty() {
-        String::new()
-    } else {
-        format!("{part}: ")
-    };
+    // The part of the file (`document 2: `) stays as it is.
+    let (mut out, path) = path
+        .rsplit_once(": ")
+        .map_or((String::new(), path), |(part, path)| (format!("{part}: "), path));
     // A `_` before a lowercase letter uppercases it; before anything else it
     // stays; a run of them counts as one, and a trailing one goes.
     let mut pieces = path.split('_');
