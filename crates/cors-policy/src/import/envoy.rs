@@ -312,7 +312,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     let routes = config.virtual_hosts.iter().flat_map(|v| &v.routes);
     let names = routes.filter_map(|r| r.name.as_deref()).counts();
     let mut scopes = Vec::new();
-    for (domain, v, vhost) in domains(&config.virtual_hosts, &rc.path, &rc.part, issues) {
+    for (domain, v, vhost) in domains(&config.virtual_hosts, &at, issues) {
         let vpath = format!("{}.virtual_hosts[{v}]", rc.path);
         let vhost_name = vhost.name.as_deref().unwrap_or("vhost");
         let vlevel = level(&vhost.typed_per_filter_config, &keys, part, &vpath, issues);
@@ -380,13 +380,8 @@ fn filter_names(rc: &Found, at: &str, issues: &mut Issues) -> Option<Vec<String>
 }
 
 /// The domains in Envoy's search order, each with its virtual host (and its
-/// index), the port removed (host rules ignore it).
-fn domains<'a>(
-    vhosts: &'a [VirtualHost],
-    path: &str,
-    part: &str,
-    issues: &mut Issues,
-) -> Vec<(String, usize, &'a VirtualHost)> {
+/// index), the port removed (host rules ignore it); `at` is where `vhosts` are.
+fn domains<'a>(vhosts: &'a [VirtualHost], at: &str, issues: &mut Issues) -> Vec<(String, usize, &'a VirtualHost)> {
     let mut out = Vec::new();
     for (v, vhost) in vhosts.iter().enumerate() {
         for (d, domain) in vhost.domains.iter().enumerate() {
@@ -397,7 +392,7 @@ fn domains<'a>(
                 .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()));
             if port.is_some() {
                 issues.lossy(
-                    &within(part, &format!("{path}.virtual_hosts[{v}].domains[{d}]")),
+                    &format!("{at}.virtual_hosts[{v}].domains[{d}]"),
                     format!("{domain:?} selects one port, and host rules ignore the port; --lossy matches every port"),
                 );
             }
@@ -474,16 +469,13 @@ fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issu
         return Vec::new();
     };
     let case_sensitive = m.case_sensitive.is_none_or(BoolValue::get);
-    let mut scopes = Scope::each_glob(place.domain, &path, case_sensitive, cors, &place.hint, &place.at);
-    if name.is_some() {
-        scopes.truncate(1);
-    }
+    let rules = if name.is_some() { PathMatch::Any } else { path.clone() };
+    let mut scopes = Scope::each_glob(place.domain, &rules, case_sensitive, cors, &place.hint, &place.at);
     for scope in &mut scopes {
-        if name.is_some() {
-            scope.path = None;
-            scope.host = scope.host.take().filter(|_| !place.unique);
-        }
+        // A unique name selects the route on every host.
+        scope.host = scope.host.take().filter(|_| name.is_none() || !place.unique);
         scope.route_name.clone_from(&name);
+        scope.sample.path = path.sample();
         scope.sample.route_name.clone_from(&name);
         scope.sample.direct_status = route
             .direct_response
