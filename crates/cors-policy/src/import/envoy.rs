@@ -520,10 +520,8 @@ fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> Option<PathMatch
             PathMatch::Any
         }
     };
-    let mut extras: Vec<&str> = m.other.keys().map(String::as_str).collect();
-    if !m.headers.is_empty() {
-        extras.insert(0, "headers");
-    }
+    let headers = (!m.headers.is_empty()).then_some("headers");
+    let extras: Vec<&str> = headers.into_iter().chain(m.other.keys().map(String::as_str)).collect();
     let rest = "; name the route to import it exactly (a route_name rule), or --lossy ignores them";
     other_conditions(&extras, rest, at, issues);
     Some(path)

@@ -35,8 +35,7 @@ impl PathMatch {
         let lit = |s: &str| literal(s, case_sensitive);
         match self {
             Self::Any => Vec::new(),
-            Self::StringPrefix(p) if p.is_empty() || p == "/" => Vec::new(),
-            Self::SegmentPrefix(p) if p.is_empty() || p == "/" => Vec::new(),
+            Self::StringPrefix(p) | Self::SegmentPrefix(p) if p.is_empty() || p == "/" => Vec::new(),
             Self::Exact(p) => vec![lit(p)],
             Self::StringPrefix(p) => vec![format!("{}*", lit(p)), format!("{}*/**", lit(p))],
             Self::SegmentPrefix(p) => vec![lit(p), format!("{}/**", lit(p))],
