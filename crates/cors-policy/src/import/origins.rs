@@ -6,7 +6,7 @@
 
 use envoy_cors_core::origin::Origin;
 use envoy_cors_core::origin_matcher::OriginEntry;
-use itertools::Itertools;
+use itertools::{Either, Itertools};
 use regex_syntax::escape;
 use regex_syntax::hir::{Class, Hir, HirKind};
 
@@ -180,7 +180,7 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
         return Err(refused);
     }
     Err(Refused {
-        reason: refusal(matcher, &entries, &unusable, &disagreement, browser),
+        reason: refusal(matcher, &language, &entries, &unusable, &disagreement, browser),
         nearest: entries,
     })
 }
@@ -188,21 +188,15 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
 /// The entries a matcher's candidates give, and the candidates no entry can
 /// hold, with why.
 fn entries(matcher: &StringMatch) -> (Vec<String>, Vec<(String, String)>) {
-    let mut entries: Vec<String> = Vec::new();
-    let mut unusable = Vec::new();
-    for candidate in candidates(matcher) {
-        let candidate = if matcher.ignore_case {
-            candidate.to_ascii_lowercase()
-        } else {
-            candidate
-        };
-        match OriginEntry::parse(&candidate) {
-            Ok(_) if !entries.contains(&candidate) => entries.push(candidate),
-            Ok(_) => {}
-            Err(e) => unusable.push((candidate, e.reason().to_owned())),
-        }
-    }
-    (entries, unusable)
+    let lowered = candidates(matcher).into_iter().map(|c| match matcher.ignore_case {
+        true => c.to_ascii_lowercase(),
+        false => c,
+    });
+    let (entries, unusable): (Vec<String>, _) = lowered.partition_map(|c| match OriginEntry::parse(&c) {
+        Ok(_) => Either::Left(c),
+        Err(e) => Either::Right((c, e.reason().to_owned())),
+    });
+    (entries.into_iter().unique().collect(), unusable)
 }
 
 /// What an exact conversion is worth knowing: a value as written that no
@@ -267,6 +261,7 @@ fn every_origin_but_null(matcher: &StringMatch, language: &Language, browser: &B
 /// Why a matcher has no exact equivalent, naming a look-alike where it is a hole.
 fn refusal(
     matcher: &StringMatch,
+    language: &Language,
     entries: &[String],
     unusable: &[(String, String)],
     d: &super::automata::Disagreement,
@@ -274,8 +269,7 @@ fn refusal(
 ) -> String {
     let what = matcher.describe();
     let value = matcher.value.to_ascii_lowercase();
-    let matched =
-        |o: &String| browser.contains(o.as_bytes()) && matcher.language().is_ok_and(|l| l.matches(o.as_bytes()));
+    let matched = |o: &String| browser.contains(o.as_bytes()) && language.matches(o.as_bytes());
     let look_alike = match matcher.kind {
         MatchKind::Suffix => Some(format!("https://evil{}", value.trim_start_matches('.'))),
         MatchKind::Prefix | MatchKind::Contains => Some(format!("{value}.evil.example")),
@@ -335,9 +329,7 @@ fn drop_covered(entries: &mut Vec<String>) {
 
 /// The language of a list of entries, as this filter matches them.
 pub fn union(entries: &[String]) -> Result<Language, String> {
-    if entries.is_empty() {
-        return Language::new(r"[^\x00-\xff]", false);
-    }
+    // No entry: the empty text, which is no origin.
     Language::new(&entries.iter().map(|e| entry_regex(e)).join("|"), false)
 }
 
