@@ -161,9 +161,8 @@ impl BrowserOrigins {
             for b in 0x21u8..=0x7e {
                 let (nl, nw) = (language.dfa.next_state(l, b), self.within.dfa.next_state(w, b));
                 if !language.dfa.is_dead_state(nl) && !self.within.dfa.is_dead_state(nw) {
-                    let mut next = text.clone();
-                    next.push(b);
-                    queue.push_back((nl, nw, self.without.dfa.next_state(n, b), next));
+                    let longer = [text.as_slice(), &[b]].concat();
+                    queue.push_back((nl, nw, self.without.dfa.next_state(n, b), longer));
                 }
             }
         }
@@ -182,13 +181,10 @@ impl BrowserOrigins {
             let [l, r, w, n] = key;
             if self.within.accepts(w) && !self.without.accepts(n) {
                 let (in_left, in_right) = (left.accepts(l), right.accepts(r));
-                let spelled = || Some(String::from_utf8_lossy(&text).into_owned());
-                if in_left && !in_right && found.only_left.is_none() {
-                    found.only_left = spelled();
-                }
-                if in_right && !in_left && found.only_right.is_none() {
-                    found.only_right = spelled();
-                }
+                let spelled = || String::from_utf8_lossy(&text).into_owned();
+                // Each side keeps the first (shortest) example found.
+                found.only_left = found.only_left.take().or_else(|| (in_left && !in_right).then(spelled));
+                found.only_right = found.only_right.take().or_else(|| (in_right && !in_left).then(spelled));
                 if found.only_left.is_some() && found.only_right.is_some() {
                     break;
                 }
@@ -209,9 +205,7 @@ impl BrowserOrigins {
                     ));
                 }
                 seen.insert(next);
-                let mut longer = text.clone();
-                longer.push(b);
-                queue.push_back((next, longer));
+                queue.push_back((next, [text.as_slice(), &[b]].concat()));
             }
         }
         Ok(found)
