@@ -189,25 +189,23 @@ fn origins(matchers: &[StringMatch], at: &str, browser: &BrowserOrigins, issues:
     let mut any = false;
     for (i, matcher) in matchers.iter().enumerate() {
         let path = format!("{at}[{i}]");
-        match origins::convert(matcher, browser) {
+        let found = match origins::convert(matcher, browser) {
             Ok(converted) => {
                 any |= converted.any;
-                entries.extend(converted.entries);
-                for note in converted.notes {
-                    issues.note(&path, note);
-                }
+                converted.notes.into_iter().for_each(|note| issues.note(&path, note));
+                converted.entries
             }
             Err(refused) => {
-                let nearest = if refused.nearest.is_empty() {
-                    "nothing (the matcher is dropped)".to_owned()
-                } else {
-                    format!("{:?}", refused.nearest)
+                let nearest = match refused.nearest.as_slice() {
+                    [] => "nothing (the matcher is dropped)".to_owned(),
+                    nearest => format!("{nearest:?}"),
                 };
                 issues.lossy(&path, format!("{}; --lossy writes {nearest}", refused.reason));
                 any |= refused.nearest.iter().any(|e| e == "*");
-                entries.extend(refused.nearest);
+                refused.nearest
             }
-        }
+        };
+        entries.extend(found);
     }
     (entries.into_iter().unique().collect(), any)
 }
