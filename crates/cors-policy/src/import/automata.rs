@@ -10,6 +10,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
+use itertools::Itertools;
 use regex_automata::dfa::{dense, Automaton, StartKind};
 use regex_automata::util::primitives::StateID;
 use regex_automata::util::{start, syntax};
@@ -78,14 +79,12 @@ impl Language {
 
     /// Reports whether the whole of `text` is in the language.
     pub fn matches(&self, text: &[u8]) -> bool {
-        let mut state = self.start;
-        for &b in text {
-            state = self.dfa.next_state(state, b);
-            if self.dfa.is_dead_state(state) {
-                return false;
-            }
-        }
-        self.accepts(state)
+        // A dead state ends the walk: nothing after it can match.
+        let end = text.iter().try_fold(self.start, |state, &b| {
+            let next = self.dfa.next_state(state, b);
+            (!self.dfa.is_dead_state(next)).then_some(next)
+        });
+        end.is_some_and(|state| self.accepts(state))
     }
 
     fn accepts(&self, state: StateID) -> bool {
@@ -133,12 +132,11 @@ impl BrowserOrigins {
     /// Compares `left` and `right` on browser origins: first over the common
     /// bytes, so the examples look like real origins, then over every byte.
     pub fn compare(&self, left: &Language, right: &Language) -> Result<Disagreement, String> {
-        let printable: Vec<u8> = (0x21u8..=0x7e).collect();
         let common = self.walk(left, right, COMMON_BYTES)?;
         if common.only_left.is_some() && common.only_right.is_some() {
             return Ok(common);
         }
-        let all = self.walk(left, right, &printable)?;
+        let all = self.walk(left, right, &(0x21u8..=0x7e).collect::<Vec<u8>>())?;
         Ok(Disagreement {
             only_left: common.only_left.or(all.only_left),
             only_right: common.only_right.or(all.only_right),
@@ -163,9 +161,8 @@ impl BrowserOrigins {
             for b in 0x21u8..=0x7e {
                 let (nl, nw) = (language.dfa.next_state(l, b), self.within.dfa.next_state(w, b));
                 if !language.dfa.is_dead_state(nl) && !self.within.dfa.is_dead_state(nw) {
-                    let mut next = text.clone();
-                    next.push(b);
-                    queue.push_back((nl, nw, self.without.dfa.next_state(n, b), next));
+                    let longer = [text.as_slice(), &[b]].concat();
+                    queue.push_back((nl, nw, self.without.dfa.next_state(n, b), longer));
                 }
             }
         }
@@ -176,7 +173,7 @@ impl BrowserOrigins {
     /// state queued with the bytes that first led to it (the example).
     fn walk(&self, left: &Language, right: &Language, alphabet: &[u8]) -> Result<Disagreement, String> {
         let machines = [left, right, &self.within, &self.without];
-        let start = [left.start, right.start, self.within.start, self.without.start];
+        let start = machines.map(|m| m.start);
         let mut seen = HashSet::from([start]);
         let mut queue = VecDeque::from([(start, Vec::new())]);
         let mut found = Disagreement::default();
@@ -184,13 +181,10 @@ impl BrowserOrigins {
             let [l, r, w, n] = key;
             if self.within.accepts(w) && !self.without.accepts(n) {
                 let (in_left, in_right) = (left.accepts(l), right.accepts(r));
-                let spelled = || Some(String::from_utf8_lossy(&text).into_owned());
-                if in_left && !in_right && found.only_left.is_none() {
-                    found.only_left = spelled();
-                }
-                if in_right && !in_left && found.only_right.is_none() {
-                    found.only_right = spelled();
-                }
+                let spelled = || String::from_utf8_lossy(&text).into_owned();
+                // Each side keeps the first (shortest) example found.
+                found.only_left = found.only_left.take().or_else(|| (in_left && !in_right).then(spelled));
+                found.only_right = found.only_right.take().or_else(|| (in_right && !in_left).then(spelled));
                 if found.only_left.is_some() && found.only_right.is_some() {
                     break;
                 }
@@ -211,9 +205,7 @@ impl BrowserOrigins {
                     ));
                 }
                 seen.insert(next);
-                let mut longer = text.clone();
-                longer.push(b);
-                queue.push_back((next, longer));
+                queue.push_back((next, [text.as_slice(), &[b]].concat()));
             }
         }
         Ok(found)
@@ -223,14 +215,7 @@ impl BrowserOrigins {
 /// An error with its causes: regex-automata's own message is only "error
 /// building NFA"; its source says what in the expression it could not build.
 pub fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
+    std::iter::successors(Some(error), |e| e.source()).join(": ")
 }
 
 #[cfg(test)]

@@ -189,25 +189,23 @@ fn origins(matchers: &[StringMatch], at: &str, browser: &BrowserOrigins, issues:
     let mut any = false;
     for (i, matcher) in matchers.iter().enumerate() {
         let path = format!("{at}[{i}]");
-        match origins::convert(matcher, browser) {
+        let found = match origins::convert(matcher, browser) {
             Ok(converted) => {
                 any |= converted.any;
-                entries.extend(converted.entries);
-                for note in converted.notes {
-                    issues.note(&path, note);
-                }
+                converted.notes.into_iter().for_each(|note| issues.note(&path, note));
+                converted.entries
             }
             Err(refused) => {
-                let nearest = if refused.nearest.is_empty() {
-                    "nothing (the matcher is dropped)".to_owned()
-                } else {
-                    format!("{:?}", refused.nearest)
+                let nearest = match refused.nearest.as_slice() {
+                    [] => "nothing (the matcher is dropped)".to_owned(),
+                    nearest => format!("{nearest:?}"),
                 };
                 issues.lossy(&path, format!("{}; --lossy writes {nearest}", refused.reason));
                 any |= refused.nearest.iter().any(|e| e == "*");
-                entries.extend(refused.nearest);
+                refused.nearest
             }
-        }
+        };
+        entries.extend(found);
     }
     (entries.into_iter().unique().collect(), any)
 }
@@ -282,30 +280,22 @@ fn check(spec: &mut PolicySpec, at: &str, names: &Names, issues: &mut Issues) ->
         let Err(errors) = Config::parse(text.as_bytes()) else {
             return true;
         };
-        let mut drops: Vec<(String, usize)> = Vec::new();
         for e in errors {
-            let (key, index) = match e.path.split_once('[') {
-                Some((key, rest)) => (key.to_owned(), rest.trim_end_matches(']').parse::<usize>().ok()),
-                None => (e.path.clone(), None),
-            };
-            let path = format!("{at}.{}", source_name(&key, names));
+            // A list's item is refused at `key[index]`, with its value as JSON.
+            let key = e.path.split('[').next().unwrap_or_default();
+            let item = e.path.contains('[');
+            let path = format!("{at}.{}", source_name(key, names));
             let value = e.value.clone().unwrap_or_default();
-            match (disposition(&e.problem), index) {
-                (Some(_), None) if key == "max_age" => {
+            match (disposition(&e.problem), item) {
+                (Some(_), false) if key == "max_age" => {
                     issues.note(
                         &path,
                         format!("{value} is capped at {BROWSER_MAX_AGE}, as every browser caps it"),
                     );
                     spec.max_age = spec.max_age.map(|m| m.clamp(0, BROWSER_MAX_AGE));
                 }
-                (Some(Severity::Note), Some(i)) => {
-                    issues.note(&path, format!("{value}: {}; dropped", e.problem));
-                    drops.push((key, i));
-                }
-                (Some(_), Some(i)) => {
-                    issues.lossy(&path, format!("{value}: {}; --lossy drops it", e.problem));
-                    drops.push((key, i));
-                }
+                (Some(Severity::Note), true) => issues.note(&path, format!("{value}: {}; dropped", e.problem)),
+                (Some(_), true) => issues.lossy(&path, format!("{value}: {}; --lossy drops it", e.problem)),
                 _ => {
                     issues.fatal(
                         &path,
@@ -314,17 +304,9 @@ fn check(spec: &mut PolicySpec, at: &str, names: &Names, issues: &mut Issues) ->
                     return false;
                 }
             }
-        }
-        drops.sort_by_key(|d| std::cmp::Reverse(d.1));
-        for (key, i) in drops {
-            let list = match key.as_str() {
-                "allow_origins" => &mut spec.allow_origins,
-                "allow_methods" => spec.allow_methods.get_or_insert_with(Vec::new),
-                "allow_headers" => &mut spec.allow_headers,
-                _ => &mut spec.expose_headers,
-            };
-            if i < list.len() {
-                list.remove(i);
+            if item {
+                // Each list holds an item once: the one refused goes.
+                list(spec, key).retain(|i| serde_json::to_string(i).ok().as_ref() != Some(&value));
             }
         }
         if spec.allow_origins.is_empty() {
@@ -332,6 +314,16 @@ fn check(spec: &mut PolicySpec, at: &str, names: &Names, issues: &mut Issues) ->
         }
     }
     false
+}
+
+/// The policy's list under `key`.
+fn list<'a>(spec: &'a mut PolicySpec, key: &str) -> &'a mut Vec<String> {
+    match key {
+        "allow_origins" => &mut spec.allow_origins,
+        "allow_methods" => spec.allow_methods.get_or_insert_with(Vec::new),
+        "allow_headers" => &mut spec.allow_headers,
+        _ => &mut spec.expose_headers,
+    }
 }
 
 /// The source's name for one of the policy's fields.

@@ -6,9 +6,9 @@
 
 use envoy_cors_core::origin::Origin;
 use envoy_cors_core::origin_matcher::OriginEntry;
-use itertools::Itertools;
+use itertools::{Either, Itertools};
 use regex_syntax::escape;
-use regex_syntax::hir::{Class, Hir, HirKind};
+use regex_syntax::hir::{Class, ClassBytes, ClassBytesRange, Hir, HirKind};
 
 use super::automata::{BrowserOrigins, Language};
 
@@ -138,14 +138,13 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
         reason,
         nearest: Vec::new(),
     };
+    let what = matcher.describe();
     let language = matcher.language().map_err(|e| refuse(unreadable(matcher, &e)))?;
     if language.matches(b"*") {
         // A `*` written as such needs no note; a pattern that happens to
         // match the text `*` does, since Envoy tries that text too.
-        let note = format!(
-            "{} matches the text \"*\", which Envoy's CORS filter also tries: it allows every origin",
-            matcher.describe()
-        );
+        let note =
+            format!("{what} matches the text \"*\", which Envoy's CORS filter also tries: it allows every origin");
         return Ok(Converted {
             any: true,
             entries: vec!["*".to_owned()],
@@ -157,7 +156,7 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
     let ours = union(&entries).map_err(|e| refuse(format!("internal error comparing origins: {e}")))?;
     let disagreement = browser
         .compare(&language, &ours)
-        .map_err(|e| refuse(format!("{}: {e}", matcher.describe())))?;
+        .map_err(|e| refuse(format!("{what}: {e}")))?;
     if disagreement.is_none() {
         return Ok(Converted {
             any: false,
@@ -170,8 +169,7 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
         return Ok(Converted {
             any: false,
             notes: vec![format!(
-                "{} matches exactly these origins a browser can send: {all:?}",
-                matcher.describe()
+                "{what} matches exactly these origins a browser can send: {all:?}"
             )],
             entries: all,
         });
@@ -180,7 +178,7 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
         return Err(refused);
     }
     Err(Refused {
-        reason: refusal(matcher, &entries, &unusable, &disagreement, browser),
+        reason: refusal(matcher, &language, &entries, &unusable, &disagreement, browser),
         nearest: entries,
     })
 }
@@ -188,21 +186,15 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
 /// The entries a matcher's candidates give, and the candidates no entry can
 /// hold, with why.
 fn entries(matcher: &StringMatch) -> (Vec<String>, Vec<(String, String)>) {
-    let mut entries: Vec<String> = Vec::new();
-    let mut unusable = Vec::new();
-    for candidate in candidates(matcher) {
-        let candidate = if matcher.ignore_case {
-            candidate.to_ascii_lowercase()
-        } else {
-            candidate
-        };
-        match OriginEntry::parse(&candidate) {
-            Ok(_) if !entries.contains(&candidate) => entries.push(candidate),
-            Ok(_) => {}
-            Err(e) => unusable.push((candidate, e.reason().to_owned())),
-        }
-    }
-    (entries, unusable)
+    let lowered = candidates(matcher).into_iter().map(|c| match matcher.ignore_case {
+        true => c.to_ascii_lowercase(),
+        false => c,
+    });
+    let (entries, unusable): (Vec<String>, _) = lowered.partition_map(|c| match OriginEntry::parse(&c) {
+        Ok(_) => Either::Left(c),
+        Err(e) => Either::Right((c, e.reason().to_owned())),
+    });
+    (entries.into_iter().unique().collect(), unusable)
 }
 
 /// What an exact conversion is worth knowing: a value as written that no
@@ -267,6 +259,7 @@ fn every_origin_but_null(matcher: &StringMatch, language: &Language, browser: &B
 /// Why a matcher has no exact equivalent, naming a look-alike where it is a hole.
 fn refusal(
     matcher: &StringMatch,
+    language: &Language,
     entries: &[String],
     unusable: &[(String, String)],
     d: &super::automata::Disagreement,
@@ -274,8 +267,7 @@ fn refusal(
 ) -> String {
     let what = matcher.describe();
     let value = matcher.value.to_ascii_lowercase();
-    let matched =
-        |o: &String| browser.contains(o.as_bytes()) && matcher.language().is_ok_and(|l| l.matches(o.as_bytes()));
+    let matched = |o: &String| browser.contains(o.as_bytes()) && language.matches(o.as_bytes());
     let look_alike = match matcher.kind {
         MatchKind::Suffix => Some(format!("https://evil{}", value.trim_start_matches('.'))),
         MatchKind::Prefix | MatchKind::Contains => Some(format!("{value}.evil.example")),
@@ -335,9 +327,7 @@ fn drop_covered(entries: &mut Vec<String>) {
 
 /// The language of a list of entries, as this filter matches them.
 pub fn union(entries: &[String]) -> Result<Language, String> {
-    if entries.is_empty() {
-        return Language::new(r"[^\x00-\xff]", false);
-    }
+    // No entry: the empty text, which is no origin.
     Language::new(&entries.iter().map(|e| entry_regex(e)).join("|"), false)
 }
 
@@ -410,22 +400,15 @@ fn templates(hir: &Hir) -> Option<Vec<Vec<Piece>>> {
         HirKind::Capture(capture) => templates(&capture.sub)?,
         HirKind::Repetition(rep) => {
             let sub = templates(&rep.sub)?;
-            let mut out = Vec::new();
-            if rep.min == 0 {
-                out.push(Vec::new());
-            }
+            // An empty template where the part may be absent.
+            let mut out: Vec<Vec<Piece>> = (rep.min == 0).then(Vec::new).into_iter().collect();
             if rep.max == Some(1) || (rep.min <= 1 && rep.max == Some(rep.min)) {
                 out.extend(sub);
             } else {
                 // A repeated label ending in a dot is a run of whole labels: `*.`.
-                let dotted = sub
-                    .iter()
-                    .all(|t| matches!(t.last(), Some(Piece::Lit(s)) if s.ends_with('.')));
-                let mut hole = vec![Piece::Hole];
-                if dotted {
-                    hole.push(Piece::Lit(".".to_owned()));
-                }
-                out.push(hole);
+                let ends_with_dot = |t: &Vec<Piece>| matches!(t.last(), Some(Piece::Lit(s)) if s.ends_with('.'));
+                let dot = sub.iter().all(ends_with_dot).then(|| Piece::Lit(".".to_owned()));
+                out.push([Some(Piece::Hole), dot].into_iter().flatten().collect());
             }
             out
         }
@@ -441,24 +424,18 @@ fn templates(hir: &Hir) -> Option<Vec<Vec<Piece>>> {
     (out.len() <= MAX_TEMPLATES).then_some(out)
 }
 
-/// The one character a class matches (or one letter in either case), if any.
+/// The letter a class matches in either case, lowercased (a letter of a
+/// case-insensitive regex). A class of one character is a literal already:
+/// regex-syntax's `Hir::class` makes it one.
 fn single(class: &Class) -> Option<String> {
     let class = match class {
         Class::Bytes(c) => c.clone(),
         Class::Unicode(c) => c.to_byte_class()?,
     };
-    let mut bytes = Vec::new();
-    for r in class.ranges() {
-        if usize::from(r.end() - r.start()) >= 2 || bytes.len() > 2 {
-            return None;
-        }
-        bytes.extend(r.start()..=r.end());
-    }
-    match bytes.as_slice() {
-        [b] => Some(char::from(*b).to_string()),
-        [a, b] if a.eq_ignore_ascii_case(b) && a != b => Some(char::from(a.to_ascii_lowercase()).to_string()),
-        _ => None,
-    }
+    let first = class.ranges().first()?.start();
+    let mut letter = ClassBytes::new([ClassBytesRange::new(first, first)]);
+    letter.case_fold_simple();
+    (letter == class).then(|| char::from(first.to_ascii_lowercase()).to_string())
 }
 
 /// An entry a browser can match: a regex that leaves the scheme open
@@ -477,15 +454,11 @@ fn with_scheme(entry: String) -> String {
 
 /// A template as an entry: holes become `*`.
 fn render(template: &[Piece]) -> String {
-    let mut out = String::new();
-    for piece in template {
-        match piece {
-            Piece::Lit(s) => out.push_str(s),
-            Piece::Hole if out.ends_with('*') => {}
-            Piece::Hole => out.push('*'),
-        }
-    }
-    out
+    template.iter().fold(String::new(), |out, piece| match piece {
+        Piece::Lit(s) => out + s,
+        Piece::Hole if out.ends_with('*') => out,
+        Piece::Hole => out + "*",
+    })
 }
 
 #[cfg(test)]
