@@ -54,8 +54,9 @@ impl Request {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
-    /// A CORS preflight as Envoy's filter recognises it.
-    fn is_preflight(&self) -> bool {
+    /// A CORS preflight as Envoy's filter recognises it: `OPTIONS` with a
+    /// non-empty `Access-Control-Request-Method`.
+    pub fn is_preflight(&self) -> bool {
         self.method == "OPTIONS"
             && self
                 .header("access-control-request-method")
