@@ -369,12 +369,9 @@ impl NginxCors {
         } else {
             upstream.clone()
         };
+        let allow_origin = if self.any { "*" } else { origin.unwrap_or_default() };
         let headers = &mut response.headers;
-        set(
-            headers,
-            "access-control-allow-origin",
-            if self.any { "*" } else { origin.unwrap_or_default() },
-        );
+        set(headers, "access-control-allow-origin", allow_origin);
         if self.credentials {
             set(headers, "access-control-allow-credentials", "true");
         }
