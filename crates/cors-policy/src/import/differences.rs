@@ -5,7 +5,6 @@
 //! instead of repeating these rules.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::process::ExitCode;
 
 use envoy_cors_core::origin::Origin;
@@ -86,14 +85,9 @@ impl<'a> Facts<'a> {
     /// The facts of a request, this filter's policy and the upstream's answer.
     pub fn new(request: &'a Request, ours_any: bool, upstream: &Response) -> Self {
         let origin = request.header("origin");
-        let options = request.method == "OPTIONS";
         Self {
-            preflight: options
-                && origin.is_some()
-                && request
-                    .header("access-control-request-method")
-                    .is_some_and(|m| !m.is_empty()),
-            options,
+            preflight: request.is_preflight() && origin.is_some(),
+            options: request.method == "OPTIONS",
             origin,
             ours_any,
             upstream: normalise(upstream),
@@ -281,11 +275,7 @@ fn ok() -> u32 {
 /// upstream_status, source: {status, headers}, ours: {...}}, ...]` on stdin, and writes
 /// `{"ids": [...], "cases": [{field: id}, ...]}`.
 pub fn run() -> ExitCode {
-    let mut text = String::new();
-    if let Err(e) = std::io::stdin().read_to_string(&mut text) {
-        return fail(&format!("stdin: {e}"));
-    }
-    let pairs: Vec<Pair> = match serde_json::from_str(&text) {
+    let pairs: Vec<Pair> = match serde_json::from_reader(std::io::stdin().lock()) {
         Ok(pairs) => pairs,
         Err(e) => return fail(&format!("stdin: {e}")),
     };

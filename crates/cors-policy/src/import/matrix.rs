@@ -26,20 +26,17 @@ pub const UPSTREAM_HEADER: &str = "x-upstream";
 /// The upstreams a scope's requests meet: the route's own answer
 /// (`direct_response`), or a plain upstream and one with its own CORS headers.
 pub fn upstreams(scope: &Scope) -> Vec<(&'static str, Response)> {
-    let answer = |status, headers: &[(&str, &str)], reached| Response {
-        status,
+    let upstream = |headers: &[(&str, &str)]| Response {
         headers: headers
             .iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
             .collect(),
-        reached_upstream: reached,
+        reached_upstream: true,
+        ..Response::local(200)
     };
     match scope.sample.direct_status {
-        Some(status) => vec![("direct", answer(status, &[], false))],
-        None => vec![
-            ("plain", answer(200, &[], true)),
-            ("own-cors", answer(200, &UPSTREAM_CORS, true)),
-        ],
+        Some(status) => vec![("direct", Response::local(status))],
+        None => vec![("plain", upstream(&[])), ("own-cors", upstream(&UPSTREAM_CORS))],
     }
 }
 
@@ -77,10 +74,10 @@ pub fn requests(scope: &Scope, hints: &Hints) -> Vec<Request> {
                 continue;
             }
             let mut headers: Vec<(String, String)> = origin.iter().map(|o| ("origin".to_owned(), o.clone())).collect();
-            headers.extend(extra.iter().cloned());
+            headers.extend(extra.into_iter().map(|(name, value)| (name.to_owned(), value)));
             headers.extend(scope.sample.headers.iter().cloned());
             out.push(Request {
-                method: method.clone(),
+                method: method.to_owned(),
                 authority: scope.sample.authority.clone(),
                 path: scope.sample.path.clone(),
                 route_name: scope.sample.route_name.clone(),
@@ -92,34 +89,30 @@ pub fn requests(scope: &Scope, hints: &Hints) -> Vec<Request> {
 }
 
 /// The kinds of request sent from each origin: simple requests, a plain
-/// `OPTIONS`, and preflights.
-fn kinds(methods: &[String], headers: &[String]) -> Vec<(String, Vec<(String, String)>)> {
+/// `OPTIONS`, and preflights (for listed and unlisted methods and headers,
+/// and for Private Network Access), each a method and its request headers.
+fn kinds(methods: &[String], headers: &[String]) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
     let unlisted = ["PUT", "DELETE", "PATCH", "PURGE"]
         .into_iter()
         .find(|m| !methods.iter().any(|l| l == m))
         .unwrap_or("PURGE");
-    let preflight = |method: &str, hdrs: Option<&str>| {
-        let mut h = vec![("access-control-request-method".to_owned(), method.to_owned())];
-        h.extend(hdrs.map(|list| ("access-control-request-headers".to_owned(), list.to_owned())));
-        ("OPTIONS".to_owned(), h)
+    // A preflight for `method`, also sending `also` (a header and its value) if any.
+    let preflight = |method: &str, also: Option<(&'static str, &str)>| {
+        let asked = [("access-control-request-method", method)].into_iter().chain(also);
+        ("OPTIONS", asked.map(|(n, v)| (n, v.to_owned())).collect())
     };
+    let methods = ["GET"].into_iter().chain(methods.iter().take(4).map(String::as_str));
+    let listed = (!headers.is_empty()).then(|| headers.iter().take(3).join(","));
+    let headers = listed.iter().map(String::as_str).chain(["x-unlisted", "authorization"]);
+    let also = headers.map(|h| ("access-control-request-headers", h));
+    let private_network = ("access-control-request-private-network", "true");
     let mut kinds = vec![
-        ("GET".into(), vec![]),
-        ("POST".into(), vec![("content-type".into(), "text/plain".into())]),
-        ("OPTIONS".into(), vec![]),
-        preflight("GET", None),
+        ("GET", vec![]),
+        ("POST", vec![("content-type", "text/plain".to_owned())]),
+        ("OPTIONS", vec![]),
     ];
-    kinds.extend(methods.iter().take(4).map(|m| preflight(m, None)));
-    kinds.push(preflight(unlisted, None));
-    if !headers.is_empty() {
-        kinds.push(preflight("GET", Some(&headers.iter().take(3).join(","))));
-    }
-    kinds.push(preflight("GET", Some("x-unlisted")));
-    kinds.push(preflight("GET", Some("authorization")));
-    let mut pna = preflight("GET", None);
-    pna.1
-        .push(("access-control-request-private-network".into(), "true".into()));
-    kinds.push(pna);
+    kinds.extend(methods.chain([unlisted]).map(|m| preflight(m, None)));
+    kinds.extend(also.chain([private_network]).map(|a| preflight("GET", Some(a))));
     kinds
 }
 

@@ -54,8 +54,9 @@ impl Request {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
-    /// A CORS preflight as Envoy's filter recognises it.
-    fn is_preflight(&self) -> bool {
+    /// A CORS preflight as Envoy's filter recognises it: `OPTIONS` with a
+    /// non-empty `Access-Control-Request-Method`.
+    pub fn is_preflight(&self) -> bool {
         self.method == "OPTIONS"
             && self
                 .header("access-control-request-method")
@@ -368,12 +369,9 @@ impl NginxCors {
         } else {
             upstream.clone()
         };
+        let allow_origin = if self.any { "*" } else { origin.unwrap_or_default() };
         let headers = &mut response.headers;
-        set(
-            headers,
-            "access-control-allow-origin",
-            if self.any { "*" } else { origin.unwrap_or_default() },
-        );
+        set(headers, "access-control-allow-origin", allow_origin);
         if self.credentials {
             set(headers, "access-control-allow-credentials", "true");
         }

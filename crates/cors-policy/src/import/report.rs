@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use envoy_cors_core::language::Config;
 use envoy_cors_core::origin::Origin;
+use itertools::Itertools;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -69,15 +70,12 @@ pub struct Report {
 pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> Report {
     let mut cases = Vec::new();
     let mut seen = BTreeSet::new();
-    for (i, scope) in scopes.iter().enumerate() {
+    // `names` has each scope's policy name, in order.
+    for (i, (scope, name)) in scopes.iter().zip(names).enumerate() {
         let hints = scope.cors.source.as_ref().map(|s| s.hints()).unwrap_or_default();
         let exposed = matrix::exposed(scope, &hints);
         let requests = matrix::requests(scope, &hints);
-        let first = seen.insert((
-            names.get(i).cloned().flatten(),
-            &scope.policy_hint,
-            scope.cors.source.is_some(),
-        ));
+        let first = seen.insert((name, &scope.policy_hint, scope.cors.source.is_some()));
         let count = if first { requests.len() } else { REPEATED_SCOPE_REQUESTS };
         for request in requests.into_iter().take(count) {
             for (kind, response) in matrix::upstreams(scope) {
@@ -94,10 +92,8 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
     let scopes = scopes.iter().map(
         |s| json!({ "rule": s.at, "route_name": s.sample.route_name, "any_origin": s.any_origin(), "envoy": envoy(s) }),
     );
-    Report {
-        cases,
-        scopes: scopes.collect(),
-    }
+    let scopes = scopes.collect();
+    Report { cases, scopes }
 }
 
 /// One case: both answers, the differing fields named, what a page notices.
@@ -124,10 +120,8 @@ fn compare(
         ids.insert(UNEXPLAINED);
     }
     let effects = effects(&request, &source, &ours, exposed);
-    let mut noticed: Vec<(&'static str, String)> = effects
-        .iter()
-        .flat_map(|e| ids.iter().map(move |id| (*id, e.clone())))
-        .collect();
+    let each = effects.iter().cartesian_product(&ids);
+    let mut noticed: Vec<(&'static str, String)> = each.map(|(e, id)| (*id, e.clone())).collect();
     if let Some(id) = differences.get("vary") {
         let vary = mine.get("vary").cloned().unwrap_or_default();
         noticed.push((id, format!("caches keep one answer per Vary: {vary}")));
