@@ -16,11 +16,12 @@ use serde_json::Value;
 
 use super::automata::BrowserOrigins;
 use super::convert;
-use super::fields::{typed, Object};
+use super::fields::Object;
 use super::model::EnvoyCors;
 use super::origins::{MatchKind, StringMatch};
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
-use super::{policy_hint, Cors, Doc, Issues, Scope};
+use super::{objects, policy_hint, Cors, Doc, Issues, Scope};
+use crate::args::SourceFormat;
 use crate::document::within;
 
 /// A `VirtualService`.
@@ -94,10 +95,7 @@ struct CorsPolicy {
 
 /// Imports every VirtualService.
 pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
-    let services: Vec<(&str, VirtualService)> = docs
-        .iter()
-        .filter_map(|d| typed(&d.value, &d.part, "", issues).map(|vs| (d.part.as_str(), vs)))
-        .collect();
+    let services: Vec<(&str, VirtualService)> = objects(docs, SourceFormat::Istio, issues);
     let mut out = Vec::new();
     for (host, d) in hosts(&services, issues) {
         let Some((part, vs)) = services.get(d) else { continue };

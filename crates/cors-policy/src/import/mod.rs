@@ -36,6 +36,7 @@ use std::process::ExitCode;
 
 use envoy_cors_core::language::PolicySpec;
 use itertools::Itertools;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::args::{ImportArgs, SourceFormat};
@@ -206,6 +207,15 @@ pub struct Doc {
     pub part: String,
     /// The document.
     pub value: Value,
+}
+
+/// The documents of a source's `kind`, each read into its type `T` with the
+/// part it is in; one of the wrong shape is an error, and left out.
+pub fn objects<'a, T: DeserializeOwned>(docs: &'a [Doc], kind: SourceFormat, issues: &mut Issues) -> Vec<(&'a str, T)> {
+    docs.iter()
+        .filter(|d| kind_of(&d.value) == Some(kind))
+        .filter_map(|d| fields::typed(&d.value, &d.part, "", issues).map(|object| (d.part.as_str(), object)))
+        .collect()
 }
 
 /// Runs `cors-policy import`.
