@@ -178,17 +178,14 @@ fn level(read: &Read, route: &HttpRoute, rule: Option<&str>, at: &str, issues: &
         }
     }
     for selector in &spec.target_selectors {
-        let labels_match = selector
-            .match_labels
-            .iter()
-            .all(|(k, v)| route.metadata.labels.get(k) == Some(v));
-        if selector.kind == "HTTPRoute" && labels_match && selector.match_expressions.is_empty() {
-            levels.push(ROUTE);
-        } else if selector.kind != "HTTPRoute" || !selector.match_expressions.is_empty() {
+        let labels = &route.metadata.labels;
+        if selector.kind != "HTTPRoute" || !selector.match_expressions.is_empty() {
             issues.lossy(
                 &within(read.part, "spec.targetSelectors"),
                 "selects Gateways or by expressions, which this tool does not resolve; --lossy ignores the selector",
             );
+        } else if selector.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+            levels.push(ROUTE);
         }
     }
     levels.into_iter().min()
