@@ -83,7 +83,7 @@ pub fn requests(scope: &Scope, hints: &Hints) -> Vec<Request> {
                 method: method.clone(),
                 authority: scope.sample.authority.clone(),
                 path: scope.sample.path.clone(),
-                route_name: scope.sample.route_name.clone(),
+                route_name: scope.route_name.clone(),
                 headers,
             });
         }

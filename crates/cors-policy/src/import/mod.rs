@@ -114,10 +114,8 @@ impl Issues {
 pub struct Sample {
     /// `:authority`.
     pub authority: String,
-    /// `:path`.
+    /// `:path` (the route name is the scope's `route_name`).
     pub path: String,
-    /// Envoy's route name.
-    pub route_name: Option<String>,
     /// The route answers itself with this status (`direct_response`, `redirect`).
     pub direct_status: Option<u32>,
     /// Request headers the source's route also matches on (so the sample selects it).
