@@ -476,7 +476,6 @@ fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issu
         scope.host = scope.host.take().filter(|_| name.is_none() || !place.unique);
         scope.route_name.clone_from(&name);
         scope.sample.path = path.sample();
-        scope.sample.route_name.clone_from(&name);
         scope.sample.direct_status = route
             .direct_response
             .as_ref()

@@ -35,12 +35,12 @@ use serde_json::Value;
 
 use super::automata::BrowserOrigins;
 use super::convert;
-use super::fields::{typed, Object};
+use super::fields::Object;
 use super::gateway::{self, Found, HttpRoute};
 use super::istio::max_age;
 use super::model::EnvoyCors;
 use super::origins::StringMatch;
-use super::{kind_of, Cors, Doc, Issues, Scope};
+use super::{objects, Cors, Doc, Issues, Scope};
 use crate::args::SourceFormat;
 use crate::document::within;
 
@@ -89,8 +89,8 @@ struct CorsSpec {
 }
 
 /// A policy, where it is, and what its CORS converts to (`None`: no `cors`).
-struct Read {
-    part: String,
+struct Read<'a> {
+    part: &'a str,
     policy: SecurityPolicy,
     cors: Option<Cors>,
 }
@@ -105,28 +105,17 @@ const GATEWAY: u8 = 3;
 pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
     let mut policies: Vec<Read> = Vec::new();
     let names = convert::camel("Envoy Gateway");
-    for doc in docs
-        .iter()
-        .filter(|d| kind_of(&d.value) == Some(SourceFormat::EnvoyGateway))
-    {
-        let Some(policy) = typed::<SecurityPolicy>(&doc.value, &doc.part, "", issues) else {
-            continue;
-        };
-        let at = within(&doc.part, "spec.cors");
+    for (part, policy) in objects::<SecurityPolicy>(docs, SourceFormat::EnvoyGateway, issues) {
+        let at = within(part, "spec.cors");
         let envoy = policy.spec.cors.as_ref().map(|c| model(c, &at, issues));
         let cors = envoy.map(|m| convert::envoy(m, &at, &names, browser, issues));
-        policies.push(Read {
-            part: doc.part.clone(),
-            policy,
-            cors,
-        });
+        policies.push(Read { part, policy, cors });
     }
     // Oldest first, then by namespace/name: the order that breaks ties.
     policies.sort_by_key(|p| (p.policy.metadata.creation_timestamp.clone(), p.policy.metadata.key()));
-    let routes = gateway::read(docs, issues);
+    let routes = objects(docs, SourceFormat::GatewayApi, issues);
     gateway::scopes(&routes, issues, |found, r, issues| {
-        gateway::filter_cors(&found.0, &found.1, r, browser, issues)
-            .unwrap_or_else(|| winner(&policies, found, r, issues))
+        gateway::filter_cors(found, r, browser, issues).unwrap_or_else(|| winner(&policies, found, r, issues))
     })
 }
 
@@ -143,7 +132,7 @@ fn winner(policies: &[Read], (part, route): &Found, r: usize, issues: &mut Issue
     };
     if read.policy.spec.merge_type.is_some() {
         issues.lossy(
-            &within(&read.part, "spec.mergeType"),
+            &within(read.part, "spec.mergeType"),
             "merges into the policy of the route's Gateway, which this tool does not do; --lossy takes this policy alone",
         );
     }
@@ -189,17 +178,14 @@ fn level(read: &Read, route: &HttpRoute, rule: Option<&str>, at: &str, issues: &
         }
     }
     for selector in &spec.target_selectors {
-        let labels_match = selector
-            .match_labels
-            .iter()
-            .all(|(k, v)| route.metadata.labels.get(k) == Some(v));
-        if selector.kind == "HTTPRoute" && labels_match && selector.match_expressions.is_empty() {
-            levels.push(ROUTE);
-        } else if selector.kind != "HTTPRoute" || !selector.match_expressions.is_empty() {
+        let labels = &route.metadata.labels;
+        if selector.kind != "HTTPRoute" || !selector.match_expressions.is_empty() {
             issues.lossy(
-                &within(&read.part, "spec.targetSelectors"),
+                &within(read.part, "spec.targetSelectors"),
                 "selects Gateways or by expressions, which this tool does not resolve; --lossy ignores the selector",
             );
+        } else if selector.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+            levels.push(ROUTE);
         }
     }
     levels.into_iter().min()

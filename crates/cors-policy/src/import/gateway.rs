@@ -16,11 +16,11 @@ use serde_json::Value;
 
 use super::automata::BrowserOrigins;
 use super::convert::{self, Draft};
-use super::fields::{typed, Object};
+use super::fields::Object;
 use super::model::{GatewayCors, SourceCors};
 use super::origins::StringMatch;
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
-use super::{kind_of, policy_hint, Cors, Doc, Issues, Scope};
+use super::{objects, policy_hint, Cors, Doc, Issues, Scope};
 use crate::args::SourceFormat;
 use crate::document::within;
 
@@ -108,32 +108,18 @@ struct CorsFilter {
 }
 
 /// A route found in the files, with the part of a file it is in.
-pub type Found = (String, HttpRoute);
-
-/// Reads every HTTPRoute of the documents.
-pub fn read(docs: &[Doc], issues: &mut Issues) -> Vec<Found> {
-    docs.iter()
-        .filter(|d| kind_of(&d.value) == Some(SourceFormat::GatewayApi))
-        .filter_map(|d| typed(&d.value, &d.part, "", issues).map(|r| (d.part.clone(), r)))
-        .collect()
-}
+pub type Found<'a> = (&'a str, HttpRoute);
 
 /// Imports every HTTPRoute.
 pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
-    let routes = read(docs, issues);
-    scopes(&routes, issues, |(part, route), r, issues| {
-        filter_cors(part, route, r, browser, issues).unwrap_or_default()
+    let routes = objects(docs, SourceFormat::GatewayApi, issues);
+    scopes(&routes, issues, |found, r, issues| {
+        filter_cors(found, r, browser, issues).unwrap_or_default()
     })
 }
 
 /// The rule's own `CORS` filter, if it has one.
-pub fn filter_cors(
-    part: &str,
-    route: &HttpRoute,
-    r: usize,
-    browser: &BrowserOrigins,
-    issues: &mut Issues,
-) -> Option<Cors> {
+pub fn filter_cors((part, route): &Found, r: usize, browser: &BrowserOrigins, issues: &mut Issues) -> Option<Cors> {
     let rule = route.spec.rules.get(r)?;
     let at = within(part, &format!("spec.rules[{r}]"));
     for (b, backend) in rule.backend_refs.iter().enumerate() {

@@ -16,11 +16,12 @@ use serde_json::Value;
 
 use super::automata::BrowserOrigins;
 use super::convert;
-use super::fields::{typed, Object};
+use super::fields::Object;
 use super::model::EnvoyCors;
 use super::origins::{MatchKind, StringMatch};
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
-use super::{policy_hint, Cors, Doc, Issues, Scope};
+use super::{objects, policy_hint, Cors, Doc, Issues, Scope};
+use crate::args::SourceFormat;
 use crate::document::within;
 
 /// A `VirtualService`.
@@ -55,13 +56,26 @@ struct HttpMatchRequest {
     other: BTreeMap<String, Value>,
 }
 
-/// A `StringMatch`.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
-struct IstioStringMatch {
-    exact: Option<String>,
-    prefix: Option<String>,
-    regex: Option<String>,
+/// A `StringMatch`: one of its fields (a oneof), so serde reads `{exact: x}`
+/// as a variant and refuses any other field at its path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum IstioStringMatch {
+    Exact(String),
+    Prefix(String),
+    Regex(String),
+}
+
+impl IstioStringMatch {
+    /// An origin matcher: how it compares, and with what.
+    fn origin(&self) -> StringMatch {
+        let (kind, value) = match self {
+            Self::Exact(v) => (MatchKind::Exact, v),
+            Self::Prefix(v) => (MatchKind::Prefix, v),
+            Self::Regex(v) => (MatchKind::Regex, v),
+        };
+        StringMatch::new(kind, value, false)
+    }
 }
 
 /// A `CorsPolicy`.
@@ -81,10 +95,7 @@ struct CorsPolicy {
 
 /// Imports every VirtualService.
 pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
-    let services: Vec<(&str, VirtualService)> = docs
-        .iter()
-        .filter_map(|d| typed(&d.value, &d.part, "", issues).map(|vs| (d.part.as_str(), vs)))
-        .collect();
+    let services: Vec<(&str, VirtualService)> = objects(docs, SourceFormat::Istio, issues);
     let mut out = Vec::new();
     for (host, d) in hosts(&services, issues) {
         let Some((part, vs)) = services.get(d) else { continue };
@@ -118,7 +129,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
 /// Every host with the index of its VirtualService, in the order Envoy
 /// tries them (exact names, the longest wildcards, then `*`).
 fn hosts(services: &[(&str, VirtualService)], issues: &mut Issues) -> Vec<(String, usize)> {
-    let mut hosts: Vec<((u8, usize), String, usize)> = Vec::new();
+    let mut hosts: Vec<(String, usize)> = Vec::new();
     for (d, (part, vs)) in services.iter().enumerate() {
         if vs.spec.http.is_none() {
             continue;
@@ -134,17 +145,17 @@ fn hosts(services: &[(&str, VirtualService)], issues: &mut Issues) -> Vec<(Strin
                     ),
                 );
             }
-            if hosts.iter().any(|(_, other, od)| other == host && *od != d) {
+            if hosts.iter().any(|(other, od)| other == host && *od != d) {
                 issues.fatal(
                     &at,
                     format!("{host:?} is also a host of another VirtualService: the order Istio merges them in is not in the files"),
                 );
             }
-            hosts.push((host_rank(host), host.clone(), d));
+            hosts.push((host.clone(), d));
         }
     }
-    hosts.sort_by_key(|(rank, _, d)| (*rank, *d));
-    hosts.into_iter().map(|(_, host, d)| (host, d)).collect()
+    hosts.sort_by_key(|(host, d)| (host_rank(host), *d));
+    hosts
 }
 
 /// An HTTPMatchRequest's `uri` as a path match.
@@ -159,14 +170,9 @@ fn uri(m: &HttpMatchRequest, at: &str, issues: &mut Issues) -> PathMatch {
     other_conditions(&extras, "; --lossy ignores them", at, issues);
     match &m.uri {
         None => PathMatch::Any,
-        Some(IstioStringMatch { exact: Some(p), .. }) => PathMatch::Exact(p.clone()),
-        Some(IstioStringMatch { prefix: Some(p), .. }) => PathMatch::StringPrefix(p.clone()),
-        Some(u) => regex_path(
-            "regex uri",
-            u.regex.as_deref().unwrap_or_default(),
-            &format!("{at}.uri"),
-            issues,
-        ),
+        Some(IstioStringMatch::Exact(p)) => PathMatch::Exact(p.clone()),
+        Some(IstioStringMatch::Prefix(p)) => PathMatch::StringPrefix(p.clone()),
+        Some(IstioStringMatch::Regex(r)) => regex_path("regex uri", r, &format!("{at}.uri"), issues),
     }
 }
 
@@ -175,24 +181,7 @@ fn cors(c: &CorsPolicy, at: &str, browser: &BrowserOrigins, issues: &mut Issues)
     let origins = match &c.allow_origins {
         // The deprecated `allowOrigin`: exact origins.
         None => c.allow_origin.iter().map(|o| StringMatch::exact(o)).collect(),
-        Some(matchers) => matchers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| {
-                let found = [
-                    (MatchKind::Exact, &m.exact),
-                    (MatchKind::Prefix, &m.prefix),
-                    (MatchKind::Regex, &m.regex),
-                ]
-                .into_iter()
-                .find_map(|(kind, v)| v.as_ref().map(|v| StringMatch::new(kind, v, false)));
-                if found.is_none() {
-                    let at = format!("{at}.allowOrigins[{i}]");
-                    issues.fatal(&at, "expected exact, prefix or regex");
-                }
-                found
-            })
-            .collect(),
+        Some(matchers) => matchers.iter().map(IstioStringMatch::origin).collect(),
     };
     let max_age = max_age(c.max_age.as_deref()).unwrap_or_else(|d| {
         let reason = format!("{d:?} is not a duration (e.g. \"24h\", \"90s\")");

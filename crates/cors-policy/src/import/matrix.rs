@@ -80,7 +80,7 @@ pub fn requests(scope: &Scope, hints: &Hints) -> Vec<Request> {
                 method: method.to_owned(),
                 authority: scope.sample.authority.clone(),
                 path: scope.sample.path.clone(),
-                route_name: scope.sample.route_name.clone(),
+                route_name: scope.route_name.clone(),
                 headers,
             });
         }

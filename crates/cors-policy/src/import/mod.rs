@@ -36,6 +36,7 @@ use std::process::ExitCode;
 
 use envoy_cors_core::language::PolicySpec;
 use itertools::Itertools;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::args::{ImportArgs, SourceFormat};
@@ -113,10 +114,8 @@ impl Issues {
 pub struct Sample {
     /// `:authority`.
     pub authority: String,
-    /// `:path`.
+    /// `:path` (the route name is the scope's `route_name`).
     pub path: String,
-    /// Envoy's route name.
-    pub route_name: Option<String>,
     /// The route answers itself with this status (`direct_response`, `redirect`).
     pub direct_status: Option<u32>,
     /// Request headers the source's route also matches on (so the sample selects it).
@@ -208,6 +207,15 @@ pub struct Doc {
     pub value: Value,
 }
 
+/// The documents of a source's `kind`, each read into its type `T` with the
+/// part it is in; one of the wrong shape is an error, and left out.
+pub fn objects<'a, T: DeserializeOwned>(docs: &'a [Doc], kind: SourceFormat, issues: &mut Issues) -> Vec<(&'a str, T)> {
+    docs.iter()
+        .filter(|d| kind_of(&d.value) == Some(kind))
+        .filter_map(|d| fields::typed(&d.value, &d.part, "", issues).map(|object| (d.part.as_str(), object)))
+        .collect()
+}
+
 /// Runs `cors-policy import`.
 pub fn run(args: &ImportArgs) -> ExitCode {
     let docs = match read_all(&args.files) {
@@ -224,12 +232,11 @@ pub fn run(args: &ImportArgs) -> ExitCode {
             ))
         }
         Ok(None) => {
-            eprintln!(
-                "cors-policy: {}: no Envoy configuration, Istio VirtualService, Gateway API HTTPRoute, Ingress or \
-                 Envoy Gateway SecurityPolicy found",
+            return problem(&format!(
+                "{}: no Envoy configuration, Istio VirtualService, Gateway API HTTPRoute, Ingress or Envoy Gateway \
+                 SecurityPolicy found",
                 args.files.iter().map(|f| f.display()).join(", ")
-            );
-            return ExitCode::from(PROBLEMS);
+            ))
         }
     };
     let browser = match BrowserOrigins::new() {
@@ -275,13 +282,13 @@ fn print_issues(issues: &Issues, label: &str, lossy: bool) -> bool {
 /// Writes the routed policy, checked by the core, after the change summary.
 fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs) -> ExitCode {
     if scopes.is_empty() {
-        eprintln!("cors-policy: {label}: no CORS policy found");
-        return ExitCode::from(PROBLEMS);
+        return problem(&format!("{label}: no CORS policy found"));
     }
     let output = output::assemble(scopes);
     if output.spec.policies.is_empty() {
-        eprintln!("cors-policy: {label}: every route has CORS off: there is no policy to import");
-        return ExitCode::from(PROBLEMS);
+        return problem(&format!(
+            "{label}: every route has CORS off: there is no policy to import"
+        ));
     }
     let (text, config) = match output::check(&output.spec) {
         Ok(checked) => checked,
@@ -301,15 +308,20 @@ fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs
         }
     }
     if report.unexplained_noticed() > 0 && !args.lossy {
-        eprintln!(
-            "cors-policy: nothing imported: {} requests would change in a way docs/differences.md does not explain \
-             (listed above as `unexplained`); --lossy accepts them",
+        return problem(&format!(
+            "nothing imported: {} requests would change in a way docs/differences.md does not explain (listed \
+             above as `unexplained`); --lossy accepts them",
             report.unexplained_noticed()
-        );
-        return ExitCode::from(PROBLEMS);
+        ));
     }
     println!("{text}");
     ExitCode::from(OK)
+}
+
+/// Says why nothing is imported, with the exit status for it.
+fn problem(message: &str) -> ExitCode {
+    eprintln!("cors-policy: {message}");
+    ExitCode::from(PROBLEMS)
 }
 
 /// The documents of every file; an exit status when one cannot be read.
@@ -318,10 +330,7 @@ fn read_all(files: &[PathBuf]) -> Result<Vec<Doc>, ExitCode> {
     for file in files {
         let name = file.display().to_string();
         let text = std::fs::read_to_string(file).map_err(|e| fail(&format!("{name}: {e}")))?;
-        let values = documents(&text).map_err(|message| {
-            eprintln!("cors-policy: {name}: {message}");
-            ExitCode::from(PROBLEMS)
-        })?;
+        let values = documents(&text).map_err(|message| problem(&format!("{name}: {message}")))?;
         let many = values.len() > 1;
         for (i, value) in values.into_iter().enumerate() {
             // `document N` when the file has several; the file when several are read.
@@ -398,11 +407,10 @@ pub fn kind_of(doc: &Value) -> Option<SourceFormat> {
 
 /// The one source the documents hold, or the names of several.
 fn detect(docs: &[Doc]) -> Result<Option<SourceFormat>, Vec<&'static str>> {
-    let mut formats: Vec<SourceFormat> = docs.iter().filter_map(|d| kind_of(&d.value)).sorted().dedup().collect();
-    // HTTPRoutes are what a SecurityPolicy targets.
-    if formats.contains(&SourceFormat::EnvoyGateway) {
-        formats.retain(|f| *f != SourceFormat::GatewayApi);
-    }
+    let kinds: Vec<SourceFormat> = docs.iter().filter_map(|d| kind_of(&d.value)).sorted().dedup().collect();
+    // A kind another source reads too (the HTTPRoutes a SecurityPolicy targets) is that source's.
+    let others_read = |k: SourceFormat| kinds.iter().any(|f| *f != k && reads(*f, Some(k)));
+    let formats: Vec<SourceFormat> = kinds.iter().copied().filter(|k| !others_read(*k)).collect();
     match formats.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(*one)),

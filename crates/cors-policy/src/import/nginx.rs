@@ -36,11 +36,12 @@ use serde::Deserialize;
 
 use super::automata::{BrowserOrigins, Language};
 use super::convert::{self, Draft, Names, Star};
-use super::fields::{comma_list, split, typed, Object, ObjectMeta};
+use super::fields::{comma_list, split, Object, ObjectMeta};
 use super::model::{NginxCors, SourceCors};
 use super::origins::StringMatch;
 use super::paths::{host_rank, regex_path, PathMatch};
-use super::{Cors, Doc, Issues, Scope};
+use super::{objects, Cors, Doc, Issues, Scope};
+use crate::args::SourceFormat;
 use crate::document::within;
 
 /// The annotations' prefix (the controller's default `--annotations-prefix`).
@@ -102,8 +103,8 @@ struct HttpPath {
 }
 
 /// An Ingress, where it is, and what its CORS converts to.
-struct Read {
-    part: String,
+struct Read<'a> {
+    part: &'a str,
     ingress: Ingress,
     cors: Cors,
 }
@@ -111,11 +112,8 @@ struct Read {
 /// Imports every Ingress.
 pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
     let mut read: Vec<Read> = Vec::new();
-    for doc in docs {
-        let Some(ingress) = typed::<Ingress>(&doc.value, &doc.part, "", issues) else {
-            continue;
-        };
-        let at = within(&doc.part, "metadata.annotations");
+    for (part, ingress) in objects::<Ingress>(docs, SourceFormat::IngressNginx, issues) {
+        let at = within(part, "metadata.annotations");
         if annotation(&ingress.metadata, "canary") == Some("true") {
             issues.note(
                 &at,
@@ -124,11 +122,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             continue;
         }
         let cors = cors(&ingress.metadata, &at, browser, issues).unwrap_or_default();
-        read.push(Read {
-            part: doc.part.clone(),
-            ingress,
-            cors,
-        });
+        read.push(Read { part, ingress, cors });
     }
     // Oldest first (`sortIngressSlice`); the file's order for ties.
     read.sort_by_key(|r| r.ingress.metadata.creation_timestamp.clone());
@@ -273,7 +267,7 @@ fn origin_regex(origin: &str) -> String {
 /// A location of a host: its path match, its Ingress, where it is.
 struct Location<'a> {
     path: PathMatch,
-    read: &'a Read,
+    read: &'a Read<'a>,
     at: String,
 }
 
@@ -303,7 +297,7 @@ fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: 
         issues.lossy(
             &members
                 .first()
-                .map(|r| within(&r.part, "spec.rules"))
+                .map(|r| within(r.part, "spec.rules"))
                 .unwrap_or_default(),
             format!("nginx's {name:?} covers one label, a host rule any number; --lossy matches any number"),
         );
@@ -313,7 +307,7 @@ fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: 
     let root = members.first().filter(|_| !has_root).map(|r| Location {
         path: PathMatch::Any,
         read: r,
-        at: within(&r.part, "spec"),
+        at: within(r.part, "spec"),
     });
     locations
         .iter()
@@ -334,7 +328,7 @@ fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, iss
         let rules = read.ingress.spec.rules.iter().enumerate();
         for (r, rule) in rules.filter(|(_, x)| x.host.as_deref() == host) {
             for (p, path) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
-                let at = within(&read.part, &format!("spec.rules[{r}].http.paths[{p}]"));
+                let at = within(read.part, &format!("spec.rules[{r}].http.paths[{p}]"));
                 let value = path.path.clone().unwrap_or_else(|| "/".to_owned());
                 let kind = path.path_type.as_deref().unwrap_or("ImplementationSpecific");
                 if !seen.insert((value.clone(), kind)) {

@@ -89,9 +89,9 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
         Some(_) => Value::from("not Envoy's filter"),
         None => Value::Null,
     };
-    let scopes = scopes.iter().map(
-        |s| json!({ "rule": s.at, "route_name": s.sample.route_name, "any_origin": s.any_origin(), "envoy": envoy(s) }),
-    );
+    let scopes = scopes
+        .iter()
+        .map(|s| json!({ "rule": s.at, "route_name": s.route_name, "any_origin": s.any_origin(), "envoy": envoy(s) }));
     let scopes = scopes.collect();
     Report { cases, scopes }
 }
