@@ -695,6 +695,21 @@ fn messages_name_each_sources_own_fields() {
 }
 
 #[test]
+fn a_gateway_api_ipv6_literal_origin_without_a_port_converts_exactly() {
+    // GEP-1767: no port is the scheme's default, for an `[IPv6]` host too.
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  hostnames: [api.example.com]\n  rules:\n  - filters:\n    - type: CORS\n      cors: {allowOrigins: ['http://[::1]', 'https://[::1]:8443']}\n";
+    let file = temp_file("gateway-ipv6.yaml", route);
+    let (policy, err, _) = import(file.to_str().unwrap(), &[]);
+    let rule = policy_of(&policy, &serde_json::json!({"host": "api.example.com"}));
+    assert_eq!(
+        rule["allow_origins"],
+        serde_json::json!(["http://[::1]", "https://[::1]:8443"])
+    );
+    assert_eq!(outcome_line(&err), "cors-policy: outcome changes (a request allowed or blocked, response headers a page reads, preflight caching): none");
+    assert!(!err.contains("unexplained"), "{err}");
+}
+
+#[test]
 fn an_istio_rule_with_an_empty_match_list_covers_every_path() {
     let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [api.example.com]\n  http:\n  - match: []\n    corsPolicy:\n      allowOrigins: [{exact: https://a.example.com}]\n    route: [{destination: {host: api}}]\n";
     let file = temp_file("istio-empty-match.yaml", vs);

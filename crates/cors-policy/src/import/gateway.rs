@@ -10,7 +10,6 @@
 //! them). Envoy Gateway's SecurityPolicies target the same routes
 //! ([`scopes`] with another source of CORS per rule).
 
-use regex_syntax::escape;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -18,7 +17,6 @@ use super::automata::BrowserOrigins;
 use super::convert::{self, Draft};
 use super::fields::Object;
 use super::model::{GatewayCors, SourceCors};
-use super::origins::StringMatch;
 use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
 use super::{objects, policy_hint, Cors, Doc, Issues, Scope};
 use crate::args::SourceFormat;
@@ -85,7 +83,7 @@ struct PathSpec {
 struct Filter {
     #[serde(rename = "type")]
     kind: String,
-    cors: Option<CorsFilter>,
+    cors: Option<GatewayCors>,
 }
 
 /// An `HTTPBackendRef`: its filters.
@@ -93,18 +91,6 @@ struct Filter {
 #[serde(default)]
 struct BackendRef {
     filters: Vec<Filter>,
-}
-
-/// An `HTTPCORSFilter`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct CorsFilter {
-    allow_origins: Vec<String>,
-    allow_methods: Vec<String>,
-    allow_headers: Vec<String>,
-    expose_headers: Vec<String>,
-    allow_credentials: Option<bool>,
-    max_age: Option<i64>,
 }
 
 /// A route found in the files, with the part of a file it is in.
@@ -135,15 +121,15 @@ pub fn filter_cors((part, route): &Found, r: usize, browser: &BrowserOrigins, is
         issues.fatal(&format!("{at}.filters[{f}]"), "a CORS filter without `cors`");
         return None;
     };
-    let model = model(cors);
+    let model = cors.clone().compiled();
     let draft = Draft {
-        origins: model.allow_origins.iter().map(|o| origin(o)).collect(),
+        origins: model.origins.clone(),
         methods: model.allow_methods.clone(),
         headers: model.allow_headers.clone(),
-        headers_star_echoed: model.allow_credentials,
+        headers_star_echoed: model.credentials(),
         expose: model.expose_headers.clone(),
-        max_age: Some(model.max_age.to_string()),
-        credentials: model.allow_credentials,
+        max_age: Some(model.max_age().to_string()),
+        credentials: model.credentials(),
         // The specification's example answers allowed preflights with 200.
         preflight_status: Some(200),
         ..Draft::default()
@@ -214,40 +200,5 @@ fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> PathMatch {
         "Exact" => PathMatch::Exact(value.to_owned()),
         "PathPrefix" => PathMatch::SegmentPrefix(value.trim_end_matches('/').to_owned()),
         _ => regex_path(&format!("{kind} path"), value, &format!("{at}.path"), issues),
-    }
-}
-
-/// The filter's model: origins lowercased and without their default port.
-fn model(c: &CorsFilter) -> GatewayCors {
-    let origins = c
-        .allow_origins
-        .iter()
-        .map(|o| {
-            let o = o.to_ascii_lowercase();
-            let default = if o.starts_with("https://") { ":443" } else { ":80" };
-            o.strip_suffix(default).map_or(o.clone(), str::to_owned)
-        })
-        .collect();
-    GatewayCors {
-        allow_origins: origins,
-        allow_credentials: c.allow_credentials.unwrap_or(false),
-        allow_methods: c.allow_methods.clone(),
-        allow_headers: c.allow_headers.clone(),
-        expose_headers: c.expose_headers.clone(),
-        max_age: c.max_age.unwrap_or(5),
-    }
-}
-
-/// A `CORSOrigin` as a matcher: `*`, a wildcard host (`*` matches any
-/// number of labels to its left) or an exact origin.
-fn origin(written: &str) -> StringMatch {
-    let label = format!("{written:?}");
-    match written.split_once("://") {
-        _ if written == "*" => StringMatch::written_as("(?s-u:.)*", false, label),
-        Some((scheme, host)) if host.starts_with('*') => {
-            let rest = host.get(1..).unwrap_or_default();
-            StringMatch::written_as(&format!("{}://.+{}", escape(scheme), escape(rest)), false, label)
-        }
-        _ => StringMatch::exact(written),
     }
 }

@@ -18,11 +18,13 @@
 //!   `HTTPCORSFilter` in v1.5): preflights never reach the backend; an
 //!   allowed one is answered 200 with the lists, `*` echoed with
 //!   credentials; a refused one 200 without CORS headers; actual responses
-//!   of an allowed origin get the three headers. Where the specification
+//!   of an allowed origin get the three headers. Origins are matched with
+//!   the languages the conversion is proven against. Where the specification
 //!   leaves a choice (`*` or an echo without credentials), the model takes
 //!   `*`, the value the operator wrote.
 
-use envoy_cors_core::origin::{default_port, Origin};
+use envoy_cors_core::origin::Origin;
+use regex_syntax::escape;
 
 use super::automata::Language;
 use super::fields::split;
@@ -239,13 +241,15 @@ impl EnvoyCors {
     }
 }
 
-/// An HTTPRoute rule's `CORS` filter (GEP-1767).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An HTTPRoute rule's `CORS` filter (GEP-1767's `HTTPCORSFilter`), as
+/// written until [`GatewayCors::compiled`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct GatewayCors {
-    /// `allowOrigins`, lowercased, default ports removed.
+    /// `allowOrigins`; compiled: lowercased, default ports removed.
     pub allow_origins: Vec<String>,
     /// `allowCredentials`.
-    pub allow_credentials: bool,
+    pub allow_credentials: Option<bool>,
     /// `allowMethods`.
     pub allow_methods: Vec<String>,
     /// `allowHeaders`.
@@ -253,37 +257,62 @@ pub struct GatewayCors {
     /// `exposeHeaders`.
     pub expose_headers: Vec<String>,
     /// `maxAge` (5 when unset).
-    pub max_age: i64,
+    pub max_age: Option<i64>,
+    /// Compiled: each `CORSOrigin` as a matcher.
+    #[serde(skip)]
+    pub origins: Vec<StringMatch>,
+    #[serde(skip)]
+    languages: Vec<Language>,
 }
 
 impl GatewayCors {
-    /// Whether an origin matches `allowOrigins`: `*`; the scheme, the port
-    /// (the scheme's default when absent) and the host, where a leading `*`
-    /// is a greedy match over any number of labels to its left.
+    /// The filter with its origins normalised and compiled.
+    pub fn compiled(mut self) -> Self {
+        for o in &mut self.allow_origins {
+            o.make_ascii_lowercase();
+            let default = if o.starts_with("https://") { ":443" } else { ":80" };
+            if let Some(len) = o.strip_suffix(default).map(str::len) {
+                o.truncate(len);
+            }
+        }
+        self.origins = self.allow_origins.iter().map(|o| Self::origin(o)).collect();
+        self.languages = self.origins.iter().filter_map(|m| m.language().ok()).collect();
+        self
+    }
+
+    /// A `CORSOrigin` as a matcher: `*`; an origin with a `*` host, any
+    /// number of labels to its left (alone: any host, an `[IPv6]` literal
+    /// too) and never a port, the port written or the scheme's default;
+    /// or an exact origin.
+    fn origin(written: &str) -> StringMatch {
+        let label = format!("{written:?}");
+        match written.split_once("://") {
+            _ if written == "*" => StringMatch::written_as("(?s-u:.)*", false, label),
+            Some((scheme, host)) if host.starts_with('*') => {
+                let rest = host.get(1..).unwrap_or_default();
+                let alone = rest.is_empty() || rest.starts_with(':');
+                let any = if alone { r"(?:[^:]+|\[[^\]]*\])" } else { "[^:]+" };
+                StringMatch::written_as(&format!("{}://{any}{}", escape(scheme), escape(rest)), false, label)
+            }
+            _ => StringMatch::exact(written),
+        }
+    }
+
+    /// `allowCredentials` (false when unset).
+    pub fn credentials(&self) -> bool {
+        self.allow_credentials == Some(true)
+    }
+
+    /// `maxAge` (5 when unset).
+    pub fn max_age(&self) -> i64 {
+        self.max_age.unwrap_or(5)
+    }
+
+    /// Whether an origin a browser sends matches `allowOrigins` (anything
+    /// else only `*`).
     pub fn allows(&self, origin: &str) -> bool {
-        let Ok(o) = Origin::parse(origin.as_bytes()) else {
-            return self.allow_origins.iter().any(|a| a == "*");
-        };
-        self.allow_origins.iter().any(|allowed| {
-            if allowed == "*" {
-                return true;
-            }
-            let Some((scheme, rest)) = allowed.split_once("://") else {
-                return false;
-            };
-            let (host, port) = match rest.rsplit_once(':') {
-                Some((h, p)) => (h, p.parse::<u16>().ok()),
-                None => (rest, default_port(scheme)),
-            };
-            if scheme != o.scheme() || port != o.effective_port() {
-                return false;
-            }
-            match host.strip_prefix('*') {
-                Some("") => true,
-                Some(suffix) => o.host().len() > suffix.len() && o.host().ends_with(suffix),
-                None => host == o.host(),
-            }
-        })
+        let allowed = || self.languages.iter().any(|l| l.matches(origin.as_bytes()));
+        self.any_origin() || (Origin::parse(origin.as_bytes()).is_ok() && allowed())
     }
 
     fn any_origin(&self) -> bool {
@@ -296,11 +325,8 @@ impl GatewayCors {
             return upstream.clone();
         };
         let allowed = self.allows(origin);
-        let allow_origin = if self.any_origin() && !self.allow_credentials {
-            "*"
-        } else {
-            origin
-        };
+        let credentials = self.credentials();
+        let allow_origin = if self.any_origin() && !credentials { "*" } else { origin };
         let preflight = request.method == "OPTIONS" && request.header("access-control-request-method").is_some();
         let mut response = if preflight {
             Response::local(200)
@@ -311,24 +337,24 @@ impl GatewayCors {
             return response;
         }
         let expose = self.expose_headers.join(", ");
-        grant(&mut response, allow_origin, self.allow_credentials, &expose);
+        grant(&mut response, allow_origin, credentials, &expose);
         let headers = &mut response.headers;
         if preflight {
             let star = |list: &[String]| list.iter().any(|m| m == "*");
-            if star(&self.allow_methods) && self.allow_credentials {
+            if star(&self.allow_methods) && credentials {
                 let requested = request.header("access-control-request-method").unwrap_or_default();
                 set(headers, "access-control-allow-methods", requested);
             } else if !self.allow_methods.is_empty() {
                 set(headers, "access-control-allow-methods", &self.allow_methods.join(", "));
             }
-            if star(&self.allow_headers) && self.allow_credentials {
+            if star(&self.allow_headers) && credentials {
                 if let Some(requested) = request.header("access-control-request-headers") {
                     set(headers, "access-control-allow-headers", requested);
                 }
             } else if !self.allow_headers.is_empty() {
                 set(headers, "access-control-allow-headers", &self.allow_headers.join(", "));
             }
-            set(headers, "access-control-max-age", &self.max_age.to_string());
+            set(headers, "access-control-max-age", &self.max_age().to_string());
         }
         response
     }
@@ -446,6 +472,47 @@ impl SourceCors {
                 headers: lower(&split(&c.headers)),
                 expose: lower(&split(&c.expose)),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_origins_take_the_schemes_default_port_and_a_host_wildcard_never_spans_one() {
+        // GEP-1767: without a port, 80 for http and 443 for https; `*` is
+        // any number of labels to its left, and alone any host.
+        let cases = [
+            ("http://[::1]", "http://[::1]", true),
+            ("HTTP://[::1]:80", "http://[::1]", true),
+            ("http://[::1]", "http://[::1]:8080", false),
+            ("https://*", "https://a.example", true),
+            ("https://*", "https://[::1]", true),
+            ("https://*", "https://a.example:8443", false),
+            ("https://*", "http://a.example", false),
+            ("http://*:8080", "http://[::1]:8080", true),
+            ("http://*:8080", "http://a.example", false),
+            ("https://*.example.com", "https://a.b.example.com", true),
+            ("https://*.example.com", "https://example.com", false),
+            ("https://*.example.com:8443", "https://a.example.com:8443", true),
+            ("https://*.example.com:8443", "https://a.example.com", false),
+            ("*", "null", true),
+        ];
+        for (written, origin, allowed) in cases {
+            let cors = GatewayCors {
+                allow_origins: vec![written.to_owned()],
+                ..GatewayCors::default()
+            }
+            .compiled();
+            assert_eq!(cors.allows(origin), allowed, "{written} allows {origin}");
+            // The conversion is proven against the matcher the model uses.
+            let converted = cors
+                .origins
+                .iter()
+                .any(|m| m.language().unwrap().matches(origin.as_bytes()));
+            assert_eq!(converted, allowed, "{written} converted, {origin}");
         }
     }
 }
