@@ -115,7 +115,8 @@ impl MatchKind {
 /// A matcher converted exactly.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Converted {
-    /// The matcher allows every origin (it matches the text `*`, which Envoy also tries).
+    /// The matcher allows every origin: it matches the text `*`, which Envoy
+    /// also tries, or every origin a browser sends (`[^*]*`); `entries` holds `*`.
     pub any: bool,
     /// The equivalent entries (none: it matches no origin a browser sends).
     pub entries: Vec<String>,
@@ -159,7 +160,7 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
         .map_err(|e| refuse(format!("{what}: {e}")))?;
     if disagreement.is_none() {
         return Ok(Converted {
-            any: false,
+            any: entries.iter().any(|e| e == "*"),
             notes: exact_notes(matcher, &entries, &unusable),
             entries,
         });
@@ -551,6 +552,15 @@ mod tests {
             StringMatch::new(MatchKind::Prefix, "*", false),
         ] {
             assert!(convert(&m, &b).unwrap().any, "{}", m.describe());
+        }
+    }
+
+    #[test]
+    fn every_origin_a_browser_sends_is_every_origin_without_the_text_star() {
+        let b = BrowserOrigins::new().unwrap();
+        for m in [regex("[^*]*"), regex("[a-z].*")] {
+            let c = convert(&m, &b).unwrap();
+            assert!(c.any && c.entries == ["*"], "{}: {c:?}", m.describe());
         }
     }
 
