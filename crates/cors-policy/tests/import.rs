@@ -223,6 +223,30 @@ fn any_origin_with_credentials_is_refused_with_the_risk() {
 }
 
 #[test]
+fn a_regex_for_every_origin_but_the_text_star_is_every_origin_too() {
+    // `[^*]+` never matches the text `*`, but every origin a browser sends.
+    let file = temp_file(
+        "not-star.json",
+        &envoy_with(
+            r#""allow_origin_string_match": [{"safe_regex": {"regex": "[^*]+"}}], "allow_credentials": true"#,
+            r#"{"prefix": "/"}"#,
+        ),
+    );
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("every origin with credentials (Envoy then echoes"),
+        "{err}"
+    );
+    assert!(!err.contains("internal error"), "{err}");
+    let (policy, _, _) = import(file.to_str().unwrap(), &["--lossy"]);
+    let policy = &policy["policies"][policy["default"].as_str().unwrap()];
+    assert_eq!(policy["allow_origins"], serde_json::json!(["*"]), "{policy}");
+    assert_ne!(policy["allow_credentials"], true, "{policy}");
+}
+
+#[test]
 fn a_connection_manager_without_the_cors_filter_is_refused() {
     let text = envoy_with(
         r#""allow_origin_string_match": [{"exact": "https://a.example.com"}]"#,

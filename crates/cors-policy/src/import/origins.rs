@@ -115,7 +115,8 @@ impl MatchKind {
 /// A matcher converted exactly.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Converted {
-    /// The matcher allows every origin (it matches the text `*`, which Envoy also tries).
+    /// The matcher allows every origin: it matches the text `*`, which Envoy
+    /// also tries, or every origin a browser sends (`[^*]*`); `entries` holds `*`.
     pub any: bool,
     /// The equivalent entries (none: it matches no origin a browser sends).
     pub entries: Vec<String>,
@@ -159,7 +160,7 @@ pub fn convert(matcher: &StringMatch, browser: &BrowserOrigins) -> Result<Conver
         .map_err(|e| refuse(format!("{what}: {e}")))?;
     if disagreement.is_none() {
         return Ok(Converted {
-            any: false,
+            any: entries.iter().any(|e| e == "*"),
             notes: exact_notes(matcher, &entries, &unusable),
             entries,
         });
@@ -219,12 +220,12 @@ fn exact_notes(matcher: &StringMatch, entries: &[String], unusable: &[(String, S
 /// Most origins a matcher with a finite language is written out as.
 const MAX_LISTED: usize = 16;
 
-/// Why a regular expression cannot be read: RE2's syntax (which regex-syntax
-/// follows) refuses it, so Envoy refuses the configuration too, or only this
-/// tool's automata cannot hold it.
+/// Why a matcher cannot be read: RE2's syntax (which regex-syntax follows)
+/// refuses its regular expression, so Envoy refuses the configuration too, or
+/// only this tool's automata cannot hold it (the one reason for a literal).
 fn unreadable(matcher: &StringMatch, error: &str) -> String {
     match regex_syntax::Parser::new().parse(&matcher.value) {
-        Err(e) => format!(
+        Err(e) if matcher.kind == MatchKind::Regex => format!(
             "{}: not a regular expression RE2 accepts, so Envoy refuses this configuration too: {}",
             matcher.describe(),
             e.to_string()
@@ -233,10 +234,7 @@ fn unreadable(matcher: &StringMatch, error: &str) -> String {
                 .unwrap_or_default()
                 .trim_start_matches("error: ")
         ),
-        Ok(_) => format!(
-            "{}: a regular expression this tool cannot compare: {error}",
-            matcher.describe()
-        ),
+        _ => format!("{}: this tool cannot compare it: {error}", matcher.describe()),
     }
 }
 
@@ -552,6 +550,30 @@ mod tests {
         ] {
             assert!(convert(&m, &b).unwrap().any, "{}", m.describe());
         }
+    }
+
+    #[test]
+    fn every_origin_a_browser_sends_is_every_origin_without_the_text_star() {
+        let b = BrowserOrigins::new().unwrap();
+        for m in [regex("[^*]*"), regex("[a-z].*")] {
+            let c = convert(&m, &b).unwrap();
+            assert!(c.any && c.entries == ["*"], "{}: {c:?}", m.describe());
+        }
+    }
+
+    #[test]
+    fn a_literal_too_large_to_compare_is_not_called_a_regex_envoy_refuses() {
+        // Only the automata's limits refuse a literal, whatever its text reads as as a regex.
+        let m = StringMatch::new(MatchKind::Prefix, "https://(app", false);
+        assert_eq!(
+            unreadable(&m, "exceeds size limit"),
+            r#"prefix: "https://(app": this tool cannot compare it: exceeds size limit"#
+        );
+        assert!(unreadable(&regex("https://(app"), "").contains("not a regular expression RE2 accepts"));
+        assert_eq!(
+            unreadable(&regex(r"https://\pL"), "Unicode not allowed here"),
+            r#"regex: "https://\\pL": this tool cannot compare it: Unicode not allowed here"#
+        );
     }
 
     #[test]
