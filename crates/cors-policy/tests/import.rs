@@ -235,6 +235,24 @@ fn a_connection_manager_without_the_cors_filter_is_refused() {
 }
 
 #[test]
+fn a_malformed_http_filter_is_refused_at_its_path_in_the_file() {
+    let text = envoy_with(
+        r#""allow_origin_string_match": [{"exact": "https://a.example.com"}]"#,
+        r#"{"prefix": "/"}"#,
+    )
+    .replace(r#"{"name": "envoy.filters.http.router"}"#, r#"{"name": 5}"#);
+    let out = run(&["import", temp_file("filters.json", &text).to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            ": static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[1].name: invalid type"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn usage_errors_exit_two() {
     assert_eq!(run(&["import"]).status.code(), Some(2));
     assert_eq!(run(&["import", "does/not/exist.yaml"]).status.code(), Some(2));

@@ -202,8 +202,8 @@ struct Found {
     name: Option<String>,
     value: Value,
     /// The nearest connection manager above it (its `http_filters` and
-    /// `strip_any_host_port`), when the route configuration is inline.
-    manager: Option<Value>,
+    /// `strip_any_host_port`) and its path, when the route configuration is inline.
+    manager: Option<(String, Value)>,
     /// Read from a protobuf JSON dump (camelCase keys).
     camel: bool,
 }
@@ -250,11 +250,12 @@ pub fn import(docs: &[Doc], only: Option<&str>, browser: &BrowserOrigins, issues
 
 /// Finds the route configurations (objects with `virtual_hosts`) under `doc`,
 /// each with the nearest connection manager (an object with `http_filters`)
-/// above it.
+/// above it, passed down with the length of its path (which starts the paths below).
 fn route_configs(doc: &Value, part: &str, camel: bool, out: &mut Vec<Found>) {
-    walk_objects(doc, "", None, &mut |object, path, manager: Option<&Value>| {
+    walk_objects(doc, "", None, &mut |object, path, manager: Option<(&Value, usize)>| {
         if !object.get("virtual_hosts").is_some_and(Value::is_array) {
-            return Some(object.get("http_filters").map_or(manager, |_| Some(object)));
+            let here = object.get("http_filters").map(|_| (object, path.len()));
+            return Some(here.or(manager));
         }
         out.push(Found {
             part: part.to_owned(),
@@ -263,7 +264,7 @@ fn route_configs(doc: &Value, part: &str, camel: bool, out: &mut Vec<Found>) {
             path: Some(path).filter(|p| !p.is_empty()).unwrap_or("$").to_owned(),
             name: object.get("name").and_then(Value::as_str).map(str::to_owned),
             value: object.clone(),
-            manager: manager.cloned(),
+            manager: manager.map(|(m, len)| (path.get(..len).unwrap_or_default().to_owned(), m.clone())),
             camel,
         });
         None
@@ -297,7 +298,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     let Some(config) = typed::<RouteConfiguration>(&rc.value, &rc.part, &rc.path, issues) else {
         return Vec::new();
     };
-    let manager = |key: &str| rc.manager.as_ref().and_then(|m| m.get(key));
+    let manager = |key: &str| rc.manager.as_ref().and_then(|(_, m)| m.get(key));
     let ports_ignored = manager("strip_any_host_port").and_then(Value::as_bool) == Some(true);
     if config.virtual_hosts.len() > 1 && !ports_ignored && !config.ignore_port_in_host_matching {
         issues.note(
@@ -351,10 +352,10 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
 /// The keys Envoy looks the CORS filter's per-route config up by; `None`
 /// when the connection manager has no CORS filter.
 fn filter_names(rc: &Found, at: &str, issues: &mut Issues) -> Option<Vec<String>> {
-    let Some(filters) = rc.manager.as_ref().and_then(|m| m.get("http_filters")) else {
+    let Some((path, filters)) = rc.manager.as_ref().and_then(|(p, m)| Some((p, m.get("http_filters")?))) else {
         return Some(vec![CORS_FILTER_NAME.to_owned()]);
     };
-    let filters: Vec<HttpFilter> = typed(filters, &rc.part, "http_filters", issues)?;
+    let filters: Vec<HttpFilter> = typed(filters, &rc.part, &join(path, "http_filters"), issues)?;
     let mut keys: Vec<String> = filters
         .into_iter()
         .filter(|f| {
