@@ -974,6 +974,23 @@ fn route_dumps_as_istioctl_and_egctl_print_them_are_read() {
 }
 
 #[test]
+fn messages_on_a_route_dump_show_filter_names_as_the_dump_writes_them() {
+    let dump = r#"{"routeConfig": {"name": "x", "virtualHosts": [{"name": "v", "domains": ["*"],
+      "typedPerFilterConfig": {"envoy.filters.http.my_cors": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+        "allowOriginStringMatch": [{"exact": "https://a.example.com"}]}},
+      "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "c"}}]}]}}"#;
+    let out = run(&["import", temp_file("dump.json", dump).to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains(
+            ": routeConfig.virtualHosts[0].typedPerFilterConfig.envoy.filters.http.my_cors: a CorsPolicy Envoy never applies"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn reasons_name_the_real_problem() {
     // Another host of the same site is no site anyone can register.
     let (err, _) = refused(&format!("{REFUSED}/pixie-suffix.yaml"));

@@ -21,7 +21,8 @@
 //! (see `paths`). Routes with `direct_response` or `redirect`, which the
 //! built-in filter skips, get `"policy": null`.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
 
 use heck::ToSnakeCase;
 use itertools::Itertools;
@@ -211,18 +212,18 @@ struct Found {
 /// Imports the route configuration of `docs` (the one named `only`, when
 /// there are several).
 pub fn import(docs: &[Doc], only: Option<&str>, browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
-    let mut found = Vec::new();
+    let (mut found, mut names) = (Vec::new(), BTreeSet::new());
     for doc in docs {
         let camel = has_key(
             &doc.value,
             &["virtualHosts", "typedPerFilterConfig", "staticResources", "routeConfig"],
         );
-        let value = camel.then(|| snake_keys(&doc.value));
+        let value = camel.then(|| snake_keys(&doc.value, &mut names));
         route_configs(value.as_ref().unwrap_or(&doc.value), &doc.part, camel, &mut found);
     }
     found.retain(|rc| only.is_none_or(|name| rc.name.as_deref() == Some(name)));
     if let [rc] = found.as_slice() {
-        issues.camel = rc.camel;
+        issues.camel = rc.camel.then_some(names);
         return route_config(rc, browser, issues);
     }
     let names: Vec<String> = found
@@ -648,32 +649,39 @@ pub fn has_key(doc: &Value, keys: &[&str]) -> bool {
 
 /// A protobuf JSON document with its field names in snake_case (`virtualHosts`
 /// is `virtual_hosts`); keys that are names, not fields (`envoy.filters.http.cors`,
-/// `@type`), are left alone.
-fn snake_keys(value: &Value) -> Value {
+/// `@type`), are left alone, and added to `names`.
+fn snake_keys(value: &Value, names: &mut BTreeSet<String>) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
                     let field = k.bytes().all(|b| b.is_ascii_alphanumeric());
                     let key = if field { k.to_snake_case() } else { k.clone() };
-                    (key, snake_keys(v))
+                    names.extend((!field).then(|| k.clone()));
+                    (key, snake_keys(v, names))
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(snake_keys).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| snake_keys(v, names)).collect()),
         other => other.clone(),
     }
 }
 
 /// A path written with snake_case fields, in camelCase again for a message
-/// about a protobuf JSON dump. Written here rather than with heck (which
-/// `snake_keys` uses): a path mixes field names with indices (`[0]`), `$`
-/// and filter names, which a case-conversion crate would rewrite too.
-pub fn camel_path(path: &str) -> String {
+/// about a protobuf JSON dump, its keys that are names (`names`, which
+/// `snake_keys` left alone) as written. Written here rather than with heck
+/// (which `snake_keys` uses): a path mixes field names with indices (`[0]`),
+/// `$` and names, which a case-conversion crate would rewrite too.
+pub fn camel_path(path: &str, names: &BTreeSet<String>) -> String {
     // The part of the file (`document 2: `) stays as it is.
     let (mut out, path) = path
         .rsplit_once(": ")
         .map_or((String::new(), path), |(part, path)| (format!("{part}: "), path));
+    // So does the first name (the longest of those there), between the paths before and after it.
+    let found = names.iter().filter_map(|n| Some((path.split_once(n.as_str())?, n)));
+    if let Some(((before, after), name)) = found.min_by_key(|((before, _), n)| (before.len(), Reverse(n.len()))) {
+        return format!("{out}{}{name}{}", camel_path(before, names), camel_path(after, names));
+    }
     // A `_` before a lowercase letter uppercases it; before anything else it
     // stays; a run of them counts as one, and a trailing one goes.
     let mut pieces = path.split('_');
@@ -695,14 +703,35 @@ mod tests {
     #[test]
     fn protobuf_json_keys_read_as_snake_case_and_paths_go_back_to_camel_case() {
         let doc = serde_json::json!({"virtualHosts": [{"typedPerFilterConfig": {"envoy.filters.http.cors": {"allowCredentials": true}}}]});
-        let snaked = snake_keys(&doc);
+        let snaked = snake_keys(&doc, &mut BTreeSet::new());
         assert_eq!(
             snaked,
             serde_json::json!({"virtual_hosts": [{"typed_per_filter_config": {"envoy.filters.http.cors": {"allow_credentials": true}}}]})
         );
         assert_eq!(
-            camel_path("$.virtual_hosts[0].typed_per_filter_config.envoy.filters.http.cors.allow_credentials"),
+            camel_path(
+                "$.virtual_hosts[0].typed_per_filter_config.envoy.filters.http.cors.allow_credentials",
+                &BTreeSet::new()
+            ),
             "$.virtualHosts[0].typedPerFilterConfig.envoy.filters.http.cors.allowCredentials"
+        );
+    }
+
+    #[test]
+    fn a_key_that_is_a_name_is_written_back_as_the_dump_has_it() {
+        let doc = serde_json::json!({"typedPerFilterConfig": {"envoy.filters.http.my_cors": {"maxAge": "60"},
+            "my_filter.v2": {}, "envoy.filters.http.my_cors_v2": {}}});
+        let mut names = BTreeSet::new();
+        snake_keys(&doc, &mut names);
+        let at = "document 2: $.typed_per_filter_config.envoy.filters.http.my_cors.max_age";
+        assert_eq!(
+            camel_path(at, &names),
+            "document 2: $.typedPerFilterConfig.envoy.filters.http.my_cors.maxAge"
+        );
+        let at = "$.typed_per_filter_config.envoy.filters.http.my_cors_v2.max_age";
+        assert_eq!(
+            camel_path(at, &names),
+            "$.typedPerFilterConfig.envoy.filters.http.my_cors_v2.maxAge"
         );
     }
 }
