@@ -259,6 +259,24 @@ fn a_connection_manager_without_the_cors_filter_is_refused() {
 }
 
 #[test]
+fn a_malformed_http_filter_is_refused_at_its_path_in_the_file() {
+    let text = envoy_with(
+        r#""allow_origin_string_match": [{"exact": "https://a.example.com"}]"#,
+        r#"{"prefix": "/"}"#,
+    )
+    .replace(r#"{"name": "envoy.filters.http.router"}"#, r#"{"name": 5}"#);
+    let out = run(&["import", temp_file("filters.json", &text).to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            ": static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[1].name: invalid type"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn usage_errors_exit_two() {
     assert_eq!(run(&["import"]).status.code(), Some(2));
     assert_eq!(run(&["import", "does/not/exist.yaml"]).status.code(), Some(2));
@@ -992,6 +1010,23 @@ fn route_dumps_as_istioctl_and_egctl_print_them_are_read() {
         serde_json::json!(["https://www.example.com", "https://*.example.com"])
     );
     assert!(outcome_line(&err).ends_with(": none"), "{err}");
+}
+
+#[test]
+fn messages_on_a_route_dump_show_filter_names_as_the_dump_writes_them() {
+    let dump = r#"{"routeConfig": {"name": "x", "virtualHosts": [{"name": "v", "domains": ["*"],
+      "typedPerFilterConfig": {"envoy.filters.http.my_cors": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+        "allowOriginStringMatch": [{"exact": "https://a.example.com"}]}},
+      "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "c"}}]}]}}"#;
+    let out = run(&["import", temp_file("dump.json", dump).to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains(
+            ": routeConfig.virtualHosts[0].typedPerFilterConfig.envoy.filters.http.my_cors: a CorsPolicy Envoy never applies"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -21,7 +21,8 @@
 //! (see `paths`). Routes with `direct_response` or `redirect`, which the
 //! built-in filter skips, get `"policy": null`.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
 
 use heck::ToSnakeCase;
 use itertools::Itertools;
@@ -202,8 +203,8 @@ struct Found {
     name: Option<String>,
     value: Value,
     /// The nearest connection manager above it (its `http_filters` and
-    /// `strip_any_host_port`), when the route configuration is inline.
-    manager: Option<Value>,
+    /// `strip_any_host_port`) and its path, when the route configuration is inline.
+    manager: Option<(String, Value)>,
     /// Read from a protobuf JSON dump (camelCase keys).
     camel: bool,
 }
@@ -211,18 +212,18 @@ struct Found {
 /// Imports the route configuration of `docs` (the one named `only`, when
 /// there are several).
 pub fn import(docs: &[Doc], only: Option<&str>, browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
-    let mut found = Vec::new();
+    let (mut found, mut names) = (Vec::new(), BTreeSet::new());
     for doc in docs {
         let camel = has_key(
             &doc.value,
             &["virtualHosts", "typedPerFilterConfig", "staticResources", "routeConfig"],
         );
-        let value = camel.then(|| snake_keys(&doc.value));
+        let value = camel.then(|| snake_keys(&doc.value, &mut names));
         route_configs(value.as_ref().unwrap_or(&doc.value), &doc.part, camel, &mut found);
     }
     found.retain(|rc| only.is_none_or(|name| rc.name.as_deref() == Some(name)));
     if let [rc] = found.as_slice() {
-        issues.camel = rc.camel;
+        issues.camel = rc.camel.then_some(names);
         return route_config(rc, browser, issues);
     }
     let names: Vec<String> = found
@@ -250,11 +251,12 @@ pub fn import(docs: &[Doc], only: Option<&str>, browser: &BrowserOrigins, issues
 
 /// Finds the route configurations (objects with `virtual_hosts`) under `doc`,
 /// each with the nearest connection manager (an object with `http_filters`)
-/// above it.
+/// above it, passed down with the length of its path (which starts the paths below).
 fn route_configs(doc: &Value, part: &str, camel: bool, out: &mut Vec<Found>) {
-    walk_objects(doc, "", None, &mut |object, path, manager: Option<&Value>| {
+    walk_objects(doc, "", None, &mut |object, path, manager: Option<(&Value, usize)>| {
         if !object.get("virtual_hosts").is_some_and(Value::is_array) {
-            return Some(object.get("http_filters").map_or(manager, |_| Some(object)));
+            let here = object.get("http_filters").map(|_| (object, path.len()));
+            return Some(here.or(manager));
         }
         out.push(Found {
             part: part.to_owned(),
@@ -263,7 +265,7 @@ fn route_configs(doc: &Value, part: &str, camel: bool, out: &mut Vec<Found>) {
             path: Some(path).filter(|p| !p.is_empty()).unwrap_or("$").to_owned(),
             name: object.get("name").and_then(Value::as_str).map(str::to_owned),
             value: object.clone(),
-            manager: manager.cloned(),
+            manager: manager.map(|(m, len)| (path.get(..len).unwrap_or_default().to_owned(), m.clone())),
             camel,
         });
         None
@@ -297,7 +299,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     let Some(config) = typed::<RouteConfiguration>(&rc.value, &rc.part, &rc.path, issues) else {
         return Vec::new();
     };
-    let manager = |key: &str| rc.manager.as_ref().and_then(|m| m.get(key));
+    let manager = |key: &str| rc.manager.as_ref().and_then(|(_, m)| m.get(key));
     let ports_ignored = manager("strip_any_host_port").and_then(Value::as_bool) == Some(true);
     if config.virtual_hosts.len() > 1 && !ports_ignored && !config.ignore_port_in_host_matching {
         issues.note(
@@ -351,10 +353,10 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
 /// The keys Envoy looks the CORS filter's per-route config up by; `None`
 /// when the connection manager has no CORS filter.
 fn filter_names(rc: &Found, at: &str, issues: &mut Issues) -> Option<Vec<String>> {
-    let Some(filters) = rc.manager.as_ref().and_then(|m| m.get("http_filters")) else {
+    let Some((path, filters)) = rc.manager.as_ref().and_then(|(p, m)| Some((p, m.get("http_filters")?))) else {
         return Some(vec![CORS_FILTER_NAME.to_owned()]);
     };
-    let filters: Vec<HttpFilter> = typed(filters, &rc.part, "http_filters", issues)?;
+    let filters: Vec<HttpFilter> = typed(filters, &rc.part, &join(path, "http_filters"), issues)?;
     let mut keys: Vec<String> = filters
         .into_iter()
         .filter(|f| {
@@ -647,32 +649,39 @@ pub fn has_key(doc: &Value, keys: &[&str]) -> bool {
 
 /// A protobuf JSON document with its field names in snake_case (`virtualHosts`
 /// is `virtual_hosts`); keys that are names, not fields (`envoy.filters.http.cors`,
-/// `@type`), are left alone.
-fn snake_keys(value: &Value) -> Value {
+/// `@type`), are left alone, and added to `names`.
+fn snake_keys(value: &Value, names: &mut BTreeSet<String>) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
                     let field = k.bytes().all(|b| b.is_ascii_alphanumeric());
                     let key = if field { k.to_snake_case() } else { k.clone() };
-                    (key, snake_keys(v))
+                    names.extend((!field).then(|| k.clone()));
+                    (key, snake_keys(v, names))
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(snake_keys).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| snake_keys(v, names)).collect()),
         other => other.clone(),
     }
 }
 
 /// A path written with snake_case fields, in camelCase again for a message
-/// about a protobuf JSON dump. Written here rather than with heck (which
-/// `snake_keys` uses): a path mixes field names with indices (`[0]`), `$`
-/// and filter names, which a case-conversion crate would rewrite too.
-pub fn camel_path(path: &str) -> String {
+/// about a protobuf JSON dump, its keys that are names (`names`, which
+/// `snake_keys` left alone) as written. Written here rather than with heck
+/// (which `snake_keys` uses): a path mixes field names with indices (`[0]`),
+/// `$` and names, which a case-conversion crate would rewrite too.
+pub fn camel_path(path: &str, names: &BTreeSet<String>) -> String {
     // The part of the file (`document 2: `) stays as it is.
     let (mut out, path) = path
         .rsplit_once(": ")
         .map_or((String::new(), path), |(part, path)| (format!("{part}: "), path));
+    // So does the first name (the longest of those there), between the paths before and after it.
+    let found = names.iter().filter_map(|n| Some((path.split_once(n.as_str())?, n)));
+    if let Some(((before, after), name)) = found.min_by_key(|((before, _), n)| (before.len(), Reverse(n.len()))) {
+        return format!("{out}{}{name}{}", camel_path(before, names), camel_path(after, names));
+    }
     // A `_` before a lowercase letter uppercases it; before anything else it
     // stays; a run of them counts as one, and a trailing one goes.
     let mut pieces = path.split('_');
@@ -694,14 +703,35 @@ mod tests {
     #[test]
     fn protobuf_json_keys_read_as_snake_case_and_paths_go_back_to_camel_case() {
         let doc = serde_json::json!({"virtualHosts": [{"typedPerFilterConfig": {"envoy.filters.http.cors": {"allowCredentials": true}}}]});
-        let snaked = snake_keys(&doc);
+        let snaked = snake_keys(&doc, &mut BTreeSet::new());
         assert_eq!(
             snaked,
             serde_json::json!({"virtual_hosts": [{"typed_per_filter_config": {"envoy.filters.http.cors": {"allow_credentials": true}}}]})
         );
         assert_eq!(
-            camel_path("$.virtual_hosts[0].typed_per_filter_config.envoy.filters.http.cors.allow_credentials"),
+            camel_path(
+                "$.virtual_hosts[0].typed_per_filter_config.envoy.filters.http.cors.allow_credentials",
+                &BTreeSet::new()
+            ),
             "$.virtualHosts[0].typedPerFilterConfig.envoy.filters.http.cors.allowCredentials"
+        );
+    }
+
+    #[test]
+    fn a_key_that_is_a_name_is_written_back_as_the_dump_has_it() {
+        let doc = serde_json::json!({"typedPerFilterConfig": {"envoy.filters.http.my_cors": {"maxAge": "60"},
+            "my_filter.v2": {}, "envoy.filters.http.my_cors_v2": {}}});
+        let mut names = BTreeSet::new();
+        snake_keys(&doc, &mut names);
+        let at = "document 2: $.typed_per_filter_config.envoy.filters.http.my_cors.max_age";
+        assert_eq!(
+            camel_path(at, &names),
+            "document 2: $.typedPerFilterConfig.envoy.filters.http.my_cors.maxAge"
+        );
+        let at = "$.typed_per_filter_config.envoy.filters.http.my_cors_v2.max_age";
+        assert_eq!(
+            camel_path(at, &names),
+            "$.typedPerFilterConfig.envoy.filters.http.my_cors_v2.maxAge"
         );
     }
 }

@@ -17,11 +17,11 @@ use crate::document::{join, within};
 pub fn typed<T: DeserializeOwned>(value: &Value, part: &str, path: &str, issues: &mut Issues) -> Option<T> {
     serde_path_to_error::deserialize(value)
         .map_err(|e| {
-            let inner = e.path().to_string();
-            let inner = if inner == "." {
-                path.to_owned()
-            } else {
-                join(path, &inner)
+            let inner = match e.path().to_string() {
+                inner if inner == "." => path.to_owned(),
+                // An index follows its list without a `.` (`http_filters[0]`).
+                inner if inner.starts_with('[') => format!("{path}{inner}"),
+                inner => join(path, &inner),
             };
             issues.fatal(&within(part, &inner), e.into_inner().to_string());
         })
@@ -92,6 +92,14 @@ mod tests {
         let issue = issues.list.first().unwrap();
         assert_eq!(issue.path, "document 2: spec.list[1]");
         assert!(issue.reason.contains("invalid type"), "{}", issue.reason);
+    }
+
+    #[test]
+    fn a_shape_error_in_a_list_names_the_index_after_the_list() {
+        let mut issues = Issues::default();
+        let doc = serde_json::json!([{"list": []}, {"list": [5]}]);
+        assert!(typed::<Vec<Shape>>(&doc, "", "spec.items", &mut issues).is_none());
+        assert_eq!(issues.list.first().unwrap().path, "spec.items[1].list[0]");
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod output;
 mod paths;
 mod report;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -73,18 +74,18 @@ pub struct Issue {
 #[derive(Debug, Default)]
 pub struct Issues {
     list: Vec<Issue>,
-    /// Paths are written in camelCase: the document is a protobuf JSON dump
-    /// (`istioctl`, `egctl`), read with its keys in snake_case.
-    camel: bool,
+    /// Paths are written in camelCase, but for these keys, which are names:
+    /// the document is a protobuf JSON dump (`istioctl`, `egctl`), read with
+    /// its field names in snake_case.
+    camel: Option<BTreeSet<String>>,
 }
 
 impl Issues {
     /// Records an issue once.
     pub fn push(&mut self, severity: Severity, path: &str, reason: impl Into<String>) {
-        let path = if self.camel {
-            envoy::camel_path(path)
-        } else {
-            path.to_owned()
+        let path = match &self.camel {
+            Some(names) => envoy::camel_path(path, names),
+            None => path.to_owned(),
         };
         let reason = reason.into();
         let issue = Issue { severity, path, reason };
