@@ -122,6 +122,7 @@ pub fn envoy(cors: EnvoyCors, at: &str, names: &Names, browser: &BrowserOrigins,
     Cors {
         policy: draft.and_then(|d| policy(&d, at, names, browser, issues)),
         source: Some(SourceCors::Envoy(cors)),
+        lossy: false,
     }
 }
 

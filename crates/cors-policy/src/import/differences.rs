@@ -19,6 +19,10 @@ use crate::{fail, OK};
 /// A difference no row of docs/differences.md explains.
 pub const UNEXPLAINED: &str = "unexplained";
 
+/// An outcome change no row explains, where `--lossy` wrote the nearest
+/// policy (the row of docs/differences.md for what `--lossy` changes).
+pub const LOSSY: &str = "lossy";
+
 /// A response as compared: the status, `Access-Control-*` and `Vary`, with
 /// spelling and order normalised (names lowercased, repeated lines joined,
 /// list headers as sorted, unique tokens: methods keep their case, since

@@ -343,7 +343,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                 hint: policy_hint(vhost_name, route.name.as_deref(), "route", r),
                 at: within(part, &rpath),
             };
-            let cors = resolved(route, &levels, browser, issues);
+            let cors = issues.converting(|issues| resolved(route, &levels, browser, issues));
             scopes.extend(route_scopes(route, &place, &cors, issues));
         }
     }

@@ -107,8 +107,10 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     let names = convert::camel("Envoy Gateway");
     for (part, policy) in objects::<SecurityPolicy>(docs, SourceFormat::EnvoyGateway, issues) {
         let at = within(part, "spec.cors");
-        let envoy = policy.spec.cors.as_ref().map(|c| model(c, &at, issues));
-        let cors = envoy.map(|m| convert::envoy(m, &at, &names, browser, issues));
+        let cors =
+            policy.spec.cors.as_ref().map(|c| {
+                issues.converting(|issues| convert::envoy(model(c, &at, issues), &at, &names, browser, issues))
+            });
         policies.push(Read { part, policy, cors });
     }
     // Oldest first, then by namespace/name: the order that breaks ties.

@@ -138,6 +138,7 @@ pub fn filter_cors((part, route): &Found, r: usize, browser: &BrowserOrigins, is
     Some(Cors {
         policy: convert::policy(&draft, &format!("{at}.filters[{f}].cors"), &names, browser, issues),
         source: Some(SourceCors::Gateway(model)),
+        lossy: false,
     })
 }
 
@@ -157,7 +158,7 @@ pub fn scopes(
             hostnames.push("*".to_owned());
         }
         for (r, rule) in route.spec.rules.iter().enumerate() {
-            let rule_cors = cors(found, r, issues);
+            let rule_cors = issues.converting(|issues| cors(found, r, issues));
             let hint = policy_hint(&route.metadata.name, rule.name.as_deref(), "rule", r);
             let any = [RouteMatch::default()];
             let matches = Some(&rule.matches[..]).filter(|m| !m.is_empty()).unwrap_or(&any);

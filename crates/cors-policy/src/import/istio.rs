@@ -108,7 +108,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             let cors = http
                 .cors_policy
                 .as_ref()
-                .map(|c| cors(c, &format!("{at}.corsPolicy"), browser, issues))
+                .map(|c| issues.converting(|issues| cors(c, &format!("{at}.corsPolicy"), browser, issues)))
                 .unwrap_or_default();
             let hint = policy_hint(&vs.metadata.name, http.name.as_deref(), "http", i);
             // No `match`, or an empty list, matches every request (Istio's

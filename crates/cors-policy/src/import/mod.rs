@@ -78,6 +78,8 @@ pub struct Issues {
     /// the document is a protobuf JSON dump (`istioctl`, `egctl`), read with
     /// its field names in snake_case.
     camel: Option<BTreeSet<String>>,
+    /// Lossy issues raised so far, repeats included (see [`Issues::converting`]).
+    lossy_raised: usize,
 }
 
 impl Issues {
@@ -88,10 +90,20 @@ impl Issues {
             None => path.to_owned(),
         };
         let reason = reason.into();
+        self.lossy_raised += usize::from(severity == Severity::Lossy);
         let issue = Issue { severity, path, reason };
         if !self.list.contains(&issue) {
             self.list.push(issue);
         }
+    }
+
+    /// Runs a source's CORS conversion; its `Cors` is lossy when the
+    /// conversion raised a lossy issue (once more for a repeated one).
+    pub fn converting(&mut self, convert: impl FnOnce(&mut Self) -> Cors) -> Cors {
+        let before = self.lossy_raised;
+        let mut cors = convert(self);
+        cors.lossy |= self.lossy_raised > before;
+        cors
     }
 
     /// Something worth knowing.
@@ -130,6 +142,9 @@ pub struct Cors {
     pub policy: Option<PolicySpec>,
     /// The source's model (`None`: no CORS).
     pub source: Option<SourceCors>,
+    /// The policy is the nearest one `--lossy` wrote: what the warnings say
+    /// is left out changes requests here.
+    pub lossy: bool,
 }
 
 /// One rule of the output, with the source's behaviour there.

@@ -121,7 +121,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             );
             continue;
         }
-        let cors = cors(&ingress.metadata, &at, browser, issues).unwrap_or_default();
+        let cors = issues.converting(|issues| cors(&ingress.metadata, &at, browser, issues).unwrap_or_default());
         read.push(Read { part, ingress, cors });
     }
     // Oldest first (`sortIngressSlice`); the file's order for ties.
@@ -223,6 +223,7 @@ fn cors(meta: &ObjectMeta, at: &str, browser: &BrowserOrigins, issues: &mut Issu
     Some(Cors {
         policy: convert::policy(&draft, at, &NAMES, browser, issues),
         source: Some(SourceCors::Nginx(model)),
+        lossy: false,
     })
 }
 

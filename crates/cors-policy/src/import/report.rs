@@ -16,7 +16,7 @@ use itertools::Itertools;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::differences::{explain, normalise, read_by_browser, Facts, DIFFERENCES, UNEXPLAINED};
+use super::differences::{explain, normalise, read_by_browser, Facts, DIFFERENCES, LOSSY, UNEXPLAINED};
 use super::fields::comma_list;
 use super::matrix;
 use super::model::{Request, Response, SourceCors};
@@ -118,6 +118,10 @@ fn compare(
     let mut ids: BTreeSet<&'static str> = read.map(|(_, id)| *id).collect();
     if ids.is_empty() {
         ids.insert(UNEXPLAINED);
+    }
+    // Where `--lossy` wrote the nearest policy, that is what changed.
+    if scope.cors.lossy && ids.remove(UNEXPLAINED) {
+        ids.insert(LOSSY);
     }
     let effects = effects(&request, &source, &ours, exposed);
     let each = effects.iter().cartesian_product(&ids);
@@ -242,12 +246,13 @@ fn documented(id: &str) -> String {
     text.get(..end).unwrap_or(text).to_owned()
 }
 
-/// The cases each id explains, in the table's order (then
+/// The cases each id explains, in the table's order (then [`LOSSY`] and
 /// [`UNEXPLAINED`], for outcome changes), each with what a page notices.
 fn by_id<'a>(cases: &[&'a Case], outcome: bool) -> Vec<(&'static str, Vec<(&'a Case, &'a str)>)> {
     let ids = DIFFERENCES
         .iter()
         .map(|(id, _)| *id)
+        .chain(outcome.then_some(LOSSY))
         .chain(outcome.then_some(UNEXPLAINED));
     let explained = |id: &'static str| -> Vec<(&'a Case, &'a str)> {
         let found = cases.iter().filter_map(|case| match outcome {
@@ -332,7 +337,7 @@ impl Report {
 
     /// Every case, for `--matrix`.
     pub fn to_json(&self, format: SourceFormat) -> Value {
-        let ids: Vec<&str> = DIFFERENCES.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<&str> = DIFFERENCES.iter().map(|(id, _)| *id).chain([LOSSY]).collect();
         json!({ "source": format!("{format:?}"), "ids": ids, "scopes": self.scopes, "cases": self.cases })
     }
 }
