@@ -218,7 +218,7 @@ pub fn import(docs: &[Doc], only: Option<&str>, browser: &BrowserOrigins, issues
             &doc.value,
             &["virtualHosts", "typedPerFilterConfig", "staticResources", "routeConfig"],
         );
-        let value = camel.then(|| snake_keys(&doc.value, &mut names));
+        let value = camel.then(|| snake_keys(&doc.value, &mut names, false));
         route_configs(value.as_ref().unwrap_or(&doc.value), &doc.part, camel, &mut found);
     }
     found.retain(|rc| only.is_none_or(|name| rc.name.as_deref() == Some(name)));
@@ -648,21 +648,23 @@ pub fn has_key(doc: &Value, keys: &[&str]) -> bool {
 }
 
 /// A protobuf JSON document with its field names in snake_case (`virtualHosts`
-/// is `virtual_hosts`); keys that are names, not fields (`envoy.filters.http.cors`,
-/// `@type`), are left alone, and added to `names`.
-fn snake_keys(value: &Value, names: &mut BTreeSet<String>) -> Value {
+/// is `virtual_hosts`). Keys that are not fields are left alone: those with
+/// other characters (`@type`, a Struct's keys), and the keys of a map of
+/// names (`of_names`: `typedPerFilterConfig`'s are filters' names, which
+/// are added to `names`).
+fn snake_keys(value: &Value, names: &mut BTreeSet<String>, of_names: bool) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let field = k.bytes().all(|b| b.is_ascii_alphanumeric());
+                    let field = !of_names && k.bytes().all(|b| b.is_ascii_alphanumeric());
                     let key = if field { k.to_snake_case() } else { k.clone() };
-                    names.extend((!field).then(|| k.clone()));
-                    (key, snake_keys(v, names))
+                    names.extend(of_names.then(|| k.clone()));
+                    (key, snake_keys(v, names, k == "typedPerFilterConfig"))
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(|v| snake_keys(v, names)).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| snake_keys(v, names, false)).collect()),
         other => other.clone(),
     }
 }
@@ -677,9 +679,23 @@ pub fn camel_path(path: &str, names: &BTreeSet<String>) -> String {
     let (mut out, path) = path
         .rsplit_once(": ")
         .map_or((String::new(), path), |(part, path)| (format!("{part}: "), path));
-    // So does the first name (the longest of those there), between the paths before and after it.
-    let found = names.iter().filter_map(|n| Some((path.split_once(n.as_str())?, n)));
-    if let Some(((before, after), name)) = found.min_by_key(|((before, _), n)| (before.len(), Reverse(n.len()))) {
+    // So does the first name that is a whole segment there (the longest of
+    // those that start at one place), between the paths before and after it.
+    let segment = |(at, name): &(usize, &String)| {
+        let (before, after) = (
+            path.get(..*at).unwrap_or_default(),
+            path.get(at + name.len()..).unwrap_or_default(),
+        );
+        (before.is_empty() || before.ends_with('.')) && (after.is_empty() || after.starts_with(['.', '[']))
+    };
+    let found = names
+        .iter()
+        .flat_map(|n| path.match_indices(n.as_str()).map(move |(at, _)| (at, n)));
+    if let Some((at, name)) = found.filter(segment).min_by_key(|(at, n)| (*at, Reverse(n.len()))) {
+        let (before, after) = (
+            path.get(..at).unwrap_or_default(),
+            path.get(at + name.len()..).unwrap_or_default(),
+        );
         return format!("{out}{}{name}{}", camel_path(before, names), camel_path(after, names));
     }
     // A `_` before a lowercase letter uppercases it; before anything else it
@@ -703,7 +719,7 @@ mod tests {
     #[test]
     fn protobuf_json_keys_read_as_snake_case_and_paths_go_back_to_camel_case() {
         let doc = serde_json::json!({"virtualHosts": [{"typedPerFilterConfig": {"envoy.filters.http.cors": {"allowCredentials": true}}}]});
-        let snaked = snake_keys(&doc, &mut BTreeSet::new());
+        let snaked = snake_keys(&doc, &mut BTreeSet::new(), false);
         assert_eq!(
             snaked,
             serde_json::json!({"virtual_hosts": [{"typed_per_filter_config": {"envoy.filters.http.cors": {"allow_credentials": true}}}]})
@@ -722,7 +738,7 @@ mod tests {
         let doc = serde_json::json!({"typedPerFilterConfig": {"envoy.filters.http.my_cors": {"maxAge": "60"},
             "my_filter.v2": {}, "envoy.filters.http.my_cors_v2": {}}});
         let mut names = BTreeSet::new();
-        snake_keys(&doc, &mut names);
+        snake_keys(&doc, &mut names, false);
         let at = "document 2: $.typed_per_filter_config.envoy.filters.http.my_cors.max_age";
         assert_eq!(
             camel_path(at, &names),
@@ -733,5 +749,25 @@ mod tests {
             camel_path(at, &names),
             "$.typedPerFilterConfig.envoy.filters.http.my_cors_v2.maxAge"
         );
+    }
+
+    #[test]
+    fn only_filter_names_are_kept_as_written_and_only_as_whole_segments() {
+        // A Struct's snake_case keys are read as written but are no names;
+        // a filter's name stays as written even when it looks like a field.
+        let doc = serde_json::json!({"metadata": {"filterMetadata": {"x": {"max_age": 1, "allow_origin": "x"}}},
+            "typedPerFilterConfig": {"corsFilter": {"maxAge": "60"}, "my_cors": {}}});
+        let mut names = BTreeSet::new();
+        let snaked = snake_keys(&doc, &mut names, false);
+        assert_eq!(names, BTreeSet::from(["corsFilter".to_owned(), "my_cors".to_owned()]));
+        assert!(snaked["typed_per_filter_config"]["corsFilter"].is_object(), "{snaked}");
+        let at = "$.typed_per_filter_config.my_cors.allow_origin_string_match[0]";
+        assert_eq!(
+            camel_path(at, &names),
+            "$.typedPerFilterConfig.my_cors.allowOriginStringMatch[0]"
+        );
+        // A name inside a longer segment is no name there.
+        let at = "$.typed_per_filter_config.my_cors_x.max_age";
+        assert_eq!(camel_path(at, &names), "$.typedPerFilterConfig.myCorsX.maxAge");
     }
 }
