@@ -968,6 +968,41 @@ fn star_request_headers_with_credentials_keep_authorization() {
 }
 
 #[test]
+fn an_istio_string_match_with_no_field_is_read_as_istiod_translates_it() {
+    // `uri: {}` keeps istiod's default `prefix: /`; an origin `{}` is left out.
+    let file = temp_file(
+        "istio-empty-match.yaml",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs}\nspec:\n  \
+         hosts: [api.example.com]\n  http:\n  - match: [{uri: {}}]\n    corsPolicy:\n      \
+         allowOrigins: [{exact: \"https://a.example.com\"}, {}]\n      allowMethods: [GET]\n",
+    );
+    let (policy, err, _) = import(file.to_str().unwrap(), &[]);
+    assert_eq!(
+        policy["routes"][0]["match"],
+        serde_json::json!({"host": "api.example.com"})
+    );
+    let (_, p) = policy["policies"].as_object().unwrap().iter().next().unwrap();
+    assert_eq!(p["allow_origins"], serde_json::json!(["https://a.example.com"]));
+    assert!(
+        err.contains("note: spec.http[0].corsPolicy.allowOrigins[1]: sets none of exact, prefix and regex"),
+        "{err}"
+    );
+    // A field Istio's StringMatch does not have is refused at its path.
+    let file = temp_file(
+        "istio-suffix-match.yaml",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs}\nspec:\n  \
+         hosts: [api.example.com]\n  http:\n  - corsPolicy:\n      allowOrigins: [{suffix: example.com}]\n",
+    );
+    let out = run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: spec.http[0].corsPolicy.allowOrigins[0].suffix: unknown field `suffix`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn what_lossy_changes_is_named_lossy_in_the_change_list_not_unexplained() {
     // `*` for "every origin but null": null is now allowed, as the warning says.
     let file = format!("{REFUSED}/istio-gateway-star.json");
@@ -980,6 +1015,14 @@ fn what_lossy_changes_is_named_lossy_in_the_change_list_not_unexplained() {
     );
     assert!(err.contains("from null: now allowed without credentials"), "{err}");
     assert!(!err.contains("change: unexplained"), "{err}");
+    // Where --lossy leaves no origin, the note says the source allowed some.
+    let out = run(&["import", &format!("{REFUSED}/pixie-suffix.yaml"), "--lossy"]);
+    let pixie = stderr(&out);
+    assert!(
+        pixie.contains("no origin is left once --lossy drops what the warnings say"),
+        "{pixie}"
+    );
+    assert!(!pixie.contains("leaves their requests untouched"), "{pixie}");
     // A conversion that needed no --lossy has nothing to name so.
     let (_, exact, _) = import(&format!("{FIXTURES}/envoy/virtual-hosts.yaml"), &["--lossy"]);
     assert!(!exact.contains("change: lossy"), "{exact}");

@@ -136,7 +136,9 @@ pub fn policy(
     issues: &mut Issues,
 ) -> Option<PolicySpec> {
     let field = |name: &str| format!("{at}.{name}");
-    let (mut allow_origins, any) = origins(&draft.origins, &field(names.origins), browser, issues);
+    let at_origins = field(names.origins);
+    let ((mut allow_origins, any), lossy) =
+        issues.raising(|issues| origins(&draft.origins, &at_origins, browser, issues));
     let mut credentials = draft.credentials;
     if any {
         star(draft, names, &field(names.origins), issues);
@@ -169,17 +171,23 @@ pub fn policy(
         mode: if draft.report { Mode::Report } else { Mode::Enforce },
         reject_disallowed: false,
     };
-    if !spec.allow_origins.is_empty() && check(&mut spec, at, names, issues) {
+    let (passed, dropped) =
+        issues.raising(|issues| !spec.allow_origins.is_empty() && check(&mut spec, at, names, issues));
+    if passed {
         return Some(spec);
     }
-    issues.note(
-        at,
-        format!(
-            "allows no origin a browser sends: the routes it covers are imported with CORS off (\"policy\": null), \
-             which leaves their requests untouched as {} did",
-            names.source
+    // What the source allowed may all be gone with what --lossy dropped.
+    let off = "the routes it covers are imported with CORS off (\"policy\": null)";
+    let source = names.source;
+    let reason = match lossy || dropped {
+        true => format!(
+            "no origin is left once --lossy drops what the warnings say: {off}, which refuses what {source} allowed"
         ),
-    );
+        false => {
+            format!("allows no origin a browser sends: {off}, which leaves their requests untouched as {source} did")
+        }
+    };
+    issues.note(at, reason);
     None
 }
 

@@ -117,28 +117,40 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     policies.sort_by_key(|p| (p.policy.metadata.creation_timestamp.clone(), p.policy.metadata.key()));
     let routes = objects(docs, SourceFormat::GatewayApi, issues);
     gateway::scopes(&routes, issues, |found, r, issues| {
-        gateway::filter_cors(found, r, browser, issues).unwrap_or_else(|| winner(&policies, found, r, issues))
+        let (own, lossy) = issues.raising(|issues| gateway::filter_cors(found, r, browser, issues));
+        own.map_or_else(|| winner(&policies, found, r, issues), |cors| Cors { lossy, ..cors })
     })
 }
 
-/// The CORS of the policy that wins on a rule.
+/// The CORS of the policy that wins on a rule: lossy when its conversion,
+/// its targeting of the rule or its `mergeType` is (not another policy's).
 fn winner(policies: &[Read], (part, route): &Found, r: usize, issues: &mut Issues) -> Cors {
     let rule_name = route.spec.rules.get(r).and_then(|rule| rule.name.as_deref());
     let at = within(part, &format!("spec.rules[{r}]"));
     let found = policies
         .iter()
-        .filter_map(|p| level(p, route, rule_name, &at, issues).map(|l| (l, p)))
-        .min_by_key(|(l, _)| *l);
-    let Some((_, read)) = found else {
+        .filter_map(
+            |p| match issues.raising(|issues| level(p, route, rule_name, &at, issues)) {
+                (Some(l), targeting) => Some((l, targeting, p)),
+                (None, _) => None,
+            },
+        )
+        .min_by_key(|(l, ..)| *l);
+    let Some((_, targeting, read)) = found else {
         return Cors::default();
     };
-    if read.policy.spec.merge_type.is_some() {
+    let merged = read.policy.spec.merge_type.is_some();
+    if merged {
         issues.lossy(
             &within(read.part, "spec.mergeType"),
             "merges into the policy of the route's Gateway, which this tool does not do; --lossy takes this policy alone",
         );
     }
-    read.cors.clone().unwrap_or_default()
+    let cors = read.cors.clone().unwrap_or_default();
+    Cors {
+        lossy: cors.lossy || targeting || merged,
+        ..cors
+    }
 }
 
 /// The most specific level at which a policy targets a route's rule.

@@ -100,7 +100,7 @@ pub type Found<'a> = (&'a str, HttpRoute);
 pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
     let routes = objects(docs, SourceFormat::GatewayApi, issues);
     scopes(&routes, issues, |found, r, issues| {
-        filter_cors(found, r, browser, issues).unwrap_or_default()
+        issues.converting(|issues| filter_cors(found, r, browser, issues).unwrap_or_default())
     })
 }
 
@@ -158,7 +158,7 @@ pub fn scopes(
             hostnames.push("*".to_owned());
         }
         for (r, rule) in route.spec.rules.iter().enumerate() {
-            let rule_cors = issues.converting(|issues| cors(found, r, issues));
+            let rule_cors = cors(found, r, issues);
             let hint = policy_hint(&route.metadata.name, rule.name.as_deref(), "rule", r);
             let any = [RouteMatch::default()];
             let matches = Some(&rule.matches[..]).filter(|m| !m.is_empty()).unwrap_or(&any);

@@ -56,25 +56,27 @@ struct HttpMatchRequest {
     other: BTreeMap<String, Value>,
 }
 
-/// A `StringMatch`: one of its fields (a oneof), so serde reads `{exact: x}`
-/// as a variant and refuses any other field at its path.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum IstioStringMatch {
-    Exact(String),
-    Prefix(String),
-    Regex(String),
+/// A `StringMatch`: a oneof of `exact`, `prefix` and `regex` (any other
+/// field is refused at its path). The CRD also accepts `{}`, which istiod
+/// translates to nothing: a `uri` that matches every path
+/// (`TranslateRouteMatch` keeps its default `prefix: /`), an origin left out.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct IstioStringMatch {
+    exact: Option<String>,
+    prefix: Option<String>,
+    regex: Option<String>,
 }
 
 impl IstioStringMatch {
-    /// An origin matcher: how it compares, and with what.
-    fn origin(&self) -> StringMatch {
-        let (kind, value) = match self {
-            Self::Exact(v) => (MatchKind::Exact, v),
-            Self::Prefix(v) => (MatchKind::Prefix, v),
-            Self::Regex(v) => (MatchKind::Regex, v),
-        };
-        StringMatch::new(kind, value, false)
+    /// How it compares, and with what; `None` for `{}`.
+    fn get(&self) -> Option<(MatchKind, &str)> {
+        let fields = [
+            (MatchKind::Exact, &self.exact),
+            (MatchKind::Prefix, &self.prefix),
+            (MatchKind::Regex, &self.regex),
+        ];
+        fields.into_iter().find_map(|(kind, v)| Some((kind, v.as_deref()?)))
     }
 }
 
@@ -168,11 +170,11 @@ fn uri(m: &HttpMatchRequest, at: &str, issues: &mut Issues) -> PathMatch {
         .filter(|k| !matches!(*k, "name" | "statPrefix"))
         .collect();
     other_conditions(&extras, "; --lossy ignores them", at, issues);
-    match &m.uri {
+    match m.uri.as_ref().and_then(IstioStringMatch::get) {
         None => PathMatch::Any,
-        Some(IstioStringMatch::Exact(p)) => PathMatch::Exact(p.clone()),
-        Some(IstioStringMatch::Prefix(p)) => PathMatch::StringPrefix(p.clone()),
-        Some(IstioStringMatch::Regex(r)) => regex_path("regex uri", r, &format!("{at}.uri"), issues),
+        Some((MatchKind::Exact, p)) => PathMatch::Exact(p.to_owned()),
+        Some((MatchKind::Prefix, p)) => PathMatch::StringPrefix(p.to_owned()),
+        Some((_, r)) => regex_path("regex uri", r, &format!("{at}.uri"), issues),
     }
 }
 
@@ -181,7 +183,18 @@ fn cors(c: &CorsPolicy, at: &str, browser: &BrowserOrigins, issues: &mut Issues)
     let origins = match &c.allow_origins {
         // The deprecated `allowOrigin`: exact origins.
         None => c.allow_origin.iter().map(|o| StringMatch::exact(o)).collect(),
-        Some(matchers) => matchers.iter().map(IstioStringMatch::origin).collect(),
+        Some(matchers) => matchers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let found = m.get().map(|(kind, value)| StringMatch::new(kind, value, false));
+                if found.is_none() {
+                    let reason = "sets none of exact, prefix and regex: istiod leaves it out";
+                    issues.note(&format!("{at}.allowOrigins[{i}]"), reason);
+                }
+                found
+            })
+            .collect(),
     };
     let max_age = max_age(c.max_age.as_deref()).unwrap_or_else(|d| {
         let reason = format!("{d:?} is not a duration (e.g. \"24h\", \"90s\")");

@@ -98,12 +98,19 @@ impl Issues {
     }
 
     /// Runs a source's CORS conversion; its `Cors` is lossy when the
-    /// conversion raised a lossy issue (once more for a repeated one).
+    /// conversion raised a lossy issue. An issue raised again counts, though
+    /// the list holds it once (a virtual host's policy, converted per route).
     pub fn converting(&mut self, convert: impl FnOnce(&mut Self) -> Cors) -> Cors {
-        let before = self.lossy_raised;
-        let mut cors = convert(self);
-        cors.lossy |= self.lossy_raised > before;
+        let (mut cors, lossy) = self.raising(convert);
+        cors.lossy |= lossy;
         cors
+    }
+
+    /// Runs `f`, and says whether it raised a lossy issue.
+    pub fn raising<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> (T, bool) {
+        let before = self.lossy_raised;
+        let out = f(self);
+        (out, self.lossy_raised > before)
     }
 
     /// Something worth knowing.

@@ -276,6 +276,8 @@ impl GatewayCors {
             }
         }
         self.origins = self.allow_origins.iter().map(|o| Self::origin(o)).collect();
+        // A pattern that does not compile matches nothing here; the conversion
+        // refuses it, so only --lossy gets this far.
         self.languages = self.origins.iter().filter_map(|m| m.language().ok()).collect();
         self
     }
