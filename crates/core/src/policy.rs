@@ -14,12 +14,11 @@ use serde::{Deserialize, Serialize};
 use crate::origin::{default_port, Origin, OriginError};
 use crate::origin_matcher::OriginMatcher;
 use crate::preflight::Grant;
-use crate::reasons::Coded;
 use crate::response::{AllowOrigin, ResponsePlan, VARY_ORIGIN};
 use crate::tokens::TokenList;
 
 /// `Vary` on a preflight answer: it depends on all three request headers.
-const PREFLIGHT_VARY: &str = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+pub const PREFLIGHT_VARY: &str = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 /// `Vary` on a preflight answer of a policy that answers Private Network Access.
 const PREFLIGHT_VARY_PNA: &str =
     "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network";
@@ -132,7 +131,7 @@ pub enum Refusal<'a> {
 /// origin what is wrong with it.
 impl fmt::Display for Refusal<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", Coded::from(self))?;
+        write!(f, "{}", self.coded())?;
         match self {
             Self::MalformedOrigin(e) if !matches!(e, OriginError::Null | OriginError::List) => write!(f, " ({e})"),
             _ => Ok(()),
@@ -214,11 +213,6 @@ impl Policy {
         !self.origins.allows_any()
     }
 
-    /// True when a cross-origin request from a refused origin gets a local 403.
-    pub fn rejects_disallowed(&self) -> bool {
-        self.reject_disallowed
-    }
-
     /// True in report mode: decide and count, but change nothing.
     pub fn is_report_only(&self) -> bool {
         self.mode == Mode::Report
@@ -274,11 +268,11 @@ impl Policy {
             Decision::PreflightDenied { grant: None, .. } => {
                 Action::Reply(LocalReply::new(403, &[("vary", self.preflight_vary())]))
             }
-            Decision::PreflightAllowed(ref grant)
-            | Decision::PreflightDenied {
+            Decision::PreflightAllowed(ref grant) => Action::Reply(self.preflight_reply(grant)),
+            Decision::PreflightDenied {
                 grant: Some(ref grant), ..
             } => Action::Reply(LocalReply {
-                refused: !matches!(decision, Decision::PreflightAllowed(_)),
+                refused: true,
                 ..self.preflight_reply(grant)
             }),
         }

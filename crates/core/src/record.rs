@@ -11,7 +11,8 @@
 //! prefix, and the module writes the same key). One value, not three: each
 //! write is a host call, and a refused request may cost one more call at
 //! most. Allowed requests and requests without `Origin` write nothing, so the
-//! access log prints `-`.
+//! access log prints `-`; on a route that names a policy the configuration
+//! does not define, every request writes `reason=unknown_policy:<name>`.
 //!
 //! Every field is parseable: `policy` is a policy name (letters, digits, `-`,
 //! `_`), `verdict` one of [`Verdict::ALL`], `reason` a code of
@@ -109,7 +110,7 @@ impl<'a> Record<'a> {
     pub fn of(policy: &'a Policy, decision: &Decision<'a>) -> Option<Self> {
         let (verdict, refusal) = match decision {
             Decision::PreflightDenied { refusal, .. } => (Verdict::PreflightDenied, refusal),
-            Decision::ActualDenied(refusal) if policy.rejects_disallowed() => (Verdict::Rejected, refusal),
+            Decision::ActualDenied(refusal) if policy.reject_disallowed => (Verdict::Rejected, refusal),
             Decision::ActualDenied(refusal) => (Verdict::ActualDenied, refusal),
             _ => return None,
         };
@@ -120,13 +121,13 @@ impl<'a> Record<'a> {
             } else {
                 verdict
             },
-            reason: Coded::from(refusal),
+            reason: refusal.coded(),
         })
     }
 
     /// The record of a request the filter failed on and refused.
-    pub fn internal_error(policy: Option<&'a [u8]>, preflight: bool) -> Self {
-        Self::refused(policy, preflight, Code::InternalError, None)
+    pub fn internal_error(preflight: bool) -> Self {
+        Self::refused(None, preflight, Code::InternalError, None)
     }
 
     /// The record of a request whose route names a policy the configuration
@@ -256,7 +257,7 @@ mod tests {
             },
         };
         assert_eq!(longest.render().as_str(), longest.to_string());
-        let internal = Record::internal_error(None, true).render();
+        let internal = Record::internal_error(true).render();
         assert_eq!(
             internal.as_str(),
             "policy=- verdict=preflight_denied reason=internal_error"

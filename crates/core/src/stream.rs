@@ -389,7 +389,7 @@ pub fn refusal_line(policy: &Policy, decision: &Decision<'_>, request: &Request<
         policy.name,
         if policy.is_report_only() { " (report only)" } else { "" },
         origin_for_log(request),
-        refusal.code().0.reason().meaning,
+        refusal.coded().code.reason().meaning,
     ))
 }
 

@@ -156,14 +156,9 @@ fn explain(
     let selection = matching_rule(&config.routes, &input, text);
     let decided = request::decide(config, &head);
     let policy = decided.as_ref().map(|(_, p, _)| *p);
-    let record = decided
-        .as_ref()
-        .and_then(|(_, p, d)| Record::of(p, d))
-        .map_or_else(|| "-".to_owned(), |r| r.to_string());
-    let refusal = decided.as_ref().and_then(|(_, _, d)| match d {
-        Decision::PreflightDenied { refusal, .. } | Decision::ActualDenied(refusal) => Some(refusal.code().0.reason()),
-        _ => None,
-    });
+    let record = decided.as_ref().and_then(|(_, p, d)| Record::of(p, d));
+    let refusal = record.as_ref().map(|r| r.reason.code.reason());
+    let record = record.map_or_else(|| "-".to_owned(), |r| r.to_string());
     let (decision, allowed, reason) = match decided.map(|(_, _, d)| d) {
         None => match selection {
             Selection::Rule { .. } => (

@@ -11,6 +11,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use envoy_cors_core::policy;
 use envoy_cors_core::record::{Record, FILTER_STATE_KEY};
 use envoy_cors_core::response::ACTUAL_RESPONSE_HEADERS;
 
@@ -21,9 +22,6 @@ pub const PANICS_COUNTER: &str = "cors.panics";
 
 /// The response code details of the 403 a preflight gets after a panic.
 pub const DETAILS: &str = "cors_internal_error";
-
-/// `Vary` on that 403, as on every refused preflight.
-const PREFLIGHT_VARY: &str = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 
 /// Whether a panic was logged at error level yet, in this process.
 static LOGGED: AtomicBool = AtomicBool::new(false);
@@ -71,15 +69,12 @@ pub fn after_request_panic<'h>(
 ) -> AfterPanic {
     report(envoy, panics, line);
     let preflight = is_preflight(envoy);
-    envoy.set_filter_state(
-        FILTER_STATE_KEY,
-        Record::internal_error(None, preflight).render().as_bytes(),
-    );
+    envoy.set_filter_state(FILTER_STATE_KEY, Record::internal_error(preflight).render().as_bytes());
     if replied {
         return AfterPanic::Stop;
     }
     if preflight {
-        envoy.send_response(403, &[("vary", PREFLIGHT_VARY)], DETAILS);
+        envoy.send_response(403, &[("vary", policy::PREFLIGHT_VARY)], DETAILS);
         return AfterPanic::Stop;
     }
     AfterPanic::Continue
@@ -97,8 +92,5 @@ pub fn refuse_response<'h>(envoy: &mut impl Envoy<'h>) {
 pub fn after_response_panic<'h>(envoy: &mut impl Envoy<'h>, panics: Option<u32>, line: &str) {
     report(envoy, panics, line);
     refuse_response(envoy);
-    envoy.set_filter_state(
-        FILTER_STATE_KEY,
-        Record::internal_error(None, false).render().as_bytes(),
-    );
+    envoy.set_filter_state(FILTER_STATE_KEY, Record::internal_error(false).render().as_bytes());
 }
