@@ -113,15 +113,23 @@ impl Disagreement {
 pub struct BrowserOrigins {
     within: Language,
     without: Language,
+    /// Every `scheme://` and anything after it: every origin but `null`.
+    any_scheme: Language,
 }
 
 impl BrowserOrigins {
-    /// Compiles [`BROWSER_ORIGIN`] and [`NEVER_SENT`].
+    /// Compiles [`BROWSER_ORIGIN`], [`NEVER_SENT`] and any scheme's origins.
     pub fn new() -> Result<Self, String> {
         Ok(Self {
             within: Language::new(BROWSER_ORIGIN, false)?,
             without: Language::new(NEVER_SENT, false)?,
+            any_scheme: Language::new(r"[a-z][a-z0-9+.\-]*://(?s-u:.)*", false)?,
         })
+    }
+
+    /// Every origin with a scheme: every origin a browser sends but `null`.
+    pub fn any_scheme(&self) -> &Language {
+        &self.any_scheme
     }
 
     /// Reports whether a browser can send this origin (and this filter can match it).

@@ -17,7 +17,7 @@ use super::{Cors, Issues, Severity};
 
 /// The core's cap on `max_age` (Firefox's; Chromium caps at 7200): a longer
 /// value means the same to every browser.
-const BROWSER_MAX_AGE: i64 = 86_400;
+pub const BROWSER_MAX_AGE: i64 = 86_400;
 
 /// How a source names its fields, so that a message points at the field as
 /// the operator wrote it.
@@ -105,6 +105,7 @@ pub struct Draft {
 /// An Envoy CorsPolicy (also what Istio and Envoy Gateway configure) found
 /// at `at`, with its policy (none when the filter is off).
 pub fn envoy(cors: EnvoyCors, at: &str, names: &Names, browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
+    let cors = cors.compiled();
     let draft = (cors.enabled != Enabled::Off).then(|| Draft {
         origins: cors.origins.clone(),
         star: Star::Echoed,
@@ -141,7 +142,7 @@ pub fn policy(
         issues.raising(|issues| origins(&draft.origins, &at_origins, browser, issues));
     let mut credentials = draft.credentials;
     if any {
-        star(draft, names, &field(names.origins), issues);
+        star(draft, names, &at_origins, issues);
         credentials = false;
         allow_origins = vec!["*".to_owned()];
     }

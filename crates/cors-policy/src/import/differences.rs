@@ -12,6 +12,7 @@ use itertools::Itertools;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::convert::BROWSER_MAX_AGE;
 use super::fields::comma_list;
 use super::model::{Request, Response};
 use crate::{fail, OK};
@@ -217,7 +218,9 @@ pub const DIFFERENCES: [(&str, Applies); 13] = [
     ("dropped-with-a-note", |_, field, source, ours| {
         let age = |m: &Fields| m.get(field).and_then(|v| v.parse::<i64>().ok());
         match field {
-            "access-control-max-age" => age(ours) == Some(86_400) && age(source).is_some_and(|a| a > 86_400),
+            "access-control-max-age" => {
+                age(ours) == Some(BROWSER_MAX_AGE) && age(source).is_some_and(|a| a > BROWSER_MAX_AGE)
+            }
             "access-control-allow-methods" | "access-control-allow-headers" | "access-control-expose-headers" => {
                 ours.contains_key(field) && tokens(ours, field).is_subset(&tokens(source, field))
             }

@@ -22,7 +22,7 @@
 //! built-in filter skips, get `"policy": null`.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use heck::ToSnakeCase;
 use itertools::Itertools;
@@ -314,6 +314,8 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     let routes = config.virtual_hosts.iter().flat_map(|v| &v.routes);
     let names = routes.filter_map(|r| r.name.as_deref()).counts();
     let mut scopes = Vec::new();
+    // What several routes share (a virtual host's policy) is converted once.
+    let mut converted: HashMap<(bool, Vec<String>), Cors> = HashMap::new();
     for (domain, v, vhost) in domains(&config.virtual_hosts, &at, issues) {
         let vpath = format!("{}.virtual_hosts[{v}]", rc.path);
         let vhost_name = vhost.name.as_deref().unwrap_or("vhost");
@@ -343,7 +345,12 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                 hint: policy_hint(vhost_name, route.name.as_deref(), "route", r),
                 at: within(part, &rpath),
             };
-            let cors = issues.converting(|issues| resolved(route, &levels, browser, issues));
+            let skipped = route.direct_response.is_some() || route.redirect.is_some();
+            let key = (skipped, levels.iter().map(|l| l.path.clone()).collect());
+            let cors = converted
+                .entry(key)
+                .or_insert_with(|| issues.converting(|issues| resolved(skipped, &levels, browser, issues)))
+                .clone();
             scopes.extend(route_scopes(route, &place, &cors, issues));
         }
     }
@@ -417,9 +424,8 @@ struct Place<'a> {
 
 /// The route's CORS as the built-in filter resolves it from `levels`, most
 /// specific first, field by field (none on a route that answers itself,
-/// which the filter skips), converted.
-fn resolved(route: &Route, levels: &[Level], browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
-    let skipped = route.direct_response.is_some() || route.redirect.is_some();
+/// `skipped`, which the filter skips), converted.
+fn resolved(skipped: bool, levels: &[Level], browser: &BrowserOrigins, issues: &mut Issues) -> Cors {
     let Some(head) = levels.first().filter(|l| !skipped && !l.disabled) else {
         return Cors::default();
     };
@@ -447,8 +453,7 @@ fn resolved(route: &Route, levels: &[Level], browser: &BrowserOrigins, issues: &
         forward_not_matching_preflights: flag(|c| c.forward_not_matching_preflights).unwrap_or(true),
         enabled,
         ..EnvoyCors::default()
-    }
-    .compiled();
+    };
     convert::envoy(cors, &head.path, &convert::ENVOY, browser, issues)
 }
 

@@ -117,8 +117,7 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     policies.sort_by_key(|p| (p.policy.metadata.creation_timestamp.clone(), p.policy.metadata.key()));
     let routes = objects(docs, SourceFormat::GatewayApi, issues);
     gateway::scopes(&routes, issues, |found, r, issues| {
-        let (own, lossy) = issues.raising(|issues| gateway::filter_cors(found, r, browser, issues));
-        own.map_or_else(|| winner(&policies, found, r, issues), |cors| Cors { lossy, ..cors })
+        gateway::filter_cors(found, r, browser, issues).unwrap_or_else(|| winner(&policies, found, r, issues))
     })
 }
 
@@ -237,5 +236,4 @@ fn model(c: &CorsSpec, at: &str, issues: &mut Issues) -> EnvoyCors {
         // The rest as `buildCORS` leaves it: `forward_not_matching_preflights: false`.
         ..EnvoyCors::default()
     }
-    .compiled()
 }

@@ -100,7 +100,7 @@ pub type Found<'a> = (&'a str, HttpRoute);
 pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
     let routes = objects(docs, SourceFormat::GatewayApi, issues);
     scopes(&routes, issues, |found, r, issues| {
-        issues.converting(|issues| filter_cors(found, r, browser, issues).unwrap_or_default())
+        filter_cors(found, r, browser, issues).unwrap_or_default()
     })
 }
 
@@ -135,11 +135,11 @@ pub fn filter_cors((part, route): &Found, r: usize, browser: &BrowserOrigins, is
         ..Draft::default()
     };
     let names = convert::camel("the Gateway API");
-    Some(Cors {
+    Some(issues.converting(|issues| Cors {
         policy: convert::policy(&draft, &format!("{at}.filters[{f}].cors"), &names, browser, issues),
         source: Some(SourceCors::Gateway(model)),
         lossy: false,
-    })
+    }))
 }
 
 /// The scopes of every rule of every route, ranked as the specification

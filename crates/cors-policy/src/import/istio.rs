@@ -210,8 +210,7 @@ fn cors(c: &CorsPolicy, at: &str, browser: &BrowserOrigins, issues: &mut Issues)
         allow_credentials: c.allow_credentials.unwrap_or(false),
         forward_not_matching_preflights: c.unmatched_preflights.as_deref() != Some("IGNORE"),
         ..EnvoyCors::default()
-    }
-    .compiled();
+    };
     // The deprecated `allowOrigin` when `allowOrigins` is absent.
     let origins = c.allow_origins.as_ref().map_or("allowOrigin", |_| "allowOrigins");
     let names = convert::Names {

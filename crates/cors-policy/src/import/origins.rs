@@ -242,8 +242,7 @@ fn unreadable(matcher: &StringMatch, error: &str) -> String {
 /// Gateway API's `*`, `^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s?#]+$`): its nearest
 /// entry is `*`, which allows `null` too.
 fn every_origin_but_null(matcher: &StringMatch, language: &Language, browser: &BrowserOrigins) -> Option<Refused> {
-    let all = Language::new(r"[a-z][a-z0-9+.\-]*://(?s-u:.)*", false).ok()?;
-    let d = browser.compare(language, &all).ok()?;
+    let d = browser.compare(language, browser.any_scheme()).ok()?;
     (d.only_right.is_none() && !language.matches(b"null")).then(|| Refused {
         reason: format!(
             "{} allows every origin a browser sends except null, and \"*\" also allows null (sandboxed pages, \

@@ -16,6 +16,7 @@ use itertools::Itertools;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::convert::BROWSER_MAX_AGE;
 use super::differences::{explain, normalise, read_by_browser, Facts, DIFFERENCES, LOSSY, UNEXPLAINED};
 use super::fields::comma_list;
 use super::matrix;
@@ -77,9 +78,13 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
         let requests = matrix::requests(scope, &hints);
         let first = seen.insert((name, &scope.policy_hint, scope.cors.source.is_some()));
         let count = if first { requests.len() } else { REPEATED_SCOPE_REQUESTS };
+        let upstreams = matrix::upstreams(scope);
         for request in requests.into_iter().take(count) {
-            for (kind, response) in matrix::upstreams(scope) {
-                let upstream = Upstream { kind, response };
+            for (kind, response) in &upstreams {
+                let upstream = Upstream {
+                    kind,
+                    response: response.clone(),
+                };
                 cases.push(compare(i, scope, request.clone(), upstream, config, &exposed));
             }
         }
@@ -230,8 +235,11 @@ fn verdict(request: &Request, response: &Response, exposed: &[String]) -> Option
             .collect();
         Mode { ok, readable }
     });
-    let max_age =
-        (preflight && modes.iter().any(|m| m.ok)).then(|| fetch_model::max_age(&headers).unwrap_or(5).min(86_400));
+    let max_age = (preflight && modes.iter().any(|m| m.ok)).then(|| {
+        fetch_model::max_age(&headers)
+            .unwrap_or(5)
+            .min(BROWSER_MAX_AGE.unsigned_abs())
+    });
     Some(Verdict { modes, max_age })
 }
 
