@@ -1023,6 +1023,23 @@ fn what_lossy_changes_is_named_lossy_in_the_change_list_not_unexplained() {
         "{pixie}"
     );
     assert!(!pixie.contains("leaves their requests untouched"), "{pixie}");
+    // A header match --lossy ignores: the beta rule catches the other
+    // route's requests, and what that changes is the loss, not a classifier's row.
+    let (_, shadowed, _) = import(&format!("{REFUSED}/envoy-header-route.yaml"), &["--lossy"]);
+    assert!(
+        shadowed.contains("warning: ") && shadowed.contains("--lossy ignores them"),
+        "{shadowed}"
+    );
+    assert!(
+        shadowed.contains("e.g. GET api.example.com/sample from https://app.example.com: now refused"),
+        "{shadowed}"
+    );
+    let outcome = shadowed.split("header-level differences").next().unwrap_or_default();
+    let named: Vec<&str> = outcome.lines().filter(|l| l.starts_with("change: ")).collect();
+    assert!(named.iter().any(|l| l.starts_with("change: lossy (")), "{shadowed}");
+    for not in ["unexplained", "preflight-checks-method-and-headers"] {
+        assert!(!named.iter().any(|l| l.contains(not)), "{shadowed}");
+    }
     // A conversion that needed no --lossy has nothing to name so.
     let (_, exact, _) = import(&format!("{FIXTURES}/envoy/virtual-hosts.yaml"), &["--lossy"]);
     assert!(!exact.contains("change: lossy"), "{exact}");

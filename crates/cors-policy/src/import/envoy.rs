@@ -400,7 +400,7 @@ fn domains<'a>(vhosts: &'a [VirtualHost], at: &str, issues: &mut Issues) -> Vec<
                 .rsplit_once(':')
                 .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()));
             if port.is_some() {
-                issues.lossy(
+                issues.lossy_route(
                     &format!("{at}.virtual_hosts[{v}].domains[{d}]"),
                     format!("{domain:?} selects one port, and host rules ignore the port; --lossy matches every port"),
                 );
@@ -519,7 +519,7 @@ fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> Option<PathMatch
         (.., Some(regex)) => regex_path("regex path", &regex.regex, &format!("{at}.safe_regex"), issues),
         _ if m.connect_matcher.is_some() => return None,
         _ => {
-            issues.lossy(
+            issues.lossy_route(
                 at,
                 "a path match this tool cannot convert (path_match_policy?); --lossy matches every path",
             );

@@ -139,7 +139,7 @@ fn hosts(services: &[(&str, VirtualService)], issues: &mut Issues) -> Vec<(Strin
         for (h, host) in vs.spec.hosts.iter().enumerate() {
             let at = within(part, &format!("spec.hosts[{h}]"));
             if host != "*" && !host.contains('.') {
-                issues.lossy(
+                issues.lossy_route(
                     &at,
                     format!(
                         "{host:?} is a short name, which Istio expands with the namespace and the mesh's domain \

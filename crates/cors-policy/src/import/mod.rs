@@ -80,6 +80,9 @@ pub struct Issues {
     camel: Option<BTreeSet<String>>,
     /// Lossy issues raised so far, repeats included (see [`Issues::converting`]).
     lossy_raised: usize,
+    /// A rule is the nearest `--lossy` wrote for a route's match: requests
+    /// the source sends elsewhere may land on it.
+    routes_lossy: bool,
 }
 
 impl Issues {
@@ -123,6 +126,11 @@ impl Issues {
         self.push(Severity::Lossy, path, reason);
     }
 
+    /// No exact rule for a route's match.
+    pub fn lossy_route(&mut self, path: &str, reason: impl Into<String>) {
+        self.routes_lossy = true;
+        self.lossy(path, reason);
+    }
     /// No conversion.
     pub fn fatal(&mut self, path: &str, reason: impl Into<String>) {
         self.push(Severity::Fatal, path, reason);
@@ -279,7 +287,7 @@ pub fn run(args: &ImportArgs) -> ExitCode {
     if !print_issues(&issues, &label, args.lossy) {
         return ExitCode::from(PROBLEMS);
     }
-    finish(&scopes, format, &label, args)
+    finish(&scopes, format, &label, args, issues.routes_lossy)
 }
 
 /// Prints the issues; false when they stop the import.
@@ -303,7 +311,7 @@ fn print_issues(issues: &Issues, label: &str, lossy: bool) -> bool {
 }
 
 /// Writes the routed policy, checked by the core, after the change summary.
-fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs) -> ExitCode {
+fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs, routes_lossy: bool) -> ExitCode {
     if scopes.is_empty() {
         return problem(&format!("{label}: no CORS policy found"));
     }
@@ -323,7 +331,7 @@ fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs
             return ExitCode::from(PROBLEMS);
         }
     };
-    let report = report::compute(scopes, &output.names, &config);
+    let report = report::compute(scopes, &output.names, &config, routes_lossy);
     report.print(format);
     if let Some(path) = &args.matrix {
         if let Err(e) = std::fs::write(path, report.to_json(format).to_string()) {

@@ -295,7 +295,7 @@ fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: 
     });
     let name = host.unwrap_or("*");
     if name.starts_with("*.") {
-        issues.lossy(
+        issues.lossy_route(
             &members
                 .first()
                 .map(|r| within(r.part, "spec.rules"))

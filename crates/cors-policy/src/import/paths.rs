@@ -77,7 +77,7 @@ pub fn regex_head(regex: &str) -> String {
 /// prefix: no glob matches what it matches, so `--lossy` takes the prefix.
 pub fn regex_path(what: &str, regex: &str, at: &str, issues: &mut Issues) -> PathMatch {
     let head = regex_head(regex);
-    issues.lossy(
+    issues.lossy_route(
         at,
         format!("a {what} ({regex:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
     );
@@ -88,7 +88,7 @@ pub fn regex_path(what: &str, regex: &str, at: &str, issues: &mut Issues) -> Pat
 /// (`--lossy` ignores them); `rest` ends the message.
 pub fn other_conditions(extras: &[&str], rest: &str, at: &str, issues: &mut Issues) {
     if !extras.is_empty() {
-        issues.lossy(
+        issues.lossy_route(
             at,
             format!("also matches on {}, which route rules cannot{rest}", extras.join(", ")),
         );

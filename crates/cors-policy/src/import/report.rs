@@ -68,7 +68,7 @@ pub struct Report {
 }
 
 /// Runs every scope's matrix.
-pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> Report {
+pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config, routes_lossy: bool) -> Report {
     let mut cases = Vec::new();
     let mut seen = BTreeSet::new();
     // `names` has each scope's policy name, in order.
@@ -85,7 +85,8 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
                     kind,
                     response: response.clone(),
                 };
-                cases.push(compare(i, scope, request.clone(), upstream, config, &exposed));
+                let own = routes_lossy.then_some(name);
+                cases.push(compare(i, scope, request.clone(), upstream, (config, own), &exposed));
             }
         }
     }
@@ -107,14 +108,14 @@ fn compare(
     scope: &Scope,
     request: Request,
     upstream: Upstream,
-    config: &Config,
+    (config, own): (&Config, Option<&Option<String>>),
     exposed: &[String],
 ) -> Case {
     let source = match &scope.cors.source {
         Some(cors) => cors.respond(&request, &upstream.response),
         None => upstream.response.clone(),
     };
-    let ours = matrix::ours(config, &request, &upstream.response);
+    let (ours, applied) = matrix::ours(config, &request, &upstream.response);
     let (theirs, mine) = (normalise(&source), normalise(&ours));
     let facts = Facts::new(&request, scope.any_origin(), &upstream.response);
     let differences = explain(&facts, &theirs, &mine);
@@ -127,6 +128,11 @@ fn compare(
     // Where `--lossy` wrote the nearest policy, that is what changed.
     if scope.cors.lossy && ids.remove(UNEXPLAINED) {
         ids.insert(LOSSY);
+    }
+    // Where a rule is the nearest `--lossy` wrote for a route's match, a
+    // request this filter gives another scope's policy is that loss.
+    if own.is_some_and(|own| *own != applied) {
+        ids = BTreeSet::from([LOSSY]);
     }
     let effects = effects(&request, &source, &ours, exposed);
     let each = effects.iter().cartesian_product(&ids);
