@@ -1105,6 +1105,16 @@ fn messages_on_a_route_dump_show_filter_names_as_the_dump_writes_them() {
         "{}",
         stderr(&out)
     );
+    // A match condition a rule cannot hold is named as the dump writes it too.
+    let dump = dump.replace(
+        r#""prefix": "/"}"#,
+        r#""prefix": "/", "queryParameters": [{"name": "beta"}]}"#,
+    );
+    let err = stderr(&run(&["import", temp_file("dump.json", &dump).to_str().unwrap()]));
+    assert!(
+        err.contains("routes[0].match: also matches on queryParameters, which"),
+        "{err}"
+    );
 }
 
 #[test]

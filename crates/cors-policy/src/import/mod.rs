@@ -116,6 +116,13 @@ impl Issues {
         (out, self.lossy_raised > before)
     }
 
+    /// A field's name as the document spells it (camelCase in a dump).
+    pub fn field_name(&self, name: &str) -> String {
+        match &self.camel {
+            Some(_) => envoy::camel_path(name, &BTreeSet::new()),
+            None => name.to_owned(),
+        }
+    }
     /// Something worth knowing.
     pub fn note(&mut self, path: &str, reason: impl Into<String>) {
         self.push(Severity::Note, path, reason);

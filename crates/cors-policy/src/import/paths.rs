@@ -88,10 +88,8 @@ pub fn regex_path(what: &str, regex: &str, at: &str, issues: &mut Issues) -> Pat
 /// (`--lossy` ignores them); `rest` ends the message.
 pub fn other_conditions(extras: &[&str], rest: &str, at: &str, issues: &mut Issues) {
     if !extras.is_empty() {
-        issues.lossy_route(
-            at,
-            format!("also matches on {}, which route rules cannot{rest}", extras.join(", ")),
-        );
+        let names = extras.iter().map(|e| issues.field_name(e)).join(", ");
+        issues.lossy_route(at, format!("also matches on {names}, which route rules cannot{rest}"));
     }
 }
 
