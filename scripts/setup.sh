@@ -27,6 +27,12 @@ APT_PACKAGES=(
   hyperfine       # benchmarks
   valgrind        # memory checks of the native core
   curl            # demo and smoke checks
+  # ingress-nginx's CORS block in a real nginx, run unprivileged on a free
+  # loopback port by tests/e2e/test_nginx_model.py. The package's own service
+  # is not needed (here policy-rc.d keeps it from starting; where it starts,
+  # it listens on :80, which no test uses):
+  nginx                                  # nginx 1.22
+  libnginx-mod-http-headers-more-filter  # headers-more 0.34: the template's more_set_headers
   # The compose stack and the Istio image, run and built with podman
   # (tests/e2e/test_compose.py, tests/e2e/test_oci_image.py; scripts/podman.sh):
   podman          # the container engine (no Docker engine is needed)
