@@ -22,6 +22,12 @@
 //!   the languages the conversion is proven against. Where the specification
 //!   leaves a choice (`*` or an echo without credentials), the model takes
 //!   `*`, the value the operator wrote.
+//! - [`NginxCors`]: ingress-nginx's `CORS` template (import/nginx.rs cites
+//!   it): an origin matching its list (or any, for `*`) gets the location's
+//!   headers on every response, replacing the upstream's, and its `OPTIONS`
+//!   a local `204`; anything else goes upstream untouched.
+//!   `tests/e2e/test_nginx_model.py` checks this model against nginx 1.22
+//!   with headers-more.
 
 use envoy_cors_core::origin::Origin;
 use regex_syntax::escape;
@@ -384,6 +390,14 @@ pub struct NginxCors {
 }
 
 impl NginxCors {
+    /// The `CorsConfig` ingress-nginx's template renders, for the end-to-end
+    /// tests to run in nginx.
+    pub fn cors_config(&self) -> serde_json::Value {
+        json!({ "CorsAllowOrigin": if self.any { vec!["*".to_owned()] } else { self.written.clone() },
+                "CorsAllowCredentials": self.credentials, "CorsAllowMethods": self.methods,
+                "CorsAllowHeaders": self.headers, "CorsExposeHeaders": self.expose, "CorsMaxAge": self.max_age })
+    }
+
     /// nginx's response to `request`, given the upstream's answer.
     pub fn respond(&self, request: &Request, upstream: &Response) -> Response {
         let origin = request.header("origin");

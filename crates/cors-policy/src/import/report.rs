@@ -63,7 +63,8 @@ pub struct Report {
     cases: Vec<Case>,
     /// Each scope, for `--matrix`: its route name, whether its policy allows
     /// any origin, and the CorsPolicy of Envoy's own filter it models (a
-    /// string when another source's model stands there, `null` for none).
+    /// string when another source's model stands there, `null` for none);
+    /// for ingress-nginx also the `CorsConfig` its template renders.
     scopes: Vec<Value>,
 }
 
@@ -95,9 +96,14 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config, rout
         Some(_) => Value::from("not Envoy's filter"),
         None => Value::Null,
     };
-    let scopes = scopes
-        .iter()
-        .map(|s| json!({ "rule": s.at, "route_name": s.route_name, "any_origin": s.any_origin(), "envoy": envoy(s) }));
+    let scopes = scopes.iter().map(|s| {
+        let mut scope =
+            json!({ "rule": s.at, "route_name": s.route_name, "any_origin": s.any_origin(), "envoy": envoy(s) });
+        if let (Some(SourceCors::Nginx(cors)), Some(fields)) = (&s.cors.source, scope.as_object_mut()) {
+            fields.insert("nginx".to_owned(), cors.cors_config());
+        }
+        scope
+    });
     let scopes = scopes.collect();
     Report { cases, scopes }
 }
