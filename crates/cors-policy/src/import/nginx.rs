@@ -16,9 +16,12 @@
 //!   credentials, with a note. Listed origins are matched case-insensitively
 //!   (`~*`), a `*` standing for one label of `[A-Za-z0-9-]`
 //!   (`buildOriginRegex`), which this filter's `*.` (one or more labels) only
-//!   approaches. nginx anchors the list at its end only, so `(https://a.example.com)$`
-//!   also matches a custom scheme such as `xhttps://a.example.com`, which no
-//!   web page's origin has: the conversion leaves those out.
+//!   approaches. nginx anchors the list at its end only: `(https://a.example.com)$`
+//!   also matches a custom scheme such as `xhttps://a.example.com`, no
+//!   website's origin, and `(null)$` any host ending in `null`
+//!   (`http://xnull`). The model ([`NginxCors`]) matches as nginx does; the
+//!   conversion reads each entry anchored at both ends, so it leaves those
+//!   look-alikes out (a `null` entry is refused anyway).
 //! - paths as `internal/ingress/controller/location.go` and `buildLocation`
 //!   (template.go) make nginx locations: `Exact` is `= path`, `Prefix` (and
 //!   `ImplementationSpecific`, which ingress-nginx treats as `Prefix`) is
@@ -27,6 +30,13 @@
 //!   `~* "^path"`, a case-insensitive string prefix, longest first. A host's
 //!   other paths get the CORS of the oldest Ingress that names the host (its
 //!   implicit root location, `createServers` in controller.go).
+//!
+//! Read from that code, and run: tests/e2e/test_nginx_model.py renders each
+//! imported location's `CORS` template into nginx 1.22 with headers-more and
+//! requires the model to predict every answer of the `--matrix` requests,
+//! and tests/fixtures/ingress-nginx-origins.json (this module's test) holds
+//! the origins where nginx's regex is loosest, also checked there. The path
+//! and location rules above are read, not run.
 
 use std::collections::BTreeSet;
 
@@ -260,9 +270,11 @@ fn origins(meta: &ObjectMeta, at: &str, issues: &mut Issues) -> (bool, Vec<Strin
     (false, kept)
 }
 
-/// One listed origin as nginx matches it (`buildOriginRegex`), anchored.
+/// One listed origin as `buildOriginRegex` writes it: nginx matches the list
+/// with `~* ((o1)|(o2))$`, anchored at the end only; a matcher over the whole
+/// origin (the conversion's) reads it anchored at both.
 fn origin_regex(origin: &str) -> String {
-    format!("^{}$", escape(origin).replacen(r"\*", ONE_LABEL, 1))
+    escape(origin).replacen(r"\*", ONE_LABEL, 1)
 }
 
 /// A location of a host: its path match, its Ingress, where it is.
@@ -355,4 +367,56 @@ fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, iss
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::import::model::{Request, Response};
+
+    /// tests/fixtures/ingress-nginx-origins.json, which
+    /// tests/e2e/test_nginx_model.py checks against a real nginx.
+    const ORIGINS: &str = include_str!("../../../../tests/fixtures/ingress-nginx-origins.json");
+
+    #[derive(Deserialize)]
+    struct Table {
+        cases: Vec<Case>,
+    }
+
+    #[derive(Deserialize)]
+    struct Case {
+        entries: Vec<String>,
+        origin: String,
+        allowed: bool,
+    }
+
+    #[test]
+    fn the_model_allows_what_nginx_allows_unanchored_start_included_and_echoes_the_origin_as_sent() {
+        let table: Table = serde_json::from_str(ORIGINS).unwrap();
+        let browser = BrowserOrigins::new().unwrap();
+        for case in table.cases {
+            let mut meta = ObjectMeta::default();
+            for (name, value) in [("enable-cors", "true"), ("cors-allow-origin", &case.entries.join(", "))] {
+                meta.annotations.insert(format!("{PREFIX}{name}"), value.to_owned());
+            }
+            let cors = cors(&meta, "", &browser, &mut Issues::default()).unwrap();
+            let Some(SourceCors::Nginx(model)) = cors.source else {
+                panic!("no model for {:?}", case.entries)
+            };
+            let request = Request {
+                method: "GET".to_owned(),
+                authority: String::new(),
+                path: String::new(),
+                route_name: None,
+                headers: vec![("origin".to_owned(), case.origin.clone())],
+            };
+            let response = model.respond(&request, &Response::local(200));
+            let echoed = response
+                .headers
+                .contains(&("access-control-allow-origin".to_owned(), case.origin.clone()));
+            assert_eq!(echoed, case.allowed, "{:?} from {}", case.entries, case.origin);
+        }
+    }
 }
