@@ -400,7 +400,7 @@ fn domains<'a>(vhosts: &'a [VirtualHost], at: &str, issues: &mut Issues) -> Vec<
                 .rsplit_once(':')
                 .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()));
             if port.is_some() {
-                issues.lossy_route(
+                issues.lossy(
                     &format!("{at}.virtual_hosts[{v}].domains[{d}]"),
                     format!("{domain:?} selects one port, and host rules ignore the port; --lossy matches every port"),
                 );
@@ -468,7 +468,8 @@ fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issu
     };
     let name = route.name.clone().filter(|n| !n.is_empty());
     let mut unsaid = Issues::default();
-    let Some(path) = path_match(m, &mat, if name.is_some() { &mut unsaid } else { issues }) else {
+    let said: &mut Issues = if name.is_some() { &mut unsaid } else { &mut *issues };
+    let (Some(path), widened) = said.raising(|said| path_match(m, &mat, said)) else {
         issues.note(
             &mat,
             "a CONNECT route: browsers never send CORS requests over CONNECT; left out",
@@ -482,6 +483,7 @@ fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issu
         // A unique name selects the route on every host.
         scope.host = scope.host.take().filter(|_| name.is_none() || !place.unique);
         scope.route_name.clone_from(&name);
+        scope.widened = widened;
         scope.sample.path = path.sample();
         scope.sample.direct_status = route
             .direct_response
@@ -519,7 +521,7 @@ fn path_match(m: &RouteMatch, at: &str, issues: &mut Issues) -> Option<PathMatch
         (.., Some(regex)) => regex_path("regex path", &regex.regex, &format!("{at}.safe_regex"), issues),
         _ if m.connect_matcher.is_some() => return None,
         _ => {
-            issues.lossy_route(
+            issues.lossy(
                 at,
                 "a path match this tool cannot convert (path_match_policy?); --lossy matches every path",
             );

@@ -164,7 +164,7 @@ pub fn scopes(
             let matches = Some(&rule.matches[..]).filter(|m| !m.is_empty()).unwrap_or(&any);
             for (m, request_match) in matches.iter().enumerate() {
                 let at = within(part, &format!("spec.rules[{r}].matches[{m}]"));
-                let path = path_match(request_match, &at, issues);
+                let (path, widened) = issues.raising(|issues| path_match(request_match, &at, issues));
                 let (kind, length) = match &path {
                     PathMatch::Exact(p) => (0u8, usize::MAX - p.len()),
                     PathMatch::SegmentPrefix(p) => (1, usize::MAX - p.len()),
@@ -173,7 +173,7 @@ pub fn scopes(
                 for host in &hostnames {
                     let key = (host_rank(host), kind, length, route.metadata.key(), r, m);
                     let each = Scope::each_glob(host, &path, true, &rule_cors, &hint, &at);
-                    ranked.extend(each.into_iter().map(|scope| (key.clone(), scope)));
+                    ranked.extend(each.into_iter().map(|scope| (key.clone(), Scope { widened, ..scope })));
                 }
             }
         }

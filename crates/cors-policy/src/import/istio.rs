@@ -119,9 +119,10 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             let matches = http.matches.as_deref().filter(|m| !m.is_empty()).unwrap_or(&any);
             for (m, request_match) in matches.iter().enumerate() {
                 let mat = format!("{at}.match[{m}]");
-                let path = uri(request_match, &mat, issues);
+                let (path, widened) = issues.raising(|issues| uri(request_match, &mat, issues));
                 let case_sensitive = !request_match.ignore_uri_case;
-                out.extend(Scope::each_glob(&host, &path, case_sensitive, &cors, &hint, &mat));
+                let scopes = Scope::each_glob(&host, &path, case_sensitive, &cors, &hint, &mat);
+                out.extend(scopes.into_iter().map(|scope| Scope { widened, ..scope }));
             }
         }
     }
@@ -139,7 +140,7 @@ fn hosts(services: &[(&str, VirtualService)], issues: &mut Issues) -> Vec<(Strin
         for (h, host) in vs.spec.hosts.iter().enumerate() {
             let at = within(part, &format!("spec.hosts[{h}]"));
             if host != "*" && !host.contains('.') {
-                issues.lossy_route(
+                issues.lossy(
                     &at,
                     format!(
                         "{host:?} is a short name, which Istio expands with the namespace and the mesh's domain \

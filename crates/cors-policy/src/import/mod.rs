@@ -80,9 +80,6 @@ pub struct Issues {
     camel: Option<BTreeSet<String>>,
     /// Lossy issues raised so far, repeats included (see [`Issues::converting`]).
     lossy_raised: usize,
-    /// A rule is the nearest `--lossy` wrote for a route's match: requests
-    /// the source sends elsewhere may land on it.
-    routes_lossy: bool,
 }
 
 impl Issues {
@@ -123,6 +120,7 @@ impl Issues {
             None => name.to_owned(),
         }
     }
+
     /// Something worth knowing.
     pub fn note(&mut self, path: &str, reason: impl Into<String>) {
         self.push(Severity::Note, path, reason);
@@ -133,11 +131,6 @@ impl Issues {
         self.push(Severity::Lossy, path, reason);
     }
 
-    /// No exact rule for a route's match.
-    pub fn lossy_route(&mut self, path: &str, reason: impl Into<String>) {
-        self.routes_lossy = true;
-        self.lossy(path, reason);
-    }
     /// No conversion.
     pub fn fatal(&mut self, path: &str, reason: impl Into<String>) {
         self.push(Severity::Fatal, path, reason);
@@ -184,6 +177,10 @@ pub struct Scope {
     pub policy_hint: String,
     /// A request that lands here.
     pub sample: Sample,
+    /// `--lossy` wrote the nearest rule for the source's match (a condition
+    /// ignored, a regex path widened): requests the source sends to other
+    /// scopes may land here.
+    pub widened: bool,
     /// Where in the file.
     pub at: String,
 }
@@ -213,6 +210,7 @@ impl Scope {
                     path: path.sample(),
                     ..Sample::default()
                 },
+                widened: false,
                 at: at.to_owned(),
             })
             .collect()
@@ -294,7 +292,7 @@ pub fn run(args: &ImportArgs) -> ExitCode {
     if !print_issues(&issues, &label, args.lossy) {
         return ExitCode::from(PROBLEMS);
     }
-    finish(&scopes, format, &label, args, issues.routes_lossy)
+    finish(&scopes, format, &label, args)
 }
 
 /// Prints the issues; false when they stop the import.
@@ -318,7 +316,7 @@ fn print_issues(issues: &Issues, label: &str, lossy: bool) -> bool {
 }
 
 /// Writes the routed policy, checked by the core, after the change summary.
-fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs, routes_lossy: bool) -> ExitCode {
+fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs) -> ExitCode {
     if scopes.is_empty() {
         return problem(&format!("{label}: no CORS policy found"));
     }
@@ -338,7 +336,7 @@ fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs
             return ExitCode::from(PROBLEMS);
         }
     };
-    let report = report::compute(scopes, &output.names, &config, routes_lossy);
+    let report = report::compute(scopes, &output.names, &config);
     report.print(format);
     if let Some(path) = &args.matrix {
         if let Err(e) = std::fs::write(path, report.to_json(format).to_string()) {

@@ -280,6 +280,8 @@ fn origin_regex(origin: &str) -> String {
 /// A location of a host: its path match, its Ingress, where it is.
 struct Location<'a> {
     path: PathMatch,
+    /// A regex path `--lossy` widened to a prefix.
+    widened: bool,
     read: &'a Read<'a>,
     at: String,
 }
@@ -307,7 +309,7 @@ fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: 
     });
     let name = host.unwrap_or("*");
     if name.starts_with("*.") {
-        issues.lossy_route(
+        issues.lossy(
             &members
                 .first()
                 .map(|r| within(r.part, "spec.rules"))
@@ -319,6 +321,7 @@ fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: 
     let has_root = locations.iter().any(|l| l.path == PathMatch::Any);
     let root = members.first().filter(|_| !has_root).map(|r| Location {
         path: PathMatch::Any,
+        widened: false,
         read: r,
         at: within(r.part, "spec"),
     });
@@ -327,7 +330,9 @@ fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: 
         .chain(root.as_ref())
         .flat_map(|l| {
             let hint = &l.read.ingress.metadata.name;
-            Scope::each_glob(name, &l.path, !regex_mode, &l.read.cors, hint, &l.at)
+            let widened = l.widened || name.starts_with("*.");
+            let scopes = Scope::each_glob(name, &l.path, !regex_mode, &l.read.cors, hint, &l.at);
+            scopes.into_iter().map(move |scope| Scope { widened, ..scope })
         })
         .collect()
 }
@@ -362,7 +367,12 @@ fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, iss
                     _ if value.ends_with('/') => PathMatch::StringPrefix(value),
                     _ => PathMatch::SegmentPrefix(value),
                 };
-                out.push(Location { path, read, at });
+                out.push(Location {
+                    path,
+                    widened: regex_mode && !literal,
+                    read,
+                    at,
+                });
             }
         }
     }

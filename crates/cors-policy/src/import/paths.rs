@@ -77,7 +77,7 @@ pub fn regex_head(regex: &str) -> String {
 /// prefix: no glob matches what it matches, so `--lossy` takes the prefix.
 pub fn regex_path(what: &str, regex: &str, at: &str, issues: &mut Issues) -> PathMatch {
     let head = regex_head(regex);
-    issues.lossy_route(
+    issues.lossy(
         at,
         format!("a {what} ({regex:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
     );
@@ -89,7 +89,7 @@ pub fn regex_path(what: &str, regex: &str, at: &str, issues: &mut Issues) -> Pat
 pub fn other_conditions(extras: &[&str], rest: &str, at: &str, issues: &mut Issues) {
     if !extras.is_empty() {
         let names = extras.iter().map(|e| issues.field_name(e)).join(", ");
-        issues.lossy_route(at, format!("also matches on {names}, which route rules cannot{rest}"));
+        issues.lossy(at, format!("also matches on {names}, which route rules cannot{rest}"));
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Case {
     noticed: Vec<(&'static str, String)>,
     /// Whether a page's outcome differs (not only a cache key).
     outcome: bool,
+    /// The policy this filter applied.
+    #[serde(skip)]
+    applied: Option<String>,
 }
 
 /// What the upstream answered, and which upstream it was.
@@ -69,9 +72,14 @@ pub struct Report {
 }
 
 /// Runs every scope's matrix.
-pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config, routes_lossy: bool) -> Report {
+pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> Report {
     let mut cases = Vec::new();
     let mut seen = BTreeSet::new();
+    let widened: BTreeSet<_> = scopes
+        .iter()
+        .zip(names)
+        .filter_map(|(s, n)| s.widened.then_some(n))
+        .collect();
     // `names` has each scope's policy name, in order.
     for (i, (scope, name)) in scopes.iter().zip(names).enumerate() {
         let hints = scope.cors.source.as_ref().map(|s| s.hints()).unwrap_or_default();
@@ -86,8 +94,18 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config, rout
                     kind,
                     response: response.clone(),
                 };
-                let own = routes_lossy.then_some(name);
-                cases.push(compare(i, scope, request.clone(), upstream, (config, own), &exposed));
+                let mut case = compare(i, scope, request.clone(), upstream, config, &exposed);
+                // A request this filter gives the policy of a rule `--lossy`
+                // widened: what changes is that loss, whatever a row would say.
+                if case.applied != *name && widened.contains(&case.applied) {
+                    let effects = case
+                        .noticed
+                        .iter_mut()
+                        .filter(|(_, aspect)| !aspect.starts_with("caches keep"));
+                    effects.for_each(|(id, _)| *id = LOSSY);
+                    case.noticed.dedup();
+                }
+                cases.push(case);
             }
         }
     }
@@ -114,7 +132,7 @@ fn compare(
     scope: &Scope,
     request: Request,
     upstream: Upstream,
-    (config, own): (&Config, Option<&Option<String>>),
+    config: &Config,
     exposed: &[String],
 ) -> Case {
     let source = match &scope.cors.source {
@@ -135,11 +153,6 @@ fn compare(
     if scope.cors.lossy && ids.remove(UNEXPLAINED) {
         ids.insert(LOSSY);
     }
-    // Where a rule is the nearest `--lossy` wrote for a route's match, a
-    // request this filter gives another scope's policy is that loss.
-    if own.is_some_and(|own| *own != applied) {
-        ids = BTreeSet::from([LOSSY]);
-    }
     let effects = effects(&request, &source, &ours, exposed);
     let each = effects.iter().cartesian_product(&ids);
     let mut noticed: Vec<(&'static str, String)> = each.map(|(e, id)| (*id, e.clone())).collect();
@@ -158,6 +171,7 @@ fn compare(
         differences,
         noticed,
         outcome,
+        applied,
     }
 }
 
