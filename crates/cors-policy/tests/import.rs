@@ -1046,8 +1046,11 @@ fn what_lossy_changes_is_named_lossy_in_the_change_list_not_unexplained() {
     let unrelated = fixture
         .replace("                  headers: [{name: x-beta, string_match: {exact: \"1\"}}]\n", "")
         .replace("- match: {prefix: \"/\"}", "- match: {prefix: \"/api\"}")
-        + "            - name: other\n              domains: [\"other.example.com\"]\n              routes:\n              \
-           - match: {safe_regex: {regex: \"/v[0-9]+/x\"}}\n                route: {cluster: main}\n";
+        .replace(
+            "  clusters:\n",
+            "            - name: other\n              domains: [\"other.example.com\"]\n              routes:\n              \
+             - match: {safe_regex: {regex: \"/v[0-9]+/x\"}}\n                route: {cluster: main}\n  clusters:\n",
+        );
     let file = temp_file("unrelated-regex.yaml", &unrelated);
     let (_, err, _) = import(file.to_str().unwrap(), &["--lossy"]);
     assert!(err.contains("warning: ") && err.contains("has no exact glob"), "{err}");
