@@ -28,9 +28,8 @@ APT_PACKAGES=(
   valgrind        # memory checks of the native core
   curl            # demo and smoke checks
   # ingress-nginx's CORS block in a real nginx, run unprivileged on a free
-  # loopback port by tests/e2e/test_nginx_model.py. The package's own service
-  # is not needed (here policy-rc.d keeps it from starting; where it starts,
-  # it listens on :80, which no test uses):
+  # loopback port by tests/e2e/test_nginx_model.py (the package's own service
+  # is kept from starting, below):
   nginx                                  # nginx 1.22
   libnginx-mod-http-headers-more-filter  # headers-more 0.34: the template's more_set_headers
   # The compose stack and the Istio image, run and built with podman
@@ -53,9 +52,21 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   log "apt: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # A package's own service (nginx's, on :80) must not start: the suite starts
+  # every server it needs itself, on loopback. Container images say so with a
+  # policy-rc.d; elsewhere one says so for this install, and systemd is told
+  # not to start the service at boot either.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod 755 /usr/sbin/policy-rc.d
+    trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   # Another apt run on the machine holds the lock for a while: wait for it.
   as_root apt-get -o DPkg::Lock::Timeout=300 update
   as_root apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}"
+  if [ -d /run/systemd/system ] && [[ " ${missing[*]} " == *" nginx "* ]]; then
+    as_root systemctl disable --now nginx || true
+  fi
 fi
 
 # --- Rust -------------------------------------------------------------------
