@@ -75,13 +75,22 @@ def to_upstream(route_config: dict, keep_cors: bool) -> dict:
     return rc
 
 
+def direct_statuses(report: dict) -> dict[int, int]:
+    """The status each scope that answers itself answers with (a route's
+    `direct_response`, nginx's redirect to a path with `/`), by scope."""
+    return {c["scope"]: c["upstream"]["status"] for c in report["cases"] if c["upstream"]["kind"] == "direct"}
+
+
 def scoped_routes(report: dict, keep_cors: bool) -> dict:
     """One route per scope of the matrix, selected by SCOPE_HEADER, named as
-    the source's route (for `route_name` rules), with the scope's CorsPolicy."""
+    the source's route (for `route_name` rules), with the scope's CorsPolicy;
+    to the upstream, or answering itself."""
     routes = []
+    direct = direct_statuses(report)
     for i, scope in enumerate(report["scopes"]):
+        action = {"direct_response": {"status": direct[i]}} if i in direct else {"route": {"cluster": "upstream"}}
         route = {"match": {"prefix": "/", "headers": [{"name": SCOPE_HEADER, "string_match": {"exact": str(i)}}]},
-                 "route": {"cluster": "upstream"}}
+                 **action}
         if scope["route_name"]:
             route["name"] = scope["route_name"]
         if keep_cors and isinstance(scope["envoy"], dict):

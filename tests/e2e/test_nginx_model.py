@@ -15,6 +15,16 @@ the upstream was reached.
 A scope is a location `/scope-N/`, chosen by test_import.py's scope header (a
 server-level rewrite), so the requests go out as test_import.py sends them.
 
+Then the routing, which the importer also reads from ingress-nginx's code:
+the fixture's Ingresses become the servers and locations ingress-nginx makes
+of them (the second transcription below), each location with its Ingress's
+CORS block (the `nginx` field of that Ingress's scopes). Every matrix request,
+sent by its own host and path, must get the answer the model predicted for
+its scope; and at probes where location semantics are subtle, the Ingress of
+the location nginx picks (a header each location adds) must be the one whose
+policy the imported rules apply there (`cors-policy explain`, and each scope's
+`policy` in `--matrix`).
+
 The matrix never sends the origins where nginx's regex is loosest (an
 unanchored start: `(null)$` allows `http://xnull`; a `*` that is one label), and
 the tool has no way to answer an arbitrary request. Those are the table
@@ -36,6 +46,7 @@ from pathlib import Path
 import pytest
 import test_differential as differential
 import test_import
+import yaml
 
 pytestmark = pytest.mark.wire
 
@@ -48,6 +59,10 @@ ORIGINS_TABLE = ROOT / "tests/fixtures/ingress-nginx-origins.json"
 HEADERS_MORE_PACKAGE = "libnginx-mod-http-headers-more-filter"
 # A header the upstream is asked to send back, so a response shows it came from there.
 REACHED = "x-nginx-model-upstream"
+# A header each location of the routing test adds: which Ingress (its document
+# number) it belongs to, or the controller's own locations.
+LOCATION = "x-nginx-model-location"
+DEFAULT_BACKEND = "default-backend"
 
 
 # -- ingress-nginx's template, transcribed ---------------------------------------
@@ -109,6 +124,168 @@ def cors_template(cors: dict) -> str:
     return "\n".join(lines)
 
 
+# -- ingress-nginx's servers and locations, transcribed ---------------------------
+# Same tag: which servers and locations ingress-nginx makes of the Ingresses, in
+# which order, and how each is written; only what decides where a request goes
+# (no auth, TLS, upstreams, rewrite targets' upstream paths, aliases, snippets).
+
+def annotation(ing: dict, name: str) -> str:
+    """An annotation as the controller's parser reads it (`""` when absent)."""
+    return str(ing["metadata"].get("annotations", {}).get(f"nginx.ingress.kubernetes.io/{name}", ""))
+
+
+def go_bool(ing: dict, name: str) -> bool:
+    """A bool annotation, false by default: `parser.GetBoolAnnotation` reads it
+    with Go's `strconv.ParseBool` and falls back to the default on an error."""
+    return annotation(ing, name) in ("1", "t", "T", "TRUE", "true", "True")
+
+
+def ingresses(fixture: Path) -> list[dict]:
+    """The fixture's Ingresses, each with its document number (as the importer
+    counts them, empty documents left out), in the controller's order:
+    `sortIngressSlice` (internal/ingress/controller/store/store.go:1102-1115),
+    oldest first, ties by namespace/name descending (a missing timestamp is
+    Go's zero time); canary Ingresses make no server or location of their own
+    (controller.go:1325-1328, and their upstreams are `NoServer`)."""
+    docs = [d for d in yaml.safe_load_all(fixture.read_text()) if d is not None]
+    found = [dict(d, doc=n) for n, d in enumerate(docs, 1) if d.get("kind") == "Ingress" and not go_bool(d, "canary")]
+    for ing in found:
+        for rule in ing["spec"].get("rules") or []:
+            for path in (rule.get("http") or {}).get("paths") or []:
+                # `SetDefaultNGINXPathType` (internal/k8s/main.go:163-184), and an
+                # empty path is `/` (store.go:935-945).
+                if path.get("pathType") in (None, "ImplementationSpecific"):
+                    path["pathType"] = "Prefix"
+                path["path"] = path.get("path") or "/"
+    found.sort(key=lambda i: f"{i['metadata'].get('namespace') or 'default'}/{i['metadata']['name']}", reverse=True)
+    found.sort(key=lambda i: str(i["metadata"].get("creationTimestamp") or ""))
+    return found
+
+
+def location(path: str, path_type: str, ing: dict | None, default: bool) -> dict:
+    return {"path": path, "type": path_type, "ingress": ing, "default": default, "ingress_path": path}
+
+
+def servers_and_locations(ings: list[dict]) -> dict[str, list[dict]]:
+    """Each server's locations as the template receives them."""
+    # createServers (internal/ingress/controller/controller.go:1297-1391): the
+    # catch-all `_` with the default backend at `/`, then each host's root
+    # location with its first (oldest) Ingress's annotations; an Ingress with a
+    # default backend and no rules takes the catch-all's root (l.1336-1357).
+    servers = {"_": [location("/", "Prefix", None, True)]}
+    for ing in ings:
+        catch_all = servers["_"][0]
+        if (ing["spec"].get("defaultBackend") or {}).get("service") and catch_all["default"] \
+                and not ing["spec"].get("rules"):
+            catch_all.update(ingress=ing, default=False)
+        for rule in ing["spec"].get("rules") or []:
+            servers.setdefault(rule.get("host") or "_", [location("/", "Prefix", ing, True)])
+    # getBackendServers (l.730-875): a location per path with a service
+    # backend; a path already there with the same type keeps the older
+    # Ingress's location, unless that is a root made by createServers, which
+    # the path's Ingress takes over; the loop stops at the first location of
+    # the same path (l.817-830).
+    for ing in ings:
+        for rule in ing["spec"].get("rules") or []:
+            server = servers[rule.get("host") or "_"]
+            for path in (rule.get("http") or {}).get("paths") or []:
+                # As the importer reads it, a path without a backend (which
+                # the API server refuses) is a Service's.
+                if (path.get("backend") or {}).get("resource"):
+                    continue
+                add = True
+                for loc in server:
+                    if loc["path"] != path["path"]:
+                        continue
+                    if loc["type"] == path["pathType"]:
+                        add = False
+                        if loc["default"]:
+                            loc.update(ingress=ing, default=False)
+                    break
+                if add:
+                    server.append(location(path["path"], path["pathType"], ing, False))
+    # Longest path first, ties by path descending (l.996-1004); then
+    # updateServerLocations (location.go:34-88) at l.654.
+    for name, locs in servers.items():
+        locs.sort(key=lambda loc: loc["path"].encode(), reverse=True)
+        locs.sort(key=lambda loc: len(loc["path"].encode()), reverse=True)
+        servers[name] = with_exact_locations(locs)
+    return servers
+
+
+def needs_rewrite(loc: dict) -> bool:
+    """location.go:102-108 and template.go:497-502: a `rewrite-target` other than the path."""
+    target = annotation(loc["ingress"], "rewrite-target") if loc["ingress"] else ""
+    return target != "" and target != loc["path"]
+
+
+def regex_location(loc: dict) -> bool:
+    return needs_rewrite(loc) or bool(loc["ingress"]) and go_bool(loc["ingress"], "use-regex")
+
+
+def with_exact_locations(locs: list[dict]) -> list[dict]:
+    """updateServerLocations (location.go:34-100): a Prefix path (not `/`,
+    not rewritten, not regex) becomes `path/`, followed by an Exact `path`
+    unless an Exact location of that path exists."""
+    exact = {loc["path"] for loc in locs if loc["type"] == "Exact"}
+    out = []
+    for loc in locs:
+        if loc["path"] == "/" or loc["type"] != "Prefix" or regex_location(loc):
+            out.append(loc)
+            continue
+        pair = dict(loc, type="Exact")
+        loc["path"] = loc["path"] if loc["path"].endswith("/") else loc["path"] + "/"
+        out.append(loc)
+        if pair["path"] not in exact:
+            out.append(pair)
+    return out
+
+
+def build_location(loc: dict, enforce_regex: bool) -> str:
+    """template.go:523-538 `buildLocation`, with `sanitizeQuotedRegex` (l.543-553)."""
+    path = re.sub(r'([\\"])', r"\\\1", loc["path"])
+    if enforce_regex:
+        return f'~* "^{path}"'
+    if loc["type"] == "Exact":
+        return f'= "{path}"'
+    return f'"{path}"'
+
+
+def build_server_name(host: str) -> str:
+    """template.go:1686-1695 `buildServerName`: `*.a.b` is a regex of one label."""
+    if not host.startswith("*"):
+        return host
+    return r"~^(?<subdomain>[\w-]+)\." + r"\.".join(host.replace("*.", "", 1).split(".")) + "$"
+
+
+def ingress_servers(servers: dict[str, list[dict]], upstream, cors: dict[int, dict]) -> str:
+    """The servers as nginx.tmpl writes them: l.636-665 (a server per host,
+    sorted by name, the catch-all `_` the `default_server`, l.671), the
+    location loop of `define "SERVER"` (l.987-1150: `enforceRegexModifier`
+    over the server's locations, template.go:504-519), each location's CORS
+    block (l.1216-1218, `cors` by document number), and the catch-all's own
+    `/healthz` and `/nginx_status` (l.1455-1488). Each location also says
+    whose it is in LOCATION."""
+    proxy = f"proxy_pass http://{upstream.host}:{upstream.port};"
+    blocks = []
+    for name in sorted(servers):
+        locs = servers[name]
+        enforce = any(regex_location(loc) for loc in locs)
+        body = []
+        for loc in locs:
+            owner = str(loc["ingress"]["doc"]) if loc["ingress"] else DEFAULT_BACKEND
+            block = cors_template(cors[loc["ingress"]["doc"]]) if loc["ingress"] and loc["ingress"]["doc"] in cors else ""
+            body.append(f"location {build_location(loc, enforce)} {{\nadd_header {LOCATION} \"{owner}\" always;\n"
+                        f"{block}\n{proxy}\n}}")
+        if name == "_":
+            body += [f"location /healthz {{\nadd_header {LOCATION} controller always;\nreturn 200;\n}}",
+                     f"location /nginx_status {{\nadd_header {LOCATION} controller always;\nreturn 200;\n}}"]
+        default = " default_server" if name == "_" else ""
+        blocks.append(f'server {{\nlisten 127.0.0.1:{{port}}{default};\nserver_name "{build_server_name(name)}";\n'
+                      + "\n".join(body) + "\n}")
+    return "\n".join(blocks)
+
+
 # -- nginx -----------------------------------------------------------------------
 
 def headers_more_module() -> Path:
@@ -119,14 +296,9 @@ def headers_more_module() -> Path:
     return found[0]
 
 
-def nginx_conf(tmp: Path, port: int, upstream, scopes: list[dict]) -> str:
-    """One server: the scope header picks the location `/scope-N/`, which
-    has the scope's CORS block (none without CORS) and proxies upstream."""
+def nginx_conf(tmp: Path, port: int, servers: str) -> str:
+    """The main configuration around `servers` (server blocks, `{port}` for the port)."""
     temp = " ".join(f"{kind}_temp_path {tmp}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    locations = "\n".join(
-        f"location /scope-{i}/ {{\n{cors_template(s['nginx']) if s.get('nginx') else ''}\n"
-        f"proxy_pass http://{upstream.host}:{upstream.port};\n}}"
-        for i, s in enumerate(scopes))
     return f"""load_module {headers_more_module()};
 daemon off;
 master_process off;
@@ -135,14 +307,27 @@ error_log {tmp}/error.log notice;
 events {{}}
 http {{
 access_log off;
+server_name_in_redirect off;
 {temp}
-server {{
-listen 127.0.0.1:{port};
-rewrite ^(.*)$ /scope-$http_{test_import.SCOPE_HEADER.replace('-', '_')}$1 last;
-{locations}
-}}
+{servers.replace("{port}", str(port))}
 }}
 """
+
+
+def scoped_server(upstream, scopes: list[dict], direct: dict[int, int]) -> str:
+    """One server: the scope header picks the location `/scope-N/`, which
+    has the scope's CORS block (none without CORS) and proxies upstream, or
+    answers itself with `direct[N]` (nginx's redirect of `/p` to `/p/`)."""
+    proxy = f"proxy_pass http://{upstream.host}:{upstream.port};"
+    locations = "\n".join(
+        f"location /scope-{i}/ {{\n{cors_template(s['nginx']) if s.get('nginx') else ''}\n"
+        f"{f'return {direct[i]};' if i in direct else proxy}\n}}"
+        for i, s in enumerate(scopes))
+    return f"""server {{
+listen 127.0.0.1:{{port}};
+rewrite ^(.*)$ /scope-$http_{test_import.SCOPE_HEADER.replace('-', '_')}$1 last;
+{locations}
+}}"""
 
 
 def free_port() -> int:
@@ -152,12 +337,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def nginx(tmp: Path, upstream, scopes: list[dict]):
-    """An unprivileged nginx on a free loopback port; yields the port."""
+def nginx(tmp: Path, servers: str):
+    """An unprivileged nginx on a free loopback port with `servers`; yields the port."""
     for _ in range(3):  # another process may take the port between free_port() and nginx's bind
         port = free_port()
         conf = tmp / "nginx.conf"
-        conf.write_text(nginx_conf(tmp, port, upstream, scopes))
+        conf.write_text(nginx_conf(tmp, port, servers))
         proc = subprocess.Popen(["nginx", "-p", str(tmp), "-c", str(conf), "-e", str(tmp / "error.log")],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
@@ -188,14 +373,69 @@ def imported(cors_policy: str, fixture: Path, tmp_path: Path) -> dict:
     if proc.returncode == 1 and "--lossy writes the nearest" in proc.stderr:
         proc = subprocess.run([*command, "--lossy"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    (tmp_path / "policy.json").write_text(proc.stdout)
     return json.loads(out.read_text())
 
 
-def answer(port: int, case: dict) -> tuple[dict, bool]:
+def answer(port: int, case: dict, scoped: bool = True) -> tuple[dict, bool]:
     """nginx's answer to a case, normalised, and whether the upstream sent it."""
     upstream = dict(case["upstream"], headers=[*case["upstream"]["headers"], [REACHED, "yes"]])
-    status, headers = test_import.send(port, dict(case, upstream=upstream), scoped=True)
+    status, headers = test_import.send(port, dict(case, upstream=upstream), scoped=scoped)
     return differential.normalise(status, headers), any(n.lower() == REACHED for n, _ in headers)
+
+
+def unpredicted(port: int, report: dict, scoped: bool) -> list[str]:
+    """The matrix cases whose nginx answer the model did not predict."""
+    wrong = []
+    for i, case in enumerate(report["cases"]):
+        got, reached = answer(port, case, scoped)
+        expected = test_import.predicted(case["source"]), case["source"]["reached_upstream"]
+        if (got, reached) != expected:
+            wrong.append(f"#{i} {case['rule']} {case['request']} upstream={case['upstream']['kind']}\n"
+                         f"    model={expected}\n    nginx={(got, reached)}")
+    return wrong
+
+
+def document(scope: dict) -> int:
+    """The document of the fixture a scope's rule is in (`document N: ...`, else the only one)."""
+    found = re.match(r"document (\d+):", scope["rule"])
+    return int(found[1]) if found else 1
+
+
+def probes(name: str, locs: list[dict]) -> list[tuple[str, str]]:
+    """Requests (host, path) where location semantics are subtle: around each
+    Ingress path (its `/`-less and `/`-ended forms, a longer path sharing its
+    start, its upper case, a deeper path) and paths no Ingress names."""
+    host = "unlisted-host.invalid" if name == "_" else name.replace("*", "sample", 1)
+    paths = ["/", "/no-ingress-path", "/healthz"]
+    for loc in locs:
+        path = loc["ingress_path"]
+        bare = path.rstrip("/") or "/"
+        paths += [path, bare, bare + "/", bare + "x", path.upper(), bare + "/deeper"]
+    out = [(host, p) for p in dict.fromkeys(paths)]
+    return [*out, (host.upper(), "/")] if name != "_" else out
+
+
+def misrouted(port: int, cors_policy: str, policy: Path, servers: dict[str, list[dict]],
+              policies: dict[str, set]) -> tuple[int, list[str]]:
+    """The probes, and those where nginx's location is not of an Ingress with
+    the policy the imported rules apply (`policies`: by LOCATION value). A
+    redirect of `/p` to `/p/` comes before any CORS header: no policy."""
+    wrong, probed = [], [p for name, locs in servers.items() for p in probes(name, locs)]
+    for host, path in probed:
+        request = {"method": "GET", "path": path, "authority": host, "headers": []}
+        status, headers = test_import.send(port, {"request": request, "upstream": {"headers": []}}, scoped=False)
+        named = {n.lower(): v for n, v in headers}
+        owner = named.get(LOCATION, "no location")
+        redirect = status == 301 and named.get("location", "").endswith(path + "/")
+        theirs = {None} if redirect else policies.get(owner, {f"the policy of document {owner}"})
+        proc = subprocess.run([cors_policy, "explain", str(policy), "--origin", "https://probe.example",
+                               "--host", host, "--path", path, "--json"], capture_output=True, text=True)
+        ours = json.loads(proc.stdout)["policy"]
+        if ours not in theirs:
+            wrong.append(f"probe {host}{path}: nginx {status} at the location of {owner} "
+                         f"(policy {sorted(theirs, key=str)}), the imported rules apply {ours}")
+    return len(probed), wrong
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f"{f.parent.name}/{f.stem}" for f in FIXTURES])
@@ -203,14 +443,8 @@ def test_nginx_answers_every_matrix_request_as_the_importer_model_predicted(fixt
     report = imported(cors_policy, fixture, tmp_path)
     scopes = report["scopes"]
     assert any(s.get("nginx") for s in scopes), "no ingress-nginx scope in the matrix"
-    wrong = []
-    with nginx(tmp_path, upstream, scopes) as port:
-        for i, case in enumerate(report["cases"]):
-            got, reached = answer(port, case)
-            expected = test_import.predicted(case["source"]), case["source"]["reached_upstream"]
-            if (got, reached) != expected:
-                wrong.append(f"#{i} {case['rule']} {case['request']} upstream={case['upstream']['kind']}\n"
-                             f"    model={expected}\n    nginx={(got, reached)}")
+    with nginx(tmp_path, scoped_server(upstream, scopes, test_import.direct_statuses(report))) as port:
+        wrong = unpredicted(port, report, scoped=True)
     assert not wrong, f"{len(wrong)} of {len(report['cases'])} nginx answers the model did not predict:\n" + \
         "\n".join(wrong[:10])
 
@@ -222,7 +456,7 @@ def test_nginx_allows_the_origins_the_table_the_model_is_tested_against_says(ups
                          "CorsAllowHeaders": "Content-Type", "CorsExposeHeaders": "", "CorsMaxAge": 5}}
               for e in entries]
     wrong = []
-    with nginx(tmp_path, upstream, scopes) as port:
+    with nginx(tmp_path, scoped_server(upstream, scopes, {})) as port:
         for c in cases:
             request = {"method": "GET", "path": "/", "authority": "api.example.com", "headers": [["origin", c["origin"]]]}
             case = {"request": request, "upstream": {"headers": []}, "scope": entries.index(tuple(c["entries"]))}
@@ -230,3 +464,27 @@ def test_nginx_allows_the_origins_the_table_the_model_is_tested_against_says(ups
             if (got.get("access-control-allow-origin") == c["origin"]) != c["allowed"]:
                 wrong.append(f"{c}: nginx answered {got}")
     assert not wrong, "nginx disagrees with the table:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=[f"{f.parent.name}/{f.stem}" for f in FIXTURES])
+def test_nginx_routes_every_request_to_the_ingress_whose_cors_the_importer_says(fixture, cors_policy, upstream,
+                                                                                tmp_path):
+    """The Ingresses as ingress-nginx's servers and locations, each with its
+    Ingress's CORS: each matrix request, sent by its own host and path, gets
+    the answer the model predicted for its scope; and at each probe nginx's
+    location belongs to the Ingress whose policy the imported rules apply
+    there (`cors-policy explain`), none for the default backend and for nginx's
+    redirect of `/p` to a location `/p/` (a 301 without CORS headers)."""
+    report = imported(cors_policy, fixture, tmp_path)
+    scopes = report["scopes"]
+    cors = {document(s): s["nginx"] for s in scopes if s.get("nginx")}
+    policies: dict[str, set] = {DEFAULT_BACKEND: {None}, "controller": {None}}
+    for s in scopes:
+        policies.setdefault(str(document(s)), set()).add(s["policy"])
+    servers = servers_and_locations(ingresses(fixture))
+    with nginx(tmp_path, ingress_servers(servers, upstream, cors)) as port:
+        wrong = unpredicted(port, report, scoped=False)
+        probed, misrouted_probes = misrouted(port, cors_policy, tmp_path / "policy.json", servers, policies)
+    wrong += misrouted_probes
+    assert not wrong, f"{len(wrong)} of {len(report['cases'])} cases and {probed} probes disagree:\n" + \
+        "\n".join(wrong[:20])

@@ -29,14 +29,24 @@
 //!   `use-regex` or `rewrite-target`, every location of the host is
 //!   `~* "^path"`, a case-insensitive string prefix, longest first. A host's
 //!   other paths get the CORS of the oldest Ingress that names the host (its
-//!   implicit root location, `createServers` in controller.go).
+//!   implicit root location, `createServers` in controller.go), oldest by
+//!   `creationTimestamp`, ties (none in a file written by hand) by
+//!   namespace/name descending (`sortIngressSlice`); the catch-all server's
+//!   other paths go to the default backend, without CORS. A path whose
+//!   backend is a `resource` makes no location. nginx answers `/p` with a
+//!   301 to a location `/p/` (a path written with its `/`) unless `= /p`
+//!   exists, before any CORS header: CORS off there.
 //!
 //! Read from that code, and run: tests/e2e/test_nginx_model.py renders each
 //! imported location's `CORS` template into nginx 1.22 with headers-more and
 //! requires the model to predict every answer of the `--matrix` requests,
 //! and tests/fixtures/ingress-nginx-origins.json (this module's test) holds
-//! the origins where nginx's regex is loosest, also checked there. The path
-//! and location rules above are read, not run.
+//! the origins where nginx's regex is loosest, also checked there. It also
+//! renders the servers and locations ingress-nginx makes of each fixture's
+//! Ingresses (a transcription of the controller's code), sends every matrix
+//! request by its own host and path, and probes the paths around each
+//! location: nginx must reach the Ingress whose policy the imported rules
+//! apply.
 
 use std::collections::BTreeSet;
 
@@ -110,6 +120,16 @@ struct HttpPaths {
 struct HttpPath {
     path: Option<String>,
     path_type: Option<String>,
+    backend: Backend,
+}
+
+/// Its `backend`: a Service, or a `resource`, which makes no location (a
+/// path written without one, which the API server refuses, is read as a
+/// Service's).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Backend {
+    resource: Option<serde_json::Value>,
 }
 
 /// An Ingress, where it is, and what its CORS converts to.
@@ -134,8 +154,12 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
         let cors = issues.converting(|issues| cors(&ingress.metadata, &at, browser, issues).unwrap_or_default());
         read.push(Read { part, ingress, cors });
     }
-    // Oldest first (`sortIngressSlice`); the file's order for ties.
-    read.sort_by_key(|r| r.ingress.metadata.creation_timestamp.clone());
+    // Oldest first, ties by namespace/name descending (`sortIngressSlice`,
+    // store.go); no timestamp is Go's zero time, the oldest.
+    read.sort_by(|a, b| {
+        let (a, b) = (&a.ingress.metadata, &b.ingress.metadata);
+        (a.creation_timestamp.cmp(&b.creation_timestamp)).then_with(|| b.key().cmp(&a.key()))
+    });
     // nginx's server selection: exact names, wildcards, then the catch-all.
     let hosts = read
         .iter()
@@ -277,13 +301,15 @@ fn origin_regex(origin: &str) -> String {
     escape(origin).replacen(r"\*", ONE_LABEL, 1)
 }
 
-/// A location of a host: its path match, its Ingress, where it is.
+/// A location of a host: its path match, its Ingress, where it is; or a
+/// path nginx redirects to a location of the Ingress.
 struct Location<'a> {
     path: PathMatch,
     /// A regex path `--lossy` widened to a prefix.
     widened: bool,
     read: &'a Read<'a>,
     at: String,
+    redirect: bool,
 }
 
 /// The rules of one host (`None`: the catch-all server): its locations in
@@ -317,22 +343,32 @@ fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: 
             format!("nginx's {name:?} covers one label, a host rule any number; --lossy matches any number"),
         );
     }
-    // The implicit root location, unless an Ingress has a `/` of its own.
+    // The implicit root location, unless an Ingress has a `/` of its own;
+    // the catch-all server's is the default backend's (`createServers`).
     let has_root = locations.iter().any(|l| l.path == PathMatch::Any);
-    let root = members.first().filter(|_| !has_root).map(|r| Location {
-        path: PathMatch::Any,
-        widened: false,
-        read: r,
-        at: within(r.part, "spec"),
-    });
+    let root = members
+        .first()
+        .filter(|_| !has_root && host.is_some())
+        .map(|r| Location {
+            path: PathMatch::Any,
+            widened: false,
+            read: r,
+            at: within(r.part, "spec"),
+            redirect: false,
+        });
+    let off = Cors::default();
     locations
         .iter()
         .chain(root.as_ref())
         .flat_map(|l| {
             let hint = &l.read.ingress.metadata.name;
-            let widened = l.widened || name.starts_with("*.");
-            let scopes = Scope::each_glob(name, &l.path, !regex_mode, &l.read.cors, hint, &l.at);
-            scopes.into_iter().map(move |scope| Scope { widened, ..scope })
+            let cors = if l.redirect { &off } else { &l.read.cors };
+            let mut scopes = Scope::each_glob(name, &l.path, !regex_mode, cors, hint, &l.at);
+            for scope in &mut scopes {
+                scope.widened = l.widened || name.starts_with("*.");
+                scope.sample.direct_status = l.redirect.then_some(301);
+            }
+            scopes
         })
         .collect()
 }
@@ -347,6 +383,13 @@ fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, iss
         for (r, rule) in rules.filter(|(_, x)| x.host.as_deref() == host) {
             for (p, path) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
                 let at = within(read.part, &format!("spec.rules[{r}].http.paths[{p}]"));
+                if path.backend.resource.is_some() {
+                    issues.note(
+                        &at,
+                        "its backend is a resource, not a Service: ingress-nginx makes no location of it; left out",
+                    );
+                    continue;
+                }
                 let value = path.path.clone().unwrap_or_else(|| "/".to_owned());
                 let kind = path.path_type.as_deref().unwrap_or("ImplementationSpecific");
                 if !seen.insert((value.clone(), kind)) {
@@ -372,8 +415,51 @@ fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, iss
                     widened: regex_mode && !literal,
                     read,
                     at,
+                    redirect: false,
                 });
             }
+        }
+    }
+    if !regex_mode {
+        out.extend(redirects(&out, issues));
+    }
+    out
+}
+
+/// nginx answers `/p` with a 301 to `/p/` when a location is `/p/` (a Prefix
+/// or Exact path with its `/`) and none is `= /p`: it finds the location
+/// (`auto_redirect` of `ngx_http_core_find_static_location`) before the
+/// `CORS` block runs, so the redirect has no CORS header.
+fn redirects<'a>(locations: &[Location<'a>], issues: &mut Issues) -> Vec<Location<'a>> {
+    let exact: BTreeSet<&str> = locations
+        .iter()
+        .filter_map(|l| match &l.path {
+            PathMatch::Exact(p) | PathMatch::SegmentPrefix(p) => Some(p.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for l in locations {
+        let (PathMatch::Exact(p) | PathMatch::StringPrefix(p)) = &l.path else {
+            continue;
+        };
+        let Some(bare) = p.strip_suffix('/').filter(|b| !b.is_empty() && !exact.contains(b)) else {
+            continue;
+        };
+        if seen.insert(bare) {
+            issues.note(
+                &l.at,
+                format!("nginx redirects {bare:?} to {p:?} (301, no CORS headers); imported with CORS off there"),
+            );
+            let path = PathMatch::Exact(bare.to_owned());
+            out.push(Location {
+                path,
+                widened: false,
+                read: l.read,
+                at: l.at.clone(),
+                redirect: true,
+            });
         }
     }
     out
@@ -385,6 +471,90 @@ mod tests {
 
     use super::*;
     use crate::import::model::{Request, Response};
+
+    /// tests/fixtures/import/ingress-nginx/routes.yaml, whose routing
+    /// tests/e2e/test_nginx_model.py checks against a real nginx.
+    const ROUTES: &str = include_str!("../../../../tests/fixtures/import/ingress-nginx/routes.yaml");
+
+    /// A rule: host, path, policy hint (`-` for CORS off) and the status of
+    /// an answer of nginx's own.
+    type Rule = (Option<String>, Option<String>, String, Option<u32>);
+
+    /// The rules imported from ROUTES.
+    fn routes() -> Vec<Rule> {
+        let docs: Vec<Doc> = crate::document::yaml_documents(ROUTES)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| Doc {
+                part: format!("document {}", i + 1),
+                value,
+            })
+            .collect();
+        let scopes = import(&docs, &BrowserOrigins::new().unwrap(), &mut Issues::default());
+        scopes
+            .into_iter()
+            .map(|s| {
+                let hint = if s.cors.policy.is_some() {
+                    s.policy_hint
+                } else {
+                    "-".to_owned()
+                };
+                (s.host, s.path, hint, s.sample.direct_status)
+            })
+            .collect()
+    }
+
+    fn rule(host: Option<&str>, path: Option<&str>, hint: &str) -> Rule {
+        (host.map(str::to_owned), path.map(str::to_owned), hint.to_owned(), None)
+    }
+
+    #[test]
+    fn ingresses_without_timestamps_are_ordered_by_namespace_and_name_descending_so_the_root_is_the_last_named() {
+        let routes = routes();
+        assert_eq!(
+            routes.iter().rfind(|r| r.0.as_deref() == Some("app.example.com")),
+            Some(&rule(Some("app.example.com"), None, "app-b"))
+        );
+    }
+
+    #[test]
+    fn the_catch_all_servers_other_paths_go_to_the_default_backend_without_cors() {
+        let routes = routes();
+        let catch_all: Vec<_> = routes.iter().filter(|r| r.0.is_none()).collect();
+        assert_eq!(
+            catch_all,
+            [
+                &rule(None, Some("/public"), "fallback"),
+                &rule(None, Some("/public/**"), "fallback")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_path_nginx_redirects_to_its_location_with_a_slash_has_cors_off_and_a_301() {
+        let routes = routes();
+        let api = routes.iter().find(|r| r.1.as_deref() == Some("/api"));
+        assert_eq!(
+            api,
+            Some(&(
+                Some("app.example.com".to_owned()),
+                Some("/api".to_owned()),
+                "-".to_owned(),
+                Some(301)
+            ))
+        );
+        // An Exact path of the same name keeps nginx from redirecting: `/login` is app-a's.
+        let login = routes.iter().find(|r| r.1.as_deref() == Some("/login"));
+        assert_eq!(login, Some(&rule(Some("app.example.com"), Some("/login"), "app-a")));
+    }
+
+    #[test]
+    fn a_path_with_a_resource_backend_makes_no_rule_as_it_makes_no_location() {
+        assert!(routes()
+            .iter()
+            .all(|r| !r.1.as_deref().is_some_and(|p| p.starts_with("/static"))));
+    }
 
     /// tests/fixtures/ingress-nginx-origins.json, which
     /// tests/e2e/test_nginx_model.py checks against a real nginx.

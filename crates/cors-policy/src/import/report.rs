@@ -64,8 +64,8 @@ struct Upstream {
 #[derive(Debug)]
 pub struct Report {
     cases: Vec<Case>,
-    /// Each scope, for `--matrix`: its route name, whether its policy allows
-    /// any origin, and the CorsPolicy of Envoy's own filter it models (a
+    /// Each scope, for `--matrix`: its route name, its policy's name, whether
+    /// the policy allows any origin, and the CorsPolicy of Envoy's own filter it models (a
     /// string when another source's model stands there, `null` for none);
     /// for ingress-nginx also the `CorsConfig` its template renders.
     scopes: Vec<Value>,
@@ -114,9 +114,10 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
         Some(_) => Value::from("not Envoy's filter"),
         None => Value::Null,
     };
-    let scopes = scopes.iter().map(|s| {
-        let mut scope =
-            json!({ "rule": s.at, "route_name": s.route_name, "any_origin": s.any_origin(), "envoy": envoy(s) });
+    let scopes = scopes.iter().zip(names).map(|(s, policy)| {
+        let mut scope = json!({
+            "rule": s.at, "route_name": s.route_name, "policy": policy, "any_origin": s.any_origin(), "envoy": envoy(s)
+        });
         if let (Some(SourceCors::Nginx(cors)), Some(fields)) = (&s.cors.source, scope.as_object_mut()) {
             fields.insert("nginx".to_owned(), cors.cors_config());
         }
