@@ -35,12 +35,14 @@ tests/fixtures/ingress-nginx-origins.json: the importer's unit test
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import re
 import shutil
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,8 @@ ORIGINS_TABLE = ROOT / "tests/fixtures/ingress-nginx-origins.json"
 HEADERS_MORE_PACKAGE = "libnginx-mod-http-headers-more-filter"
 # A header the upstream is asked to send back, so a response shows it came from there.
 REACHED = "x-nginx-model-upstream"
+# The name of the server that tells this run's nginx from another process on its port.
+READY_HOST = "ready.nginx-model.invalid"
 # A header each location of the routing test adds: which Ingress (its document
 # number) it belongs to, or the controller's own locations.
 LOCATION = "x-nginx-model-location"
@@ -296,8 +300,9 @@ def headers_more_module() -> Path:
     return found[0]
 
 
-def nginx_conf(tmp: Path, port: int, servers: str) -> str:
-    """The main configuration around `servers` (server blocks, `{port}` for the port)."""
+def nginx_conf(tmp: Path, port: int, servers: str, token: str) -> str:
+    """The main configuration around `servers` (server blocks, `{port}` for
+    the port), and last a server that answers READY_HOST with `token`."""
     temp = " ".join(f"{kind}_temp_path {tmp}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     return f"""load_module {headers_more_module()};
 daemon off;
@@ -310,6 +315,11 @@ access_log off;
 server_name_in_redirect off;
 {temp}
 {servers.replace("{port}", str(port))}
+server {{
+listen 127.0.0.1:{port};
+server_name {READY_HOST};
+location = /ready {{ return 200 "{token}"; }}
+}}
 }}
 """
 
@@ -336,30 +346,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def answers(proc: subprocess.Popen, port: int, token: str) -> bool:
+    """Whether this nginx, not another process that took the port, answers
+    (with the run's token) before it exits or 10 s pass."""
+    deadline = time.monotonic() + 10
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/ready", headers={"Host": READY_HOST})
+            if conn.getresponse().read().decode() == token:
+                return True
+        time.sleep(0.05)
+    return False
+
+
 @contextlib.contextmanager
 def nginx(tmp: Path, servers: str):
     """An unprivileged nginx on a free loopback port with `servers`; yields the port."""
+    log, conf = tmp / "error.log", tmp / "nginx.conf"
     for _ in range(3):  # another process may take the port between free_port() and nginx's bind
-        port = free_port()
-        conf = tmp / "nginx.conf"
-        conf.write_text(nginx_conf(tmp, port, servers))
-        proc = subprocess.Popen(["nginx", "-p", str(tmp), "-c", str(conf), "-e", str(tmp / "error.log")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        port, token = free_port(), uuid.uuid4().hex
+        conf.write_text(nginx_conf(tmp, port, servers, token))
+        log.write_text("")
+        proc = subprocess.Popen(["nginx", "-p", str(tmp), "-c", str(conf), "-e", str(log)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            deadline = time.monotonic() + 10
-            while proc.poll() is None and time.monotonic() < deadline:
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-                time.sleep(0.05)
-            else:
-                if proc.poll() is None or "Address already in use" not in (tmp / "error.log").read_text():
-                    pytest.fail(f"nginx did not start:\n{(tmp / 'error.log').read_text()[-3000:]}\n{conf.read_text()}")
-                continue
-            yield port
-            return
+            if answers(proc, port, token):
+                yield port
+                return
+            if proc.poll() is None or "Address already in use" not in log.read_text():
+                pytest.fail(f"nginx did not start:\n{log.read_text()[-3000:]}\n{conf.read_text()}")
         finally:
             proc.terminate()
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     pytest.fail("nginx found no free port in 3 tries")
 
 
