@@ -46,7 +46,8 @@
 //! Ingresses (a transcription of the controller's code), sends every matrix
 //! request by its own host and path, and probes the paths around each
 //! location: nginx must reach the Ingress whose policy the imported rules
-//! apply.
+//! apply. The annotations' parsing (`cors/main.go`) is read, not run: the
+//! test renders the settings this module parsed.
 
 use std::collections::BTreeSet;
 
