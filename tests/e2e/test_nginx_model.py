@@ -39,7 +39,6 @@ import http.client
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -49,6 +48,7 @@ import pytest
 import test_differential as differential
 import test_import
 import yaml
+from envoy_cors_testing.http import free_port
 
 pytestmark = pytest.mark.wire
 
@@ -339,11 +339,6 @@ rewrite ^(.*)$ /scope-$http_{test_import.SCOPE_HEADER.replace('-', '_')}$1 last;
 {locations}
 }}"""
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def answers(proc: subprocess.Popen, port: int, token: str) -> bool:

@@ -7,25 +7,19 @@ would."""
 import copy
 import json
 import os
-import socket
 import time
 import uuid
 
 import pytest
 import yaml
 from envoy_cors_testing import envoy_runner
-from envoy_cors_testing.http import request
+from envoy_cors_testing.http import free_port, request
 from policies import APP
 
 pytestmark = pytest.mark.wire
 
 OTHER = "https://other.example.com"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listener_resource(config: dict, policy: dict) -> dict:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import os
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 from envoy_cors_testing import envoy_runner
-from envoy_cors_testing.http import request
+from envoy_cors_testing.http import free_port, request
 from envoy_cors_testing.load import Load
 from policies import APP, EVIL
 
@@ -39,12 +38,6 @@ AFTER = {"allow_origins": [APP, NEW], "allow_methods": ["GET", "PUT"], "allow_he
 INVALID = {"allow_origins": [APP, "https://*example.com"], "allow_methods": ["GET", "PUT"]}
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
 
-
-def free_port() -> int:
-    """A port that was free a moment ago (the listener needs one fixed port)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class WatchedListener:

@@ -85,3 +85,11 @@ def raw_exchange(host: str, port: int, data: bytes, timeout: float = 5.0) -> byt
                 break
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago, for a server that needs a
+    fixed one (another process may take it before the server binds it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
