@@ -335,7 +335,7 @@ impl GatewayCors {
         let allowed = self.allows(origin);
         let credentials = self.credentials();
         let allow_origin = if self.any_origin() && !credentials { "*" } else { origin };
-        let preflight = request.method == "OPTIONS" && request.header("access-control-request-method").is_some();
+        let preflight = request.is_preflight();
         let mut response = if preflight {
             Response::local(200)
         } else {

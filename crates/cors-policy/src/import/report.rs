@@ -228,7 +228,7 @@ fn verdict(request: &Request, response: &Response, exposed: &[String]) -> Option
     let origin = request
         .header("origin")
         .filter(|o| *o == "null" || Origin::parse(o.as_bytes()).is_ok())?;
-    let preflight = request.method == "OPTIONS" && request.header("access-control-request-method").is_some();
+    let preflight = request.is_preflight();
     if request.method == "OPTIONS" && !preflight {
         return None;
     }
