@@ -418,14 +418,19 @@ fn host_scopes(host: Option<&str>, read: &[Read], default: Option<&Read>, issues
     if !(with_cors || catch_all_cors && host.is_some()) {
         return Vec::new();
     }
-    let entries = entries(host, &members, default.filter(|_| host.is_none()), issues);
+    let mut entries = entries(host, &members, default.filter(|_| host.is_none()), issues);
     // An Ingress's `/` Prefix path takes a host's root location over.
-    let own_root = entries.iter().find(|e| e.value == "/" && !e.exact);
+    let own_root = entries.iter().find(|e| e.value == "/" && !e.exact).map(|e| e.read);
     let implicit_root = root.filter(|_| own_root.is_none());
     let regex_mode = entries.iter().any(|e| regex_location(e.read, &e.value, e.exact))
         || implicit_root.is_some_and(|r| host.is_some() && regex_location(r, "/", false));
+    if regex_mode {
+        // nginx tries regexes in the controller's order: the longest written
+        // path first, ties by path descending (controller.go:996-1003).
+        entries.sort_by(|a, b| (b.value.len(), &b.value).cmp(&(a.value.len(), &a.value)));
+    }
     let mut locations = locations(&entries, regex_mode, issues);
-    let root_read = own_root.map(|e| e.read).or(implicit_root);
+    let root_read = own_root.or(implicit_root);
     if host.is_none() && !regex_mode {
         locations.extend(
             root_read
@@ -436,8 +441,9 @@ fn host_scopes(host: Option<&str>, read: &[Read], default: Option<&Read>, issues
         );
     }
     locations.sort_by_key(|l| match &l.path {
-        PathMatch::Exact(_) if !regex_mode => (0, 0),
-        PathMatch::Exact(p) | PathMatch::StringPrefix(p) | PathMatch::SegmentPrefix(p) => (1, usize::MAX - p.len()),
+        _ if regex_mode => (0, 0),
+        PathMatch::Exact(_) => (0, 0),
+        PathMatch::StringPrefix(p) | PathMatch::SegmentPrefix(p) => (1, usize::MAX - p.len()),
         PathMatch::Any => (2, 0),
     });
     let name = host.unwrap_or("*");
@@ -568,8 +574,28 @@ fn locations<'a>(entries: &[Entry<'a>], regex_mode: bool, issues: &mut Issues) -
         .collect();
     if !regex_mode {
         out.extend(redirects(&out, issues));
+        duplicate_locations(entries, issues);
     }
     out
+}
+
+/// Notes Prefix paths `/p` and `/p/` of a host: both make `location /p/`
+/// (updateServerLocations, location.go:34-88), a duplicate nginx refuses.
+fn duplicate_locations(entries: &[Entry], issues: &mut Issues) {
+    let mut made = BTreeMap::new();
+    for e in entries.iter().filter(|e| !e.exact && e.value != "/") {
+        let location = format!("{}/", e.value.strip_suffix('/').unwrap_or(&e.value));
+        if let Some(first) = made.insert(location.clone(), &e.value) {
+            issues.note(
+                &e.at,
+                format!(
+                    "{first:?} and {:?} both make nginx's `location {location}`: nginx refuses the duplicate, so \
+                     ingress-nginx cannot load this configuration (with its admission webhook on, it refuses the Ingress)",
+                    e.value
+                ),
+            );
+        }
+    }
 }
 
 /// nginx answers `/p` with a 301 to `/p/` when a location is `/p/` (a Prefix
@@ -719,6 +745,11 @@ mod tests {
         )
     }
 
+    /// Whether a note's reason says `text`.
+    fn noted(issues: &Issues, text: &str) -> bool {
+        issues.list.iter().any(|i| i.reason.contains(text))
+    }
+
     #[test]
     fn a_rewrite_target_equal_to_the_path_keeps_the_host_in_prefix_mode_but_not_on_a_prefix_path_then_ended_by_a_slash()
     {
@@ -753,10 +784,7 @@ mod tests {
         let yaml = ingress("a", "", "", &["/x"]) + &ingress("b", "", "", &["/x"]);
         let rules = imported(&yaml, &mut issues);
         assert!(rules.contains(&rule(None, Some("/x"), "b")), "{rules:?}");
-        assert!(issues
-            .list
-            .iter()
-            .any(|i| i.reason.contains("default/b's, not default/a's")));
+        assert!(noted(&issues, "default/b's, not default/a's"));
     }
 
     #[test]
@@ -773,6 +801,25 @@ mod tests {
             rules.contains(&(None, Some("/healthz*".to_owned()), "-".to_owned(), Some(200))),
             "{rules:?}"
         );
+    }
+
+    #[test]
+    fn regex_locations_go_in_the_controllers_order_longest_written_path_first_not_by_their_converted_prefix() {
+        let regex = format!("    {PREFIX}use-regex: 'true'\n");
+        let yaml =
+            ingress("a", "app.example.com", &regex, &["/api.*"]) + &ingress("b", "app.example.com", "", &["/api"]);
+        let rules = imported(&yaml, &mut Issues::default());
+        assert_eq!(
+            rules.first(),
+            Some(&rule(Some("app.example.com"), Some("/[aA][pP][iI]*"), "a"))
+        );
+    }
+
+    #[test]
+    fn prefix_paths_p_and_p_slash_are_noted_as_one_nginx_location_nginx_refuses() {
+        let mut issues = Issues::default();
+        imported(&ingress("a", "app.example.com", "", &["/api", "/api/"]), &mut issues);
+        assert!(noted(&issues, "both make nginx's `location /api/`"));
     }
 
     #[test]
