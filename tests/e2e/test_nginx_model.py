@@ -167,7 +167,10 @@ def ingresses(fixture: Path) -> list[dict]:
 
 
 def location(path: str, path_type: str, ing: dict | None, default: bool) -> dict:
-    return {"path": path, "type": path_type, "ingress": ing, "default": default, "ingress_path": path}
+    # `rewrite`: whether the Ingress's rewrite annotations (rewrite-target,
+    # use-regex) apply, as everywhere but the catch-all's root.
+    return {"path": path, "type": path_type, "ingress": ing, "default": default, "ingress_path": path,
+            "rewrite": True}
 
 
 def servers_and_locations(ings: list[dict]) -> dict[str, list[dict]]:
@@ -181,7 +184,7 @@ def servers_and_locations(ings: list[dict]) -> dict[str, list[dict]]:
         catch_all = servers["_"][0]
         if (ing["spec"].get("defaultBackend") or {}).get("service") and catch_all["default"] \
                 and not ing["spec"].get("rules"):
-            catch_all.update(ingress=ing, default=False)
+            catch_all.update(ingress=ing, default=False, rewrite=False)
         for rule in ing["spec"].get("rules") or []:
             servers.setdefault(rule.get("host") or "_", [location("/", "Prefix", ing, True)])
     # getBackendServers (l.730-875): a location per path with a service
@@ -217,14 +220,21 @@ def servers_and_locations(ings: list[dict]) -> dict[str, list[dict]]:
     return servers
 
 
+def rewrite_annotation(loc: dict, name: str) -> str:
+    """A rewrite annotation of the location's Ingress; the catch-all's root
+    taken by an Ingress with only a default backend keeps the default
+    backend's (controller.go:1351-1356)."""
+    return annotation(loc["ingress"], name) if loc["ingress"] and loc["rewrite"] else ""
+
+
 def needs_rewrite(loc: dict) -> bool:
     """location.go:102-108 and template.go:497-502: a `rewrite-target` other than the path."""
-    target = annotation(loc["ingress"], "rewrite-target") if loc["ingress"] else ""
+    target = rewrite_annotation(loc, "rewrite-target")
     return target != "" and target != loc["path"]
 
 
 def regex_location(loc: dict) -> bool:
-    return needs_rewrite(loc) or bool(loc["ingress"]) and go_bool(loc["ingress"], "use-regex")
+    return needs_rewrite(loc) or bool(loc["ingress"]) and loc["rewrite"] and go_bool(loc["ingress"], "use-regex")
 
 
 def with_exact_locations(locs: list[dict]) -> list[dict]:
