@@ -52,7 +52,8 @@ pub struct ObjectMeta {
     /// `annotations`.
     pub annotations: BTreeMap<String, String>,
     /// `creationTimestamp` (RFC 3339, so its text orders by time); absent in
-    /// a file written by hand, where the file's order stands for it.
+    /// a file written by hand, where every object ties and a reader orders
+    /// as its source breaks ties (ingress-nginx: namespace/name descending).
     pub creation_timestamp: Option<String>,
 }
 

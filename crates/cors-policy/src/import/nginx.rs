@@ -25,14 +25,17 @@
 //! - paths as `internal/ingress/controller/location.go` and `buildLocation`
 //!   (template.go) make nginx locations: `Exact` is `= path`, `Prefix` (and
 //!   `ImplementationSpecific`, which ingress-nginx treats as `Prefix`) is
-//!   `path/` plus `= path`, so element-wise; when any Ingress of a host has
-//!   `use-regex` or `rewrite-target`, every location of the host is
+//!   `path/` plus `= path`, so element-wise; when a location of a host has
+//!   `use-regex` or a `rewrite-target` other than its path, every location is
 //!   `~* "^path"`, a case-insensitive string prefix, longest first. A host's
 //!   other paths get the CORS of the oldest Ingress that names the host (its
 //!   implicit root location, `createServers` in controller.go), oldest by
-//!   `creationTimestamp`, ties (none in a file written by hand) by
-//!   namespace/name descending (`sortIngressSlice`); the catch-all server's
-//!   other paths go to the default backend, without CORS. A path whose
+//!   `creationTimestamp`, ties (every Ingress of a file written by hand,
+//!   which has none) by namespace/name descending (`sortIngressSlice`), with
+//!   a note where a tie decides; the catch-all server's other paths go to
+//!   the oldest Ingress with a `defaultBackend` and no rules (its CORS), else
+//!   to the default backend, without CORS, and its `/healthz` and
+//!   `/nginx_status` are the controller's, without CORS. A path whose
 //!   backend is a `resource` makes no location. nginx answers `/p` with a
 //!   301 to a location `/p/` (a path written with its `/`) unless `= /p`
 //!   exists, before any CORS header: CORS off there.
@@ -49,7 +52,7 @@
 //! apply. The annotations' parsing (`cors/main.go`) is read, not run: the
 //! test renders the settings this module parsed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use itertools::Itertools;
 use regex_syntax::escape;
@@ -97,8 +100,10 @@ type Ingress = Object<IngressSpec>;
 /// Its `spec`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
+#[serde(rename_all = "camelCase")]
 struct IngressSpec {
     rules: Vec<IngressRule>,
+    default_backend: Option<Backend>,
 }
 
 /// An `IngressRule`: a host (none: every host) and its HTTP paths.
@@ -124,12 +129,13 @@ struct HttpPath {
     backend: Backend,
 }
 
-/// Its `backend`: a Service, or a `resource`, which makes no location (a
-/// path written without one, which the API server refuses, is read as a
-/// Service's).
+/// Its `backend` (or the Ingress's `defaultBackend`): a Service, or a
+/// `resource`, which makes no location (a path written without one, which
+/// the API server refuses, is read as a Service's).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Backend {
+    service: Option<serde_json::Value>,
     resource: Option<serde_json::Value>,
 }
 
@@ -143,15 +149,20 @@ struct Read<'a> {
 /// Imports every Ingress.
 pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Vec<Scope> {
     let mut read: Vec<Read> = Vec::new();
-    for (part, ingress) in objects::<Ingress>(docs, SourceFormat::IngressNginx, issues) {
+    for (part, mut ingress) in objects::<Ingress>(docs, SourceFormat::IngressNginx, issues) {
         let at = within(part, "metadata.annotations");
-        if annotation(&ingress.metadata, "canary") == Some("true") {
+        if flag(&ingress.metadata, "canary", false) {
             issues.note(
                 &at,
                 "a canary Ingress: ingress-nginx makes no location of its own for it; left out",
             );
             continue;
         }
+        // `host: ""` is the catch-all server's, as no host (controller.go:747-749, 1365-1367).
+        for rule in &mut ingress.spec.rules {
+            rule.host = rule.host.take().filter(|h| !h.is_empty());
+        }
+        unmodelled(&ingress.metadata, &at, issues);
         let cors = issues.converting(|issues| cors(&ingress.metadata, &at, browser, issues).unwrap_or_default());
         read.push(Read { part, ingress, cors });
     }
@@ -161,18 +172,78 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
         let (a, b) = (&a.ingress.metadata, &b.ingress.metadata);
         (a.creation_timestamp.cmp(&b.creation_timestamp)).then_with(|| b.key().cmp(&a.key()))
     });
+    // The oldest Ingress with a Service `defaultBackend` and no rules gives
+    // the catch-all server's `/` its annotations but not its rewrite
+    // (createServers, controller.go:1335-1357).
+    let mut defaults = read.iter().filter(|r| {
+        let spec = &r.ingress.spec;
+        spec.rules.is_empty() && spec.default_backend.as_ref().is_some_and(|b| b.service.is_some())
+    });
+    let default = defaults.next();
+    if let Some(first) = default {
+        tie(first, defaults.next(), "the catch-all server's `/`", issues);
+    }
     // nginx's server selection: exact names, wildcards, then the catch-all.
     let hosts = read
         .iter()
         .flat_map(|r| r.ingress.spec.rules.iter().map(|rule| rule.host.clone()))
+        .chain(default.map(|_| None))
         .unique()
         .sorted_by_key(|h| host_rank(h.as_deref().unwrap_or("*")));
-    let catch_all_cors = read
-        .iter()
-        .any(|r| r.cors.source.is_some() && r.ingress.spec.rules.iter().any(|x| x.host.is_none()));
     hosts
-        .flat_map(|host| host_scopes(host.as_deref(), &read, catch_all_cors, issues))
+        .flat_map(|host| host_scopes(host.as_deref(), &read, default, issues))
         .collect()
+}
+
+/// Notes where a tie in ingress-nginx's order (equal or no
+/// `creationTimestamp`) gave `what` to `first` over `other`.
+fn tie(first: &Read, other: Option<&Read>, what: &str, issues: &mut Issues) {
+    let (a, b) = (&first.ingress.metadata, other.map(|o| &o.ingress.metadata));
+    if let Some(b) = b.filter(|b| b.creation_timestamp == a.creation_timestamp) {
+        issues.note(
+            &within(first.part, "metadata"),
+            format!(
+                "{what} is {}'s, not {}'s: with equal (or no) creationTimestamp ingress-nginx orders Ingresses by \
+                 namespace/name descending (sortIngressSlice, store.go:1102-1115)",
+                a.key(),
+                b.key()
+            ),
+        );
+    }
+}
+
+/// Notes the annotations that change which locations answer, not modelled.
+fn unmodelled(meta: &ObjectMeta, at: &str, issues: &mut Issues) {
+    let effects = [
+        (
+            "server-alias",
+            "also serves this Ingress's hosts' locations, CORS included, under these names (server_name, \
+             nginx.tmpl:639; controller.go:1416-1420): not imported, add their rules by hand",
+        ),
+        (
+            "app-root",
+            "answers `/` of this Ingress's hosts with a 302 there, without CORS headers (nginx.tmpl:1000-1004): \
+             not modelled, the imported rules give `/` the host's CORS",
+        ),
+    ];
+    for (name, effect) in effects {
+        if let Some(value) = annotation(meta, name) {
+            issues.note(
+                &format!("{at}.{PREFIX}{name}"),
+                format!("{value:?}: ingress-nginx {effect}"),
+            );
+        }
+    }
+}
+
+/// Whether a location of `read`'s path `value` (`Exact` or not) makes its
+/// server's locations regexes (`enforceRegexModifier`, template.go:497-519):
+/// `use-regex`, or a `rewrite-target` other than the location's path, which
+/// for a Prefix path is `value/` (updateServerLocations, location.go:34-108).
+fn regex_location(read: &Read, value: &str, exact: bool) -> bool {
+    let meta = &read.ingress.metadata;
+    let slash_added = !exact && value != "/" && !value.ends_with('/');
+    flag(meta, "use-regex", false) || annotation(meta, "rewrite-target").is_some_and(|t| t != value || slash_added)
 }
 
 /// An annotation's value, trimmed; `None` when absent or blank.
@@ -302,36 +373,77 @@ fn origin_regex(origin: &str) -> String {
     escape(origin).replacen(r"\*", ONE_LABEL, 1)
 }
 
-/// A location of a host: its path match, its Ingress, where it is; or a
-/// path nginx redirects to a location of the Ingress.
+/// A location of a host: its path match, its Ingress, where it is; with
+/// `direct`, a path nginx answers itself without CORS (a redirect to a
+/// location of the Ingress, the controller's own locations).
 struct Location<'a> {
     path: PathMatch,
     /// A regex path `--lossy` widened to a prefix.
     widened: bool,
     read: &'a Read<'a>,
     at: String,
-    redirect: bool,
+    direct: Option<u32>,
+}
+
+/// A path an Ingress gives a host: its value, `Exact` or not, its Ingress.
+struct Entry<'a> {
+    value: String,
+    exact: bool,
+    read: &'a Read<'a>,
+    at: String,
 }
 
 /// The rules of one host (`None`: the catch-all server): its locations in
 /// nginx's order, then the host's root with the oldest Ingress's CORS.
-fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: &mut Issues) -> Vec<Scope> {
+fn host_scopes(host: Option<&str>, read: &[Read], default: Option<&Read>, issues: &mut Issues) -> Vec<Scope> {
     let members: Vec<&Read> = read
         .iter()
         .filter(|r| r.ingress.spec.rules.iter().any(|x| x.host.as_deref() == host))
         .collect();
-    let with_cors = members.iter().any(|r| r.cors.source.is_some());
+    // The root location createServers makes: a host's has the oldest
+    // Ingress's annotations, the catch-all's `default`'s (or none).
+    let root = if host.is_some() {
+        members.first().copied()
+    } else {
+        default
+    };
+    let with_cors = members.iter().copied().chain(root).any(|r| r.cors.source.is_some());
+    // A host without CORS needs rules only to keep the catch-all's off it.
+    let catch_all = |r: &Read| r.ingress.spec.rules.iter().any(|x| x.host.is_none());
+    let catch_all_cors = read
+        .iter()
+        .filter(|r| catch_all(r))
+        .chain(default)
+        .any(|r| r.cors.source.is_some());
     if !(with_cors || catch_all_cors && host.is_some()) {
         return Vec::new();
     }
-    let regex_mode = members.iter().any(|r| {
-        let meta = &r.ingress.metadata;
-        flag(meta, "use-regex", false) || annotation(meta, "rewrite-target").is_some()
-    });
-    let mut locations = locations(host, &members, regex_mode, issues);
+    let mut entries = entries(host, &members, default.filter(|_| host.is_none()), issues);
+    // An Ingress's `/` Prefix path takes a host's root location over.
+    let own_root = entries.iter().find(|e| e.value == "/" && !e.exact).map(|e| e.read);
+    let implicit_root = root.filter(|_| own_root.is_none());
+    let regex_mode = entries.iter().any(|e| regex_location(e.read, &e.value, e.exact))
+        || implicit_root.is_some_and(|r| host.is_some() && regex_location(r, "/", false));
+    if regex_mode {
+        // nginx tries regexes in the controller's order: the longest written
+        // path first, ties by path descending (controller.go:996-1003).
+        entries.sort_by(|a, b| (b.value.len(), &b.value).cmp(&(a.value.len(), &a.value)));
+    }
+    let mut locations = locations(&entries, regex_mode, issues);
+    let root_read = own_root.or(implicit_root);
+    if host.is_none() && !regex_mode {
+        locations.extend(
+            root_read
+                .filter(|r| r.cors.source.is_some())
+                .map(controller_locations)
+                .into_iter()
+                .flatten(),
+        );
+    }
     locations.sort_by_key(|l| match &l.path {
-        PathMatch::Exact(_) if !regex_mode => (0, 0),
-        PathMatch::Exact(p) | PathMatch::StringPrefix(p) | PathMatch::SegmentPrefix(p) => (1, usize::MAX - p.len()),
+        _ if regex_mode => (0, 0),
+        PathMatch::Exact(_) => (0, 0),
+        PathMatch::StringPrefix(p) | PathMatch::SegmentPrefix(p) => (1, usize::MAX - p.len()),
         PathMatch::Any => (2, 0),
     });
     let name = host.unwrap_or("*");
@@ -344,40 +456,63 @@ fn host_scopes(host: Option<&str>, read: &[Read], catch_all_cors: bool, issues: 
             format!("nginx's {name:?} covers one label, a host rule any number; --lossy matches any number"),
         );
     }
-    // The implicit root location, unless an Ingress has a `/` of its own;
-    // the catch-all server's is the default backend's (`createServers`).
-    let has_root = locations.iter().any(|l| l.path == PathMatch::Any);
-    let root = members
-        .first()
-        .filter(|_| !has_root && host.is_some())
-        .map(|r| Location {
-            path: PathMatch::Any,
-            widened: false,
-            read: r,
-            at: within(r.part, "spec"),
-            redirect: false,
-        });
+    if let (Some(first), Some(_)) = (implicit_root, host) {
+        tie(
+            first,
+            members.get(1).copied(),
+            &format!("the root of host {name:?} (its other paths)"),
+            issues,
+        );
+    }
+    let root = implicit_root.map(|r| Location {
+        path: PathMatch::Any,
+        widened: false,
+        read: r,
+        at: within(r.part, "spec"),
+        direct: None,
+    });
     let off = Cors::default();
     locations
         .iter()
         .chain(root.as_ref())
         .flat_map(|l| {
             let hint = &l.read.ingress.metadata.name;
-            let cors = if l.redirect { &off } else { &l.read.cors };
+            let cors = if l.direct.is_some() { &off } else { &l.read.cors };
             let mut scopes = Scope::each_glob(name, &l.path, !regex_mode, cors, hint, &l.at);
             for scope in &mut scopes {
                 scope.widened = l.widened || name.starts_with("*.");
-                scope.sample.direct_status = l.redirect.then_some(301);
+                scope.sample.direct_status = l.direct;
             }
             scopes
         })
         .collect()
 }
 
-/// The locations the host's Ingresses make; a path given twice belongs to
-/// the oldest Ingress (controller.go: "Location already configured").
-fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, issues: &mut Issues) -> Vec<Location<'a>> {
-    let mut seen = BTreeSet::new();
+/// The catch-all server's own prefix locations `/healthz` (`return 200`)
+/// and `/nginx_status` (`deny all` but for 127.0.0.1), without CORS
+/// (nginx.tmpl:1455-1488), which a `/` with CORS does not cover.
+fn controller_locations<'a>(root: &'a Read<'a>) -> [Location<'a>; 2] {
+    [("/healthz", 200), ("/nginx_status", 403)].map(|(path, status)| Location {
+        path: PathMatch::StringPrefix(path.to_owned()),
+        widened: false,
+        read: root,
+        at: "the catch-all server's own location".to_owned(),
+        direct: Some(status),
+    })
+}
+
+/// The paths the host's Ingresses give it; a path given twice (Prefix and
+/// ImplementationSpecific are one kind, `SetDefaultNGINXPathType` in
+/// k8s/main.go:176-182) belongs to the oldest Ingress, or to `root_owner`
+/// for `/` (controller.go:817-830: "Location already configured").
+fn entries<'a>(
+    host: Option<&str>,
+    members: &[&'a Read],
+    root_owner: Option<&'a Read<'a>>,
+    issues: &mut Issues,
+) -> Vec<Entry<'a>> {
+    let mut seen: BTreeMap<(String, bool), &Read> = BTreeMap::new();
+    seen.extend(root_owner.map(|r| (("/".to_owned(), false), r)));
     let mut out = Vec::new();
     for read in members {
         let rules = read.ingress.spec.rules.iter().enumerate();
@@ -392,39 +527,75 @@ fn locations<'a>(host: Option<&str>, members: &[&'a Read], regex_mode: bool, iss
                     continue;
                 }
                 let value = path.path.clone().unwrap_or_else(|| "/".to_owned());
-                let kind = path.path_type.as_deref().unwrap_or("ImplementationSpecific");
-                if !seen.insert((value.clone(), kind)) {
+                let exact = path.path_type.as_deref() == Some("Exact");
+                if let Some(owner) = seen.get(&(value.clone(), exact)) {
+                    let key = owner.ingress.metadata.key();
                     issues.note(
                         &at,
-                        format!(
-                            "{value:?} is also a path of an older Ingress on this host, whose location nginx keeps"
-                        ),
+                        format!("{value:?} is also a path of {key} on this host, whose location nginx keeps"),
                     );
+                    if !root_owner.is_some_and(|r| std::ptr::eq(r, *owner)) {
+                        tie(owner, Some(read), &format!("path {value:?}"), issues);
+                    }
                     continue;
                 }
-                let literal = !value.contains(|c: char| "^$.*+?()[]{}|\\".contains(c));
-                let path = match kind {
-                    _ if regex_mode && literal => PathMatch::StringPrefix(value),
-                    _ if regex_mode => regex_path("regex path", &value, &at, issues),
-                    "Exact" => PathMatch::Exact(value),
-                    _ if value == "/" => PathMatch::Any,
-                    _ if value.ends_with('/') => PathMatch::StringPrefix(value),
-                    _ => PathMatch::SegmentPrefix(value),
-                };
-                out.push(Location {
-                    path,
-                    widened: regex_mode && !literal,
-                    read,
-                    at,
-                    redirect: false,
-                });
+                seen.insert((value.clone(), exact), read);
+                out.push(Entry { value, exact, read, at });
             }
         }
     }
+    out
+}
+
+/// The locations the paths make.
+fn locations<'a>(entries: &[Entry<'a>], regex_mode: bool, issues: &mut Issues) -> Vec<Location<'a>> {
+    let mut out: Vec<Location> = entries
+        .iter()
+        .map(|e| {
+            let (value, at) = (e.value.clone(), e.at.clone());
+            let literal = !value.contains(|c: char| "^$.*+?()[]{}|\\".contains(c));
+            let path = match () {
+                _ if regex_mode && literal => PathMatch::StringPrefix(value),
+                _ if regex_mode => regex_path("regex path", &value, &at, issues),
+                _ if e.exact => PathMatch::Exact(value),
+                _ if value == "/" => PathMatch::Any,
+                _ if value.ends_with('/') => PathMatch::StringPrefix(value),
+                _ => PathMatch::SegmentPrefix(value),
+            };
+            let widened = regex_mode && !literal;
+            Location {
+                path,
+                widened,
+                read: e.read,
+                at,
+                direct: None,
+            }
+        })
+        .collect();
     if !regex_mode {
         out.extend(redirects(&out, issues));
+        duplicate_locations(entries, issues);
     }
     out
+}
+
+/// Notes Prefix paths `/p` and `/p/` of a host: both make `location /p/`
+/// (updateServerLocations, location.go:34-88), a duplicate nginx refuses.
+fn duplicate_locations(entries: &[Entry], issues: &mut Issues) {
+    let mut made = BTreeMap::new();
+    for e in entries.iter().filter(|e| !e.exact && e.value != "/") {
+        let location = format!("{}/", e.value.strip_suffix('/').unwrap_or(&e.value));
+        if let Some(first) = made.insert(location.clone(), &e.value) {
+            issues.note(
+                &e.at,
+                format!(
+                    "{first:?} and {:?} both make nginx's `location {location}`: nginx refuses the duplicate, so \
+                     ingress-nginx cannot load this configuration (with its admission webhook on, it refuses the Ingress)",
+                    e.value
+                ),
+            );
+        }
+    }
 }
 
 /// nginx answers `/p` with a 301 to `/p/` when a location is `/p/` (a Prefix
@@ -459,7 +630,7 @@ fn redirects<'a>(locations: &[Location<'a>], issues: &mut Issues) -> Vec<Locatio
                 widened: false,
                 read: l.read,
                 at: l.at.clone(),
-                redirect: true,
+                direct: Some(301),
             });
         }
     }
@@ -483,7 +654,12 @@ mod tests {
 
     /// The rules imported from ROUTES.
     fn routes() -> Vec<Rule> {
-        let docs: Vec<Doc> = crate::document::yaml_documents(ROUTES)
+        imported(ROUTES, &mut Issues::default())
+    }
+
+    /// The rules imported from `yaml`.
+    fn imported(yaml: &str, issues: &mut Issues) -> Vec<Rule> {
+        let docs: Vec<Doc> = crate::document::yaml_documents(yaml)
             .unwrap()
             .into_iter()
             .enumerate()
@@ -492,7 +668,7 @@ mod tests {
                 value,
             })
             .collect();
-        let scopes = import(&docs, &BrowserOrigins::new().unwrap(), &mut Issues::default());
+        let scopes = import(&docs, &BrowserOrigins::new().unwrap(), issues);
         scopes
             .into_iter()
             .map(|s| {
@@ -555,6 +731,105 @@ mod tests {
         assert!(routes()
             .iter()
             .all(|r| !r.1.as_deref().is_some_and(|p| p.starts_with("/static"))));
+    }
+
+    /// An Ingress of `host` (none: `host: ""`) with CORS, `annotations` and Prefix `paths`.
+    fn ingress(name: &str, host: &str, annotations: &str, paths: &[&str]) -> String {
+        let paths: String = paths
+            .iter()
+            .map(|p| format!("      - {{path: {p}, pathType: Prefix, backend: {{service: {{name: s}}}}}}\n"))
+            .collect();
+        format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  annotations:\n    {PREFIX}enable-cors: 'true'\n{annotations}\
+             spec:\n  rules:\n  - host: '{host}'\n    http:\n      paths:\n{paths}---\n"
+        )
+    }
+
+    /// Whether a note's reason says `text`.
+    fn noted(issues: &Issues, text: &str) -> bool {
+        issues.list.iter().any(|i| i.reason.contains(text))
+    }
+
+    #[test]
+    fn a_rewrite_target_equal_to_the_path_keeps_the_host_in_prefix_mode_but_not_on_a_prefix_path_then_ended_by_a_slash()
+    {
+        let root = format!("    {PREFIX}rewrite-target: /\n");
+        let yaml = ingress("a", "app.example.com", &root, &["/"]) + &ingress("b", "app.example.com", "", &["/api"]);
+        let rules = imported(&yaml, &mut Issues::default());
+        assert!(
+            rules.contains(&rule(Some("app.example.com"), Some("/api"), "b")),
+            "{rules:?}"
+        );
+        let v1 = format!("    {PREFIX}rewrite-target: /v1\n");
+        let rules = imported(&ingress("a", "app.example.com", &v1, &["/v1"]), &mut Issues::default());
+        assert!(
+            rules.contains(&rule(Some("app.example.com"), Some("/[vV]1*"), "a")),
+            "{rules:?}"
+        );
+    }
+
+    #[test]
+    fn in_regex_mode_an_ingress_root_path_is_the_hosts_root_and_no_other_is_added() {
+        let regex = format!("    {PREFIX}use-regex: 'true'\n");
+        let rules = imported(
+            &ingress("a", "app.example.com", &regex, &["/", "/api"]),
+            &mut Issues::default(),
+        );
+        assert_eq!(rules.iter().filter(|r| r.1.is_none()).count(), 1, "{rules:?}");
+    }
+
+    #[test]
+    fn a_blank_host_is_the_catch_all_server_and_a_tie_that_decides_an_owner_is_noted() {
+        let mut issues = Issues::default();
+        let yaml = ingress("a", "", "", &["/x"]) + &ingress("b", "", "", &["/x"]);
+        let rules = imported(&yaml, &mut issues);
+        assert!(rules.contains(&rule(None, Some("/x"), "b")), "{rules:?}");
+        assert!(noted(&issues, "default/b's, not default/a's"));
+    }
+
+    #[test]
+    fn an_ingress_with_only_a_default_backend_gives_the_catch_all_its_cors_and_a_host_without_cors_none() {
+        let fallback = format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: fallback\n  annotations:\n    \
+             {PREFIX}enable-cors: 'true'\nspec:\n  defaultBackend: {{service: {{name: s}}}}\n---\n"
+        );
+        let plain = ingress("plain", "plain.example.com", "", &["/x"]).replace("'true'", "'false'");
+        let rules = imported(&(fallback + &plain), &mut Issues::default());
+        assert!(rules.contains(&rule(None, None, "fallback")), "{rules:?}");
+        assert!(rules.contains(&rule(Some("plain.example.com"), None, "-")), "{rules:?}");
+        assert!(
+            rules.contains(&(None, Some("/healthz*".to_owned()), "-".to_owned(), Some(200))),
+            "{rules:?}"
+        );
+    }
+
+    #[test]
+    fn regex_locations_go_in_the_controllers_order_longest_written_path_first_not_by_their_converted_prefix() {
+        let regex = format!("    {PREFIX}use-regex: 'true'\n");
+        let yaml =
+            ingress("a", "app.example.com", &regex, &["/api.*"]) + &ingress("b", "app.example.com", "", &["/api"]);
+        let rules = imported(&yaml, &mut Issues::default());
+        assert_eq!(
+            rules.first(),
+            Some(&rule(Some("app.example.com"), Some("/[aA][pP][iI]*"), "a"))
+        );
+    }
+
+    #[test]
+    fn prefix_paths_p_and_p_slash_are_noted_as_one_nginx_location_nginx_refuses() {
+        let mut issues = Issues::default();
+        imported(&ingress("a", "app.example.com", "", &["/api", "/api/"]), &mut issues);
+        assert!(noted(&issues, "both make nginx's `location /api/`"));
+    }
+
+    #[test]
+    fn server_alias_and_app_root_are_noted_as_not_modelled() {
+        let mut issues = Issues::default();
+        let both = format!("    {PREFIX}server-alias: www.example.com\n    {PREFIX}app-root: /app\n");
+        imported(&ingress("a", "app.example.com", &both, &["/"]), &mut issues);
+        for name in ["server-alias", "app-root"] {
+            assert!(issues.list.iter().any(|i| i.path.ends_with(name)), "{name}");
+        }
     }
 
     /// tests/fixtures/ingress-nginx-origins.json, which
