@@ -447,6 +447,21 @@ fn host_scopes(host: Option<&str>, read: &[Read], default: Option<&Read>, issues
         PathMatch::Any => (2, 0),
     });
     let name = host.unwrap_or("*");
+    host_notes(name, &members, implicit_root.filter(|_| host.is_some()), issues);
+    locations.extend(implicit_root.map(|r| Location {
+        path: PathMatch::Any,
+        widened: false,
+        read: r,
+        at: within(r.part, "spec"),
+        direct: None,
+    }));
+    location_scopes(name, &locations, regex_mode)
+}
+
+/// What a host's rules cannot say: a one-label wildcard, and the tie that
+/// gave `root` (the Ingress whose annotations its root location has) the
+/// host's other paths.
+fn host_notes(name: &str, members: &[&Read], root: Option<&Read>, issues: &mut Issues) {
     if name.starts_with("*.") {
         issues.lossy(
             &members
@@ -456,7 +471,7 @@ fn host_scopes(host: Option<&str>, read: &[Read], default: Option<&Read>, issues
             format!("nginx's {name:?} covers one label, a host rule any number; --lossy matches any number"),
         );
     }
-    if let (Some(first), Some(_)) = (implicit_root, host) {
+    if let Some(first) = root {
         tie(
             first,
             members.get(1).copied(),
@@ -464,17 +479,14 @@ fn host_scopes(host: Option<&str>, read: &[Read], default: Option<&Read>, issues
             issues,
         );
     }
-    let root = implicit_root.map(|r| Location {
-        path: PathMatch::Any,
-        widened: false,
-        read: r,
-        at: within(r.part, "spec"),
-        direct: None,
-    });
+}
+
+/// The rules of a host's locations, in nginx's order: a location nginx
+/// answers itself (`direct`) has CORS off.
+fn location_scopes(name: &str, locations: &[Location], regex_mode: bool) -> Vec<Scope> {
     let off = Cors::default();
     locations
         .iter()
-        .chain(root.as_ref())
         .flat_map(|l| {
             let hint = &l.read.ingress.metadata.name;
             let cors = if l.direct.is_some() { &off } else { &l.read.cors };
