@@ -185,6 +185,11 @@ def _echo(req: Request) -> bytes:
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The listen backlog. socketserver's default of 5 overflows when Envoy
+    # opens tens of upstream connections at once (the soak's 70 clients): the
+    # kernel drops the SYNs, Envoy's connect times out, and the client gets a
+    # 503 the filter never wrote (TcpExtListenOverflows counts them).
+    request_queue_size = 1024
 
     def __init__(self, addr):
         super().__init__(addr, _Handler)
