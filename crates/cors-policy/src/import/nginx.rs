@@ -190,8 +190,15 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
         .chain(default.map(|_| None))
         .unique()
         .sorted_by_key(|h| host_rank(h.as_deref().unwrap_or("*")));
+    // A host without CORS needs rules only to keep the catch-all's off it.
+    let catch_all = |r: &&Read| r.ingress.spec.rules.iter().any(|x| x.host.is_none());
+    let catch_all_cors = read
+        .iter()
+        .filter(catch_all)
+        .chain(default)
+        .any(|r| r.cors.source.is_some());
     hosts
-        .flat_map(|host| host_scopes(host.as_deref(), &read, default, issues))
+        .flat_map(|host| host_scopes(host.as_deref(), &read, default, catch_all_cors, issues))
         .collect()
 }
 
@@ -394,8 +401,15 @@ struct Entry<'a> {
 }
 
 /// The rules of one host (`None`: the catch-all server): its locations in
-/// nginx's order, then the host's root with the oldest Ingress's CORS.
-fn host_scopes(host: Option<&str>, read: &[Read], default: Option<&Read>, issues: &mut Issues) -> Vec<Scope> {
+/// nginx's order, then the host's root with the oldest Ingress's CORS; none
+/// for a host without CORS unless the catch-all server has some.
+fn host_scopes(
+    host: Option<&str>,
+    read: &[Read],
+    default: Option<&Read>,
+    catch_all_cors: bool,
+    issues: &mut Issues,
+) -> Vec<Scope> {
     let members: Vec<&Read> = read
         .iter()
         .filter(|r| r.ingress.spec.rules.iter().any(|x| x.host.as_deref() == host))
@@ -408,13 +422,6 @@ fn host_scopes(host: Option<&str>, read: &[Read], default: Option<&Read>, issues
         default
     };
     let with_cors = members.iter().copied().chain(root).any(|r| r.cors.source.is_some());
-    // A host without CORS needs rules only to keep the catch-all's off it.
-    let catch_all = |r: &Read| r.ingress.spec.rules.iter().any(|x| x.host.is_none());
-    let catch_all_cors = read
-        .iter()
-        .filter(|r| catch_all(r))
-        .chain(default)
-        .any(|r| r.cors.source.is_some());
     if !(with_cors || catch_all_cors && host.is_some()) {
         return Vec::new();
     }

@@ -47,9 +47,6 @@ pub struct Case {
     noticed: Vec<(&'static str, String)>,
     /// Whether a page's outcome differs (not only a cache key).
     outcome: bool,
-    /// The policy this filter applied.
-    #[serde(skip)]
-    applied: Option<String>,
 }
 
 /// What the upstream answered, and which upstream it was.
@@ -94,18 +91,10 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
                     kind,
                     response: response.clone(),
                 };
-                let mut case = compare(i, scope, request.clone(), upstream, config, &exposed);
                 // A request this filter gives the policy of a rule `--lossy`
                 // widened: what changes is that loss, whatever a row would say.
-                if case.applied != *name && widened.contains(&case.applied) {
-                    let effects = case
-                        .noticed
-                        .iter_mut()
-                        .filter(|(_, aspect)| !aspect.starts_with("caches keep"));
-                    effects.for_each(|(id, _)| *id = LOSSY);
-                    case.noticed.dedup();
-                }
-                cases.push(case);
+                let moved = |applied: &Option<String>| applied != name && widened.contains(applied);
+                cases.push(compare(i, scope, request.clone(), upstream, config, &exposed, moved));
             }
         }
     }
@@ -127,7 +116,9 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
     Report { cases, scopes }
 }
 
-/// One case: both answers, the differing fields named, what a page notices.
+/// One case: both answers, the differing fields named, what a page notices;
+/// `moved` says whether the policy this filter applied is the loss of a
+/// rule `--lossy` widened for another route.
 fn compare(
     index: usize,
     scope: &Scope,
@@ -135,6 +126,7 @@ fn compare(
     upstream: Upstream,
     config: &Config,
     exposed: &[String],
+    moved: impl Fn(&Option<String>) -> bool,
 ) -> Case {
     let source = match &scope.cors.source {
         Some(cors) => cors.respond(&request, &upstream.response),
@@ -154,6 +146,9 @@ fn compare(
     if scope.cors.lossy && ids.remove(UNEXPLAINED) {
         ids.insert(LOSSY);
     }
+    if moved(&applied) {
+        ids = BTreeSet::from([LOSSY]);
+    }
     let effects = effects(&request, &source, &ours, exposed);
     let each = effects.iter().cartesian_product(&ids);
     let mut noticed: Vec<(&'static str, String)> = each.map(|(e, id)| (*id, e.clone())).collect();
@@ -172,7 +167,6 @@ fn compare(
         differences,
         noticed,
         outcome,
-        applied,
     }
 }
 
