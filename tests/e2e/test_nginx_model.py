@@ -57,6 +57,9 @@ FIXTURES = sorted(
     [*(test_import.IMPORT / "ingress-nginx").glob("*.yaml"),
      *(p for p in (test_import.IMPORT / "real-world").glob("*") if re.search(r'kind"?:\s*"?Ingress\b', p.read_text())),
      *(ROOT / "tests/fixtures/import-refused").glob("ingress-nginx-*.yaml")])
+# Ingresses ingress-nginx cannot load together, which the importer refuses.
+DUPLICATE = ROOT / "tests/fixtures/import-refused/ingress-nginx-duplicate-location.yaml"
+FIXTURES.remove(DUPLICATE)
 ORIGINS_TABLE = ROOT / "tests/fixtures/ingress-nginx-origins.json"
 HEADERS_MORE_PACKAGE = "libnginx-mod-http-headers-more-filter"
 # A header the upstream is asked to send back, so a response shows it came from there.
@@ -522,3 +525,27 @@ def test_nginx_routes_every_request_to_the_ingress_whose_cors_the_importer_says(
     wrong += misrouted_probes
     assert not wrong, f"{len(wrong)} of {len(report['cases'])} cases and {probed} probes disagree:\n" + \
         "\n".join(wrong[:20])
+
+
+def nginx_test(tmp: Path, ings: list[dict], upstream) -> subprocess.CompletedProcess:
+    """`nginx -t` of the servers ingress-nginx makes of `ings`."""
+    conf = tmp / "nginx.conf"
+    servers = ingress_servers(servers_and_locations(ings), upstream, {})
+    conf.write_text(nginx_conf(tmp, free_port(), servers, uuid.uuid4().hex))
+    return subprocess.run(["nginx", "-t", "-p", str(tmp), "-c", str(conf), "-e", str(tmp / "error.log")],
+                          capture_output=True, text=True)
+
+
+def test_nginx_refuses_the_duplicate_location_the_importer_refuses(cors_policy, upstream, tmp_path):
+    """Prefix `/api` and `/api/` of one host: the importer refuses them, and
+    the servers ingress-nginx makes of them do not load in nginx, while each
+    Ingress alone does."""
+    proc = subprocess.run([cors_policy, "import", str(DUPLICATE)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1 and "a duplicate nginx refuses" in proc.stderr, proc.stderr
+    both = ingresses(DUPLICATE)
+    assert len(both) == 2
+    refused = nginx_test(tmp_path, both, upstream)
+    assert refused.returncode != 0 and 'duplicate location "/api/"' in refused.stderr, refused.stderr
+    for one in both:
+        alone = nginx_test(tmp_path, [one], upstream)
+        assert alone.returncode == 0, alone.stderr

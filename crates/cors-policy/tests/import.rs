@@ -111,6 +111,34 @@ fn envoy_route_fields_fall_back_to_the_virtual_host_and_named_routes_become_rout
 }
 
 #[test]
+fn requests_an_earlier_route_takes_are_compared_with_that_routes_policy() {
+    // Before, each route's requests were answered with its own CorsPolicy,
+    // although Envoy sends them to the earlier route: the import was refused
+    // with `unexplained` changes ("now refused ..., allowed before").
+    let (policy, err, matrix) = import(&format!("{FIXTURES}/envoy/shadowed-routes.yaml"), &[]);
+    assert!(outcome_line(&err).ends_with(": none"), "{err}");
+    assert!(!err.contains("unexplained"), "{err}");
+    let routes = "virtual_hosts[0].routes";
+    for (route, sample) in [(1, "example.net/api/sample"), (2, "example.net/api/v2")] {
+        let note = format!("{routes}[{route}]: {sample} reaches static_resources");
+        assert!(err.contains(&note), "{note}\n{err}");
+    }
+    for case in matrix["cases"].as_array().unwrap() {
+        let path = case["request"]["path"].as_str().unwrap();
+        let rule = case["rule"].as_str().unwrap();
+        if path.starts_with("/api/") {
+            assert!(rule.ends_with(&format!("{routes}[0]")), "{case}");
+        }
+    }
+    // The prefix "/api" still has its own policy for "/api" and "/apix".
+    let legacy = policy_of(&policy, &serde_json::json!({"host": "example.net", "path": "/api*"}));
+    assert_eq!(
+        legacy["allow_origins"],
+        serde_json::json!(["https://legacy.example.net"])
+    );
+}
+
+#[test]
 fn the_change_list_is_computed_from_the_matrix_and_names_documented_ids_only() {
     let (_, err, matrix) = import(&format!("{FIXTURES}/envoy/virtual-hosts.yaml"), &[]);
     let ids: Vec<&str> = matrix["ids"]
@@ -898,6 +926,27 @@ fn ingress_nginx_refusals_say_what_nginx_does() {
         lossy.unwrap()["policies"]["web"]["allow_origins"],
         serde_json::json!(["*"])
     );
+    // Prefix `/api` and `/api/` make one nginx location twice: nginx refuses
+    // that, so there is nothing to import, with or without --lossy.
+    let (err, lossy) = refused(&format!("{REFUSED}/ingress-nginx-duplicate-location.yaml"));
+    let line = err.lines().find(|l| l.contains(": error: ")).unwrap_or_default();
+    assert!(
+        line.contains("document 2: spec.rules[0].http.paths[0]: \"/api/\" here and \"/api\" at document 1")
+            && line.contains("both make nginx's `location /api/`, a duplicate nginx refuses"),
+        "{err}"
+    );
+    assert!(!err.contains("unexplained"), "{err}");
+    assert!(lossy.is_none());
+    // Across files: each message names its own file, not the first one.
+    let files = ["routes", "servers"].map(|f| format!("{FIXTURES}/ingress-nginx/{f}.yaml"));
+    let out = run(&["import", &files[0], &files[1]]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let refusal = format!(
+        "cors-policy: 2 files: error: {}: document 1: spec.rules[0].http.paths[0]: \"/api/\"",
+        files[0]
+    );
+    assert!(err.contains(&refusal), "{err}");
 }
 
 #[test]
@@ -1036,8 +1085,9 @@ fn what_lossy_changes_is_named_lossy_in_the_change_list_not_unexplained() {
     for not in ["unexplained", "preflight-checks-method-and-headers"] {
         assert!(!named.iter().any(|l| l.contains(not)), "{shadowed}");
     }
-    // A rule --lossy widened on another host takes no blame: a route Envoy
-    // never reaches (shadowed by `/` before it) is still unexplained.
+    // A rule --lossy widened on another host takes no blame for a route
+    // Envoy never reaches (shadowed by `/` before it): its requests are
+    // compared where they land, with a note.
     let fixture = std::fs::read_to_string(format!("{ROOT}/{REFUSED}/envoy-header-route.yaml")).unwrap();
     let unrelated = fixture
         .replace("                  headers: [{name: x-beta, string_match: {exact: \"1\"}}]\n", "")
@@ -1050,8 +1100,11 @@ fn what_lossy_changes_is_named_lossy_in_the_change_list_not_unexplained() {
     let file = temp_file("unrelated-regex.yaml", &unrelated);
     let (_, err, _) = import(file.to_str().unwrap(), &["--lossy"]);
     assert!(err.contains("warning: ") && err.contains("has no exact glob"), "{err}");
-    assert!(err.contains("change: unexplained ("), "{err}");
-    assert!(!err.contains("change: lossy ("), "{err}");
+    assert!(err.contains("routes[1]: api.example.com/api/sample reaches"), "{err}");
+    assert!(
+        !err.contains("change: unexplained (") && !err.contains("change: lossy ("),
+        "{err}"
+    );
     // A conversion that needed no --lossy has nothing to name so.
     let (_, exact, _) = import(&format!("{FIXTURES}/envoy/virtual-hosts.yaml"), &["--lossy"]);
     assert!(!exact.contains("change: lossy"), "{exact}");

@@ -137,8 +137,8 @@ fn origin_variants(entry: &str) -> Vec<String> {
     out
 }
 
-/// This filter's answer, by its own code, and the policy that applied.
-pub fn ours(config: &Config, request: &Request, upstream: &Response) -> (Response, Option<String>) {
+/// This filter's answer, by its own code.
+pub fn ours(config: &Config, request: &Request, upstream: &Response) -> Response {
     let mut headers: Vec<(String, Vec<u8>)> = vec![
         (":method".into(), request.method.as_bytes().to_vec()),
         (":scheme".into(), b"http".to_vec()),
@@ -149,7 +149,7 @@ pub fn ours(config: &Config, request: &Request, upstream: &Response) -> (Respons
     let upstream_headers = upstream.header_bytes();
     let route_name = request.route_name.as_deref().map(str::as_bytes);
     let outcome = simulate(config, &headers, route_name, upstream.status, &upstream_headers);
-    let response = Response {
+    Response {
         status: outcome.status,
         headers: outcome
             .headers
@@ -157,6 +157,5 @@ pub fn ours(config: &Config, request: &Request, upstream: &Response) -> (Respons
             .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
             .collect(),
         reached_upstream: outcome.reached_upstream && upstream.reached_upstream,
-    };
-    (response, outcome.policy)
+    }
 }

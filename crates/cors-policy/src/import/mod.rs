@@ -288,7 +288,11 @@ pub fn run(args: &ImportArgs) -> ExitCode {
         SourceFormat::IngressNginx => nginx::import(&docs, &browser, &mut issues),
         SourceFormat::EnvoyGateway => envoy_gateway::import(&docs, &browser, &mut issues),
     };
-    let label = args.files.first().map(|f| f.display().to_string()).unwrap_or_default();
+    // Each issue's path names its file where there are several.
+    let label = match args.files.as_slice() {
+        [one] => one.display().to_string(),
+        files => format!("{} files", files.len()),
+    };
     if !print_issues(&issues, &label, args.lossy) {
         return ExitCode::from(PROBLEMS);
     }
@@ -336,7 +340,7 @@ fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs
             return ExitCode::from(PROBLEMS);
         }
     };
-    let report = report::compute(scopes, &output.names, &config);
+    let report = report::compute(scopes, &output, &config);
     report.print(format);
     if let Some(path) = &args.matrix {
         if let Err(e) = std::fs::write(path, report.to_json(format).to_string()) {

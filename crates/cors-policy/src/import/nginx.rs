@@ -598,19 +598,21 @@ fn locations<'a>(entries: &[Entry<'a>], regex_mode: bool, issues: &mut Issues) -
     out
 }
 
-/// Notes Prefix paths `/p` and `/p/` of a host: both make `location /p/`
-/// (updateServerLocations, location.go:34-88), a duplicate nginx refuses.
+/// Refuses Prefix paths `/p` and `/p/` of a host: both make `location /p/`
+/// (updateServerLocations, location.go:34-88), a duplicate nginx refuses,
+/// so ingress-nginx never serves these Ingresses together.
 fn duplicate_locations(entries: &[Entry], issues: &mut Issues) {
     let mut made = BTreeMap::new();
     for e in entries.iter().filter(|e| !e.exact && e.value != "/") {
         let location = format!("{}/", e.value.strip_suffix('/').unwrap_or(&e.value));
-        if let Some(first) = made.insert(location.clone(), &e.value) {
-            issues.note(
+        if let Some(first) = made.insert(location.clone(), e) {
+            issues.fatal(
                 &e.at,
                 format!(
-                    "{first:?} and {:?} both make nginx's `location {location}`: nginx refuses the duplicate, so \
-                     ingress-nginx cannot load this configuration (with its admission webhook on, it refuses the Ingress)",
-                    e.value
+                    "{:?} here and {:?} at {} both make nginx's `location {location}`, a duplicate nginx refuses: \
+                     ingress-nginx cannot load them together (its admission webhook refuses the later Ingress), so \
+                     there is no behaviour to import; keep one of the two paths",
+                    e.value, first.value, first.at
                 ),
             );
         }

@@ -14,6 +14,10 @@ pub struct Output {
     pub spec: RoutedSpec,
     /// The policy name of each scope.
     pub names: Vec<Option<String>>,
+    /// The scope each rule of `spec` was written for, in order.
+    pub rule_scopes: Vec<usize>,
+    /// The scope the default policy was written for (`None`: no default).
+    pub default_scope: Option<usize>,
 }
 
 /// The name of `spec` among `policies`, added under a name from `hint` if
@@ -45,7 +49,8 @@ pub fn assemble(scopes: &[Scope]) -> Output {
     let mut policies = BTreeMap::new();
     let mut names = Vec::with_capacity(scopes.len());
     let mut routes: Vec<RouteSpec> = Vec::new();
-    for scope in scopes {
+    let mut rule_scopes = Vec::new();
+    for (i, scope) in scopes.iter().enumerate() {
         let name = scope
             .cors
             .policy
@@ -62,16 +67,21 @@ pub fn assemble(scopes: &[Scope]) -> Output {
         };
         if !routes.contains(&rule) {
             routes.push(rule);
+            rule_scopes.push(i);
         }
     }
     let everything = |r: &RouteSpec| r.matcher == MatchSpec::default();
     if let Some(all) = routes.iter().position(everything) {
         routes.truncate(all + 1);
+        rule_scopes.truncate(all + 1);
     }
-    let default = routes.pop_if(|r| everything(r)).and_then(|r| r.policy);
+    let default_rule = routes.pop_if(|r| everything(r));
+    let default_scope = default_rule.as_ref().and_then(|_| rule_scopes.pop());
+    let default = default_rule.and_then(|r| r.policy);
+    let default_scope = default_scope.filter(|_| default.is_some());
     if default.is_none() {
-        while routes.last().is_some_and(|r| r.policy.is_none()) {
-            routes.pop();
+        while routes.pop_if(|r| r.policy.is_none()).is_some() {
+            rule_scopes.pop();
         }
     }
     Output {
@@ -82,6 +92,8 @@ pub fn assemble(scopes: &[Scope]) -> Output {
             metadata_namespace: None,
         },
         names,
+        rule_scopes,
+        default_scope,
     }
 }
 

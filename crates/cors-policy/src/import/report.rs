@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use envoy_cors_core::language::Config;
 use envoy_cors_core::origin::Origin;
+use envoy_cors_core::routes::RouteInput;
 use itertools::Itertools;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -21,6 +22,7 @@ use super::differences::{explain, normalise, read_by_browser, Facts, DIFFERENCES
 use super::fields::comma_list;
 use super::matrix;
 use super::model::{Request, Response, SourceCors};
+use super::output::Output;
 use super::Scope;
 use crate::args::SourceFormat;
 
@@ -66,35 +68,43 @@ pub struct Report {
     /// string when another source's model stands there, `null` for none);
     /// for ingress-nginx also the `CorsConfig` its template renders.
     scopes: Vec<Value>,
+    /// Scopes whose requests reach another scope's rule: where each is, its
+    /// sample request's host and path, where that scope is.
+    shadowed: Vec<String>,
 }
 
 /// Runs every scope's matrix.
-pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> Report {
+pub fn compute(scopes: &[Scope], output: &Output, config: &Config) -> Report {
     let mut cases = Vec::new();
     let mut seen = BTreeSet::new();
-    let widened: BTreeSet<_> = scopes
-        .iter()
-        .zip(names)
-        .filter_map(|(s, n)| s.widened.then_some(n))
-        .collect();
-    // `names` has each scope's policy name, in order.
-    for (i, (scope, name)) in scopes.iter().zip(names).enumerate() {
-        let hints = scope.cors.source.as_ref().map(|s| s.hints()).unwrap_or_default();
-        let exposed = matrix::exposed(scope, &hints);
-        let requests = matrix::requests(scope, &hints);
+    let mut shadowed = Vec::new();
+    let hints = |s: &Scope| s.cors.source.as_ref().map(|c| c.hints()).unwrap_or_default();
+    for (i, (scope, name)) in scopes.iter().zip(&output.names).enumerate() {
+        let requests = matrix::requests(scope, &hints(scope));
         let first = seen.insert((name, &scope.policy_hint, scope.cors.source.is_some()));
         let count = if first { requests.len() } else { REPEATED_SCOPE_REQUESTS };
-        let upstreams = matrix::upstreams(scope);
+        // Where the requests reach another scope's rule, the source sends
+        // them there too (the rules keep its order), unless `--lossy`
+        // widened either rule: then what changes with the policy is that
+        // loss, whatever a row would say.
+        let reached = reached(i, scope, output, config);
+        let other = scopes.get(reached).filter(|s| s.at != scope.at);
+        let lossy = other.is_some_and(|s| s.widened || scope.widened);
+        let moved = lossy && output.names.get(reached) != Some(name);
+        let (j, owner) = match other {
+            Some(other) if !lossy => {
+                let (host, path) = (&scope.sample.authority, &scope.sample.path);
+                let note = format!("{}: {host}{path} reaches {} first", scope.at, other.at);
+                shadowed.extend((!shadowed.contains(&note)).then_some(note));
+                (reached, other)
+            }
+            _ => (i, scope),
+        };
+        let exposed = matrix::exposed(owner, &hints(owner));
         for request in requests.into_iter().take(count) {
-            for (kind, response) in &upstreams {
-                let upstream = Upstream {
-                    kind,
-                    response: response.clone(),
-                };
-                // A request this filter gives the policy of a rule `--lossy`
-                // widened: what changes is that loss, whatever a row would say.
-                let moved = |applied: &Option<String>| applied != name && widened.contains(applied);
-                cases.push(compare(i, scope, request.clone(), upstream, config, &exposed, moved));
+            for (kind, response) in matrix::upstreams(owner) {
+                let upstream = Upstream { kind, response };
+                cases.push(compare(j, owner, request.clone(), upstream, config, &exposed, moved));
             }
         }
     }
@@ -103,7 +113,7 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
         Some(_) => Value::from("not Envoy's filter"),
         None => Value::Null,
     };
-    let scopes = scopes.iter().zip(names).map(|(s, policy)| {
+    let scopes = scopes.iter().zip(&output.names).map(|(s, policy)| {
         let mut scope = json!({
             "rule": s.at, "route_name": s.route_name, "policy": policy, "any_origin": s.any_origin(), "envoy": envoy(s)
         });
@@ -113,12 +123,31 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config) -> R
         scope
     });
     let scopes = scopes.collect();
-    Report { cases, scopes }
+    Report {
+        cases,
+        scopes,
+        shadowed,
+    }
 }
 
-/// One case: both answers, the differing fields named, what a page notices;
-/// `moved` says whether the policy this filter applied is the loss of a
-/// rule `--lossy` widened for another route.
+/// The scope whose rule this filter applies to scope `i`'s requests (they
+/// share its sample's route name, host and path): `i` where none applies.
+fn reached(i: usize, scope: &Scope, output: &Output, config: &Config) -> usize {
+    let input = RouteInput {
+        route_name: scope.route_name.as_deref().map(str::as_bytes),
+        authority: scope.sample.authority.as_bytes(),
+        path: scope.sample.path.as_bytes(),
+    };
+    let found = match config.routes.first_match(&input) {
+        Some(rule) => output.rule_scopes.get(rule).copied(),
+        None => output.default_scope,
+    };
+    found.unwrap_or(i)
+}
+
+/// One case of a scope: both answers, the differing fields named, what a
+/// page notices; `moved` says whether this filter applied the rule `--lossy`
+/// widened for another route.
 fn compare(
     index: usize,
     scope: &Scope,
@@ -126,13 +155,13 @@ fn compare(
     upstream: Upstream,
     config: &Config,
     exposed: &[String],
-    moved: impl Fn(&Option<String>) -> bool,
+    moved: bool,
 ) -> Case {
     let source = match &scope.cors.source {
         Some(cors) => cors.respond(&request, &upstream.response),
         None => upstream.response.clone(),
     };
-    let (ours, applied) = matrix::ours(config, &request, &upstream.response);
+    let ours = matrix::ours(config, &request, &upstream.response);
     let (theirs, mine) = (normalise(&source), normalise(&ours));
     let facts = Facts::new(&request, scope.any_origin(), &upstream.response);
     let differences = explain(&facts, &theirs, &mine);
@@ -146,7 +175,7 @@ fn compare(
     if scope.cors.lossy && ids.remove(UNEXPLAINED) {
         ids.insert(LOSSY);
     }
-    if moved(&applied) {
+    if moved {
         ids = BTreeSet::from([LOSSY]);
     }
     let effects = effects(&request, &source, &ours, exposed);
@@ -322,6 +351,9 @@ impl Report {
             "cors-policy: compared {} requests with {source}: {differ} answered differently",
             self.cases.len()
         );
+        for shadowed in &self.shadowed {
+            eprintln!("cors-policy: note: {shadowed}, in the source as in the imported rules; compared there");
+        }
         let outcome = self.cases.iter().filter(|c| c.outcome);
         let (own, plain): (Vec<&Case>, Vec<&Case>) = outcome.partition(|c| c.upstream.kind == "own-cors");
         let header: Vec<&Case> = self
