@@ -139,6 +139,27 @@ fn requests_an_earlier_route_takes_are_compared_with_that_routes_policy() {
 }
 
 #[test]
+fn a_named_route_an_earlier_route_shadows_is_compared_there_not_labelled_lossy() {
+    // The beta route's match has a header, which a path rule cannot hold,
+    // but its route_name rule is exact: nothing was widened, so its requests,
+    // which the prefix "/api" before it takes in Envoy, are compared with
+    // that route's policy. Before, they were labelled `lossy` (without
+    // --lossy, and with no warning to point at).
+    let (_, err, matrix) = import(&format!("{FIXTURES}/envoy/named-route-shadowed.yaml"), &[]);
+    assert!(outcome_line(&err).ends_with(": none"), "{err}");
+    for not in ["change: lossy", "unexplained", "warning: "] {
+        assert!(!err.contains(not), "{not}\n{err}");
+    }
+    let note = "virtual_hosts[0].routes[1]: example.net/api/sample reaches static_resources";
+    assert!(err.contains(note), "{err}");
+    for case in matrix["cases"].as_array().unwrap() {
+        if case["request"]["route_name"] == "beta" {
+            assert!(case["rule"].as_str().unwrap().ends_with("routes[0]"), "{case}");
+        }
+    }
+}
+
+#[test]
 fn the_change_list_is_computed_from_the_matrix_and_names_documented_ids_only() {
     let (_, err, matrix) = import(&format!("{FIXTURES}/envoy/virtual-hosts.yaml"), &[]);
     let ids: Vec<&str> = matrix["ids"]
@@ -1108,6 +1129,36 @@ fn what_lossy_changes_is_named_lossy_in_the_change_list_not_unexplained() {
     // A conversion that needed no --lossy has nothing to name so.
     let (_, exact, _) = import(&format!("{FIXTURES}/envoy/virtual-hosts.yaml"), &["--lossy"]);
     assert!(!exact.contains("change: lossy"), "{exact}");
+}
+
+#[test]
+fn requests_a_rule_widened_to_every_port_takes_are_labelled_lossy() {
+    // Envoy sends `example.net` (no port) to the second virtual host; the
+    // host rule --lossy writes for `example.net:8443` takes them first. That
+    // is the loss: the report must say so, not claim Envoy sends them there.
+    let vhost = |name: &str, domain: &str, origin: &str| {
+        format!(
+            r#"{{"name": "{name}", "domains": ["{domain}"], "routes": [{{"match": {{"prefix": "/"}},
+              "route": {{"cluster": "c"}}, "typed_per_filter_config": {{"envoy.filters.http.cors": {{
+              "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+              "allow_origin_string_match": [{{"exact": "{origin}"}}]}}}}}}]}}"#
+        )
+    };
+    let admin = vhost("admin", "example.net:8443", "https://admin.example.net");
+    let public = vhost("public", "example.net", "https://www.example.net");
+    let config = format!(r#"{{"route_config": {{"name": "r", "virtual_hosts": [{admin}, {public}]}}}}"#);
+    let file = temp_file("port-domain.json", &config);
+    let (_, err, _) = import(file.to_str().unwrap(), &["--lossy"]);
+    assert!(
+        err.contains("warning: ") && err.contains("--lossy matches every port"),
+        "{err}"
+    );
+    assert!(!err.contains("reaches"), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("change: lossy (")), "{err}");
+    assert!(
+        err.contains("GET example.net/sample from https://www.example.net: now refused"),
+        "{err}"
+    );
 }
 
 #[test]
