@@ -784,6 +784,28 @@ fn messages_name_each_sources_own_fields() {
 }
 
 #[test]
+fn gateway_api_rules_with_equal_matches_go_to_the_oldest_route_first() {
+    // The specification (and Envoy Gateway's sort) breaks a tie between
+    // routes by creationTimestamp before namespace/name: `b-old` takes
+    // /api, although `a-new` comes first by name.
+    let route = |name: &str, created: &str, origin: &str| {
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: {name}, namespace: shop, \
+             creationTimestamp: '{created}'}}\nspec:\n  hostnames: [api.example.com]\n  rules:\n  - matches: [{{path: \
+             {{type: PathPrefix, value: /api}}}}]\n    filters:\n    - type: CORS\n      cors: {{allowOrigins: ['{origin}']}}\n"
+        )
+    };
+    let new = route("a-new", "2025-06-01T00:00:00Z", "https://new.example.com");
+    let old = route("b-old", "2024-01-01T00:00:00Z", "https://old.example.com");
+    let file = temp_file("gateway-ages.yaml", &format!("{new}---\n{old}"));
+    let (policy, err, _) = import(file.to_str().unwrap(), &[]);
+    let rule = policy_of(&policy, &serde_json::json!({"host": "api.example.com", "path": "/api"}));
+    assert_eq!(rule["allow_origins"], serde_json::json!(["https://old.example.com"]));
+    let note = "document 1: spec.rules[0].matches[0]: api.example.com/api/sample reaches document 2:";
+    assert!(err.contains(note), "{err}");
+}
+
+#[test]
 fn a_gateway_api_ipv6_literal_origin_without_a_port_converts_exactly() {
     // GEP-1767: no port is the scheme's default, for an `[IPv6]` host too.
     let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  hostnames: [api.example.com]\n  rules:\n  - filters:\n    - type: CORS\n      cors: {allowOrigins: ['http://[::1]', 'https://[::1]:8443']}\n";
