@@ -1184,6 +1184,35 @@ fn requests_a_rule_widened_to_every_port_takes_are_labelled_lossy() {
 }
 
 #[test]
+fn a_domain_named_twice_is_refused_as_envoy_refuses_it() {
+    // Envoy 1.40 refuses the route configuration ("Only unique values for
+    // domains are permitted"), ASCII case ignored, so nothing serves it.
+    let vhost = |name: &str, domain: &str| {
+        format!(
+            r#"{{"name": "{name}", "domains": ["{domain}"], "routes": [{{"match": {{"prefix": "/"}},
+              "route": {{"cluster": "c"}}, "typed_per_filter_config": {{"envoy.filters.http.cors": {{
+              "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+              "allow_origin_string_match": [{{"exact": "https://{name}.example.net"}}]}}}}}}]}}"#
+        )
+    };
+    for (one, two) in [("example.net", "Example.net"), ("*", "*")] {
+        let (first, second) = (vhost("one", one), vhost("two", two));
+        let config = format!(r#"{{"route_config": {{"name": "r", "virtual_hosts": [{first}, {second}]}}}}"#);
+        let file = temp_file("duplicate-domain.json", &config);
+        for lossy in [&[][..], &["--lossy"][..]] {
+            let out = run(&[&["import", file.to_str().unwrap()][..], lossy].concat());
+            assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+            let err = stderr(&out);
+            let refusal = format!(
+                "error: route_config.virtual_hosts[1].domains[0]: \"{two}\" is also the domain at \
+                 route_config.virtual_hosts[0].domains[0]"
+            );
+            assert!(err.contains(&refusal), "{err}");
+        }
+    }
+}
+
+#[test]
 fn lossy_writes_the_nearest_policy_where_one_is_obvious() {
     // Istio's rendering of the Gateway API's `*`: every origin but null.
     let (err, lossy) = refused(&format!("{REFUSED}/istio-gateway-star.json"));

@@ -401,11 +401,26 @@ struct Domain<'a> {
     vhost: &'a VirtualHost,
 }
 
-/// The domains in Envoy's search order; `at` is where `vhosts` are.
+/// The domains in Envoy's search order; `at` is where `vhosts` are. A
+/// domain given twice (ASCII case ignored) is refused, as Envoy refuses the
+/// route configuration (`RouteMatcher`, source/common/router/config_impl.cc:
+/// "Only unique values for domains are permitted", "Only a single wildcard
+/// domain is permitted").
 fn domains<'a>(vhosts: &'a [VirtualHost], at: &str, issues: &mut Issues) -> Vec<Domain<'a>> {
     let mut out = Vec::new();
+    let mut seen = BTreeMap::new();
     for (v, vhost) in vhosts.iter().enumerate() {
         for (d, domain) in vhost.domains.iter().enumerate() {
+            let path = format!("{at}.virtual_hosts[{v}].domains[{d}]");
+            if let Some(first) = seen.insert(domain.to_ascii_lowercase(), path.clone()) {
+                issues.fatal(
+                    &path,
+                    format!(
+                        "{domain:?} is also the domain at {first}: Envoy refuses a route configuration that names a \
+                         domain twice, so there is no behaviour to import; keep one"
+                    ),
+                );
+            }
             let bare = domain.strip_suffix(":*").unwrap_or(domain);
             // A port is digits after the last `:` (never a wildcard's `*`, nor an IPv6 literal's `]`).
             let port = bare
@@ -413,7 +428,7 @@ fn domains<'a>(vhosts: &'a [VirtualHost], at: &str, issues: &mut Issues) -> Vec<
                 .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()));
             if port.is_some() {
                 issues.lossy(
-                    &format!("{at}.virtual_hosts[{v}].domains[{d}]"),
+                    &path,
                     format!("{domain:?} selects one port, and host rules ignore the port; --lossy matches every port"),
                 );
             }
