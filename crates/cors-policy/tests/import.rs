@@ -139,6 +139,27 @@ fn requests_an_earlier_route_takes_are_compared_with_that_routes_policy() {
 }
 
 #[test]
+fn a_named_route_an_earlier_route_shadows_is_compared_there_not_labelled_lossy() {
+    // The beta route's match has a header, which a path rule cannot hold,
+    // but its route_name rule is exact: nothing was widened, so its requests,
+    // which the prefix "/api" before it takes in Envoy, are compared with
+    // that route's policy. Before, they were labelled `lossy` (without
+    // --lossy, and with no warning to point at).
+    let (_, err, matrix) = import(&format!("{FIXTURES}/envoy/named-route-shadowed.yaml"), &[]);
+    assert!(outcome_line(&err).ends_with(": none"), "{err}");
+    for not in ["change: lossy", "unexplained", "warning: "] {
+        assert!(!err.contains(not), "{not}\n{err}");
+    }
+    let note = "virtual_hosts[0].routes[1]: example.net/api/sample reaches static_resources";
+    assert!(err.contains(note), "{err}");
+    for case in matrix["cases"].as_array().unwrap() {
+        if case["request"]["route_name"] == "beta" {
+            assert!(case["rule"].as_str().unwrap().ends_with("routes[0]"), "{case}");
+        }
+    }
+}
+
+#[test]
 fn the_change_list_is_computed_from_the_matrix_and_names_documented_ids_only() {
     let (_, err, matrix) = import(&format!("{FIXTURES}/envoy/virtual-hosts.yaml"), &[]);
     let ids: Vec<&str> = matrix["ids"]
@@ -763,6 +784,28 @@ fn messages_name_each_sources_own_fields() {
 }
 
 #[test]
+fn gateway_api_rules_with_equal_matches_go_to_the_oldest_route_first() {
+    // The specification (and Envoy Gateway's sort) breaks a tie between
+    // routes by creationTimestamp before namespace/name: `b-old` takes
+    // /api, although `a-new` comes first by name.
+    let route = |name: &str, created: &str, origin: &str| {
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: {name}, namespace: shop, \
+             creationTimestamp: '{created}'}}\nspec:\n  hostnames: [api.example.com]\n  rules:\n  - matches: [{{path: \
+             {{type: PathPrefix, value: /api}}}}]\n    filters:\n    - type: CORS\n      cors: {{allowOrigins: ['{origin}']}}\n"
+        )
+    };
+    let new = route("a-new", "2025-06-01T00:00:00Z", "https://new.example.com");
+    let old = route("b-old", "2024-01-01T00:00:00Z", "https://old.example.com");
+    let file = temp_file("gateway-ages.yaml", &format!("{new}---\n{old}"));
+    let (policy, err, _) = import(file.to_str().unwrap(), &[]);
+    let rule = policy_of(&policy, &serde_json::json!({"host": "api.example.com", "path": "/api"}));
+    assert_eq!(rule["allow_origins"], serde_json::json!(["https://old.example.com"]));
+    let note = "document 1: spec.rules[0].matches[0]: api.example.com/api/sample reaches document 2:";
+    assert!(err.contains(note), "{err}");
+}
+
+#[test]
 fn a_gateway_api_ipv6_literal_origin_without_a_port_converts_exactly() {
     // GEP-1767: no port is the scheme's default, for an `[IPv6]` host too.
     let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  hostnames: [api.example.com]\n  rules:\n  - filters:\n    - type: CORS\n      cors: {allowOrigins: ['http://[::1]', 'https://[::1]:8443']}\n";
@@ -1108,6 +1151,65 @@ fn what_lossy_changes_is_named_lossy_in_the_change_list_not_unexplained() {
     // A conversion that needed no --lossy has nothing to name so.
     let (_, exact, _) = import(&format!("{FIXTURES}/envoy/virtual-hosts.yaml"), &["--lossy"]);
     assert!(!exact.contains("change: lossy"), "{exact}");
+}
+
+#[test]
+fn requests_a_rule_widened_to_every_port_takes_are_labelled_lossy() {
+    // Envoy sends `example.net` (no port) to the second virtual host; the
+    // host rule --lossy writes for `example.net:8443` takes them first. That
+    // is the loss: the report must say so, not claim Envoy sends them there.
+    let vhost = |name: &str, domain: &str, origin: &str| {
+        format!(
+            r#"{{"name": "{name}", "domains": ["{domain}"], "routes": [{{"match": {{"prefix": "/"}},
+              "route": {{"cluster": "c"}}, "typed_per_filter_config": {{"envoy.filters.http.cors": {{
+              "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+              "allow_origin_string_match": [{{"exact": "{origin}"}}]}}}}}}]}}"#
+        )
+    };
+    let admin = vhost("admin", "example.net:8443", "https://admin.example.net");
+    let public = vhost("public", "example.net", "https://www.example.net");
+    let config = format!(r#"{{"route_config": {{"name": "r", "virtual_hosts": [{admin}, {public}]}}}}"#);
+    let file = temp_file("port-domain.json", &config);
+    let (_, err, _) = import(file.to_str().unwrap(), &["--lossy"]);
+    assert!(
+        err.contains("warning: ") && err.contains("--lossy matches every port"),
+        "{err}"
+    );
+    assert!(!err.contains("reaches"), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("change: lossy (")), "{err}");
+    assert!(
+        err.contains("GET example.net/sample from https://www.example.net: now refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_domain_named_twice_is_refused_as_envoy_refuses_it() {
+    // Envoy 1.40 refuses the route configuration ("Only unique values for
+    // domains are permitted"), ASCII case ignored, so nothing serves it.
+    let vhost = |name: &str, domain: &str| {
+        format!(
+            r#"{{"name": "{name}", "domains": ["{domain}"], "routes": [{{"match": {{"prefix": "/"}},
+              "route": {{"cluster": "c"}}, "typed_per_filter_config": {{"envoy.filters.http.cors": {{
+              "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+              "allow_origin_string_match": [{{"exact": "https://{name}.example.net"}}]}}}}}}]}}"#
+        )
+    };
+    for (one, two) in [("example.net", "Example.net"), ("*", "*")] {
+        let (first, second) = (vhost("one", one), vhost("two", two));
+        let config = format!(r#"{{"route_config": {{"name": "r", "virtual_hosts": [{first}, {second}]}}}}"#);
+        let file = temp_file("duplicate-domain.json", &config);
+        for lossy in [&[][..], &["--lossy"][..]] {
+            let out = run(&[&["import", file.to_str().unwrap()][..], lossy].concat());
+            assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+            let err = stderr(&out);
+            let refusal = format!(
+                "error: route_config.virtual_hosts[1].domains[0]: \"{two}\" is also the domain at \
+                 route_config.virtual_hosts[0].domains[0]"
+            );
+            assert!(err.contains(&refusal), "{err}");
+        }
+    }
 }
 
 #[test]

@@ -316,7 +316,8 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
     let mut scopes = Vec::new();
     // What several routes share (a virtual host's policy) is converted once.
     let mut converted: HashMap<(bool, Vec<String>), Cors> = HashMap::new();
-    for (domain, v, vhost) in domains(&config.virtual_hosts, &at, issues) {
+    for domain in domains(&config.virtual_hosts, &at, issues) {
+        let (v, vhost) = (domain.index, domain.vhost);
         let vpath = format!("{}.virtual_hosts[{v}]", rc.path);
         let vhost_name = vhost.name.as_deref().unwrap_or("vhost");
         let vlevel = level(&vhost.typed_per_filter_config, &keys, part, &vpath, issues);
@@ -340,7 +341,8 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                     .collect();
             }
             let place = Place {
-                domain: &domain,
+                domain: &domain.host,
+                every_port: domain.every_port,
                 unique: route.name.as_deref().and_then(|n| names.get(n)) == Some(&1),
                 hint: policy_hint(vhost_name, route.name.as_deref(), "route", r),
                 at: within(part, &rpath),
@@ -388,12 +390,37 @@ fn filter_names(rc: &Found, at: &str, issues: &mut Issues) -> Option<Vec<String>
     Some(keys)
 }
 
-/// The domains in Envoy's search order, each with its virtual host (and its
-/// index), the port removed (host rules ignore it); `at` is where `vhosts` are.
-fn domains<'a>(vhosts: &'a [VirtualHost], at: &str, issues: &mut Issues) -> Vec<(String, usize, &'a VirtualHost)> {
+/// A domain of a virtual host, as a host rule holds it.
+struct Domain<'a> {
+    /// The domain without its port (host rules ignore it).
+    host: String,
+    /// The domain named one port, which the host rule widens to every port (`--lossy`).
+    every_port: bool,
+    /// The virtual host's index.
+    index: usize,
+    vhost: &'a VirtualHost,
+}
+
+/// The domains in Envoy's search order; `at` is where `vhosts` are. A
+/// domain given twice (ASCII case ignored) is refused, as Envoy refuses the
+/// route configuration (`RouteMatcher`, source/common/router/config_impl.cc:
+/// "Only unique values for domains are permitted", "Only a single wildcard
+/// domain is permitted").
+fn domains<'a>(vhosts: &'a [VirtualHost], at: &str, issues: &mut Issues) -> Vec<Domain<'a>> {
     let mut out = Vec::new();
+    let mut seen = BTreeMap::new();
     for (v, vhost) in vhosts.iter().enumerate() {
         for (d, domain) in vhost.domains.iter().enumerate() {
+            let path = format!("{at}.virtual_hosts[{v}].domains[{d}]");
+            if let Some(first) = seen.insert(domain.to_ascii_lowercase(), path.clone()) {
+                issues.fatal(
+                    &path,
+                    format!(
+                        "{domain:?} is also the domain at {first}: Envoy refuses a route configuration that names a \
+                         domain twice, so there is no behaviour to import; keep one"
+                    ),
+                );
+            }
             let bare = domain.strip_suffix(":*").unwrap_or(domain);
             // A port is digits after the last `:` (never a wildcard's `*`, nor an IPv6 literal's `]`).
             let port = bare
@@ -401,21 +428,32 @@ fn domains<'a>(vhosts: &'a [VirtualHost], at: &str, issues: &mut Issues) -> Vec<
                 .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()));
             if port.is_some() {
                 issues.lossy(
-                    &format!("{at}.virtual_hosts[{v}].domains[{d}]"),
+                    &path,
                     format!("{domain:?} selects one port, and host rules ignore the port; --lossy matches every port"),
                 );
             }
-            let host = port.map_or(bare, |(h, _)| h);
-            out.push((host_rank(bare), host.to_owned(), v, vhost));
+            let host = port.map_or(bare, |(h, _)| h).to_owned();
+            let every_port = port.is_some();
+            out.push((
+                host_rank(bare),
+                Domain {
+                    host,
+                    every_port,
+                    index: v,
+                    vhost,
+                },
+            ));
         }
     }
-    out.sort_by_key(|(rank, _, v, _)| (*rank, *v));
-    out.into_iter().map(|(_, host, v, vhost)| (host, v, vhost)).collect()
+    out.sort_by_key(|(rank, d)| (*rank, d.index));
+    out.into_iter().map(|(_, domain)| domain).collect()
 }
 
 /// A route's place in the output.
 struct Place<'a> {
     domain: &'a str,
+    /// The host rule matches every port of a domain that named one.
+    every_port: bool,
     /// The route's name is unique in the route configuration.
     unique: bool,
     hint: String,
@@ -483,7 +521,9 @@ fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issu
         // A unique name selects the route on every host.
         scope.host = scope.host.take().filter(|_| name.is_none() || !place.unique);
         scope.route_name.clone_from(&name);
-        scope.widened = widened;
+        // A route_name rule is exact: what --lossy ignores of the match
+        // widens only a path rule, and a port a host rule.
+        scope.widened = (widened && name.is_none()) || (place.every_port && scope.host.is_some());
         scope.sample.path = path.sample();
         scope.sample.direct_status = route
             .direct_response

@@ -5,9 +5,11 @@
 //! `/api/` and `/api/x`, never `/apiary`; a trailing `/` is ignored;
 //! `Exact` is exact). Rules are ordered as the specification ranks matches
 //! across all routes: the most specific hostname, then an exact path, the
-//! longest prefix, then (for ties) the route's namespace/name and the rule's
-//! place. Method, header and query matches have no rule (`--lossy` ignores
-//! them). Envoy Gateway's SecurityPolicies target the same routes
+//! longest prefix, then (for ties) the oldest route by `creationTimestamp`
+//! (none is the oldest, as Go's zero time), its namespace/name and the
+//! rule's place, as Envoy Gateway sorts them (`Resources.Sort`,
+//! internal/gatewayapi/resource/resource.go). Method, header and query
+//! matches have no rule (`--lossy` ignores them). Envoy Gateway's SecurityPolicies target the same routes
 //! ([`scopes`] with another source of CORS per rule).
 
 use serde::Deserialize;
@@ -149,7 +151,7 @@ pub fn scopes(
     issues: &mut Issues,
     mut cors: impl FnMut(&Found, usize, &mut Issues) -> Cors,
 ) -> Vec<Scope> {
-    type Key = ((u8, usize), u8, usize, String, usize, usize);
+    type Key = ((u8, usize), u8, usize, Option<String>, String, usize, usize);
     let mut ranked: Vec<(Key, Scope)> = Vec::new();
     for found in routes {
         let (part, route) = found;
@@ -171,7 +173,8 @@ pub fn scopes(
                     _ => (2, 0),
                 };
                 for host in &hostnames {
-                    let key = (host_rank(host), kind, length, route.metadata.key(), r, m);
+                    let age = route.metadata.creation_timestamp.clone();
+                    let key = (host_rank(host), kind, length, age, route.metadata.key(), r, m);
                     let each = Scope::each_glob(host, &path, true, &rule_cors, &hint, &at);
                     ranked.extend(each.into_iter().map(|scope| (key.clone(), Scope { widened, ..scope })));
                 }
