@@ -119,15 +119,32 @@ fn requests_an_earlier_route_takes_are_compared_with_that_routes_policy() {
     assert!(outcome_line(&err).ends_with(": none"), "{err}");
     assert!(!err.contains("unexplained"), "{err}");
     let routes = "virtual_hosts[0].routes";
-    for (route, sample) in [(1, "example.net/api/sample"), (2, "example.net/api/v2")] {
-        let note = format!("{routes}[{route}]: {sample} reaches static_resources");
+    let fallback = ("virtual_hosts[1].routes", 1, "unlisted-host.invalid/api/sample");
+    for (at, route, sample) in [
+        (routes, 1, "example.net/api/sample"),
+        (routes, 2, "example.net/api/v2"),
+        fallback,
+    ] {
+        let note = format!("{at}[{route}]: its requests ({sample}) land in static_resources");
         assert!(err.contains(&note), "{note}\n{err}");
+    }
+    // The policies of those routes are compared nowhere, and the notes say so.
+    for policy in ["backend-route1", "backend-route2", "fallback-route1"] {
+        assert!(
+            err.contains(&format!("policy {policy:?} is compared on no request")),
+            "{err}"
+        );
     }
     for case in matrix["cases"].as_array().unwrap() {
         let path = case["request"]["path"].as_str().unwrap();
         let rule = case["rule"].as_str().unwrap();
         if path.starts_with("/api/") {
-            assert!(rule.ends_with(&format!("{routes}[0]")), "{case}");
+            let at = if case["request"]["authority"] == "example.net" {
+                routes
+            } else {
+                fallback.0
+            };
+            assert!(rule.ends_with(&format!("{at}[0]")), "{case}");
         }
     }
     // The prefix "/api" still has its own policy for "/api" and "/apix".
@@ -150,7 +167,7 @@ fn a_named_route_an_earlier_route_shadows_is_compared_there_not_labelled_lossy()
     for not in ["change: lossy", "unexplained", "warning: "] {
         assert!(!err.contains(not), "{not}\n{err}");
     }
-    let note = "virtual_hosts[0].routes[1]: example.net/api/sample reaches static_resources";
+    let note = "virtual_hosts[0].routes[1]: its requests (example.net/api/sample) land in static_resources";
     assert!(err.contains(note), "{err}");
     for case in matrix["cases"].as_array().unwrap() {
         if case["request"]["route_name"] == "beta" {
@@ -801,7 +818,7 @@ fn gateway_api_rules_with_equal_matches_go_to_the_oldest_route_first() {
     let (policy, err, _) = import(file.to_str().unwrap(), &[]);
     let rule = policy_of(&policy, &serde_json::json!({"host": "api.example.com", "path": "/api"}));
     assert_eq!(rule["allow_origins"], serde_json::json!(["https://old.example.com"]));
-    let note = "document 1: spec.rules[0].matches[0]: api.example.com/api/sample reaches document 2:";
+    let note = "document 1: spec.rules[0].matches[0]: its requests (api.example.com/api/sample) land in document 2:";
     assert!(err.contains(note), "{err}");
 }
 
@@ -1143,7 +1160,10 @@ fn what_lossy_changes_is_named_lossy_in_the_change_list_not_unexplained() {
     let file = temp_file("unrelated-regex.yaml", &unrelated);
     let (_, err, _) = import(file.to_str().unwrap(), &["--lossy"]);
     assert!(err.contains("warning: ") && err.contains("has no exact glob"), "{err}");
-    assert!(err.contains("routes[1]: api.example.com/api/sample reaches"), "{err}");
+    assert!(
+        err.contains("routes[1]: its requests (api.example.com/api/sample) land in"),
+        "{err}"
+    );
     assert!(
         !err.contains("change: unexplained (") && !err.contains("change: lossy ("),
         "{err}"
@@ -1175,7 +1195,7 @@ fn requests_a_rule_widened_to_every_port_takes_are_labelled_lossy() {
         err.contains("warning: ") && err.contains("--lossy matches every port"),
         "{err}"
     );
-    assert!(!err.contains("reaches"), "{err}");
+    assert!(!err.contains("land in"), "{err}");
     assert!(err.lines().any(|l| l.starts_with("change: lossy (")), "{err}");
     assert!(
         err.contains("GET example.net/sample from https://www.example.net: now refused"),

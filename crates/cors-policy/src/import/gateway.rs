@@ -9,8 +9,9 @@
 //! (none is the oldest, as Go's zero time), its namespace/name and the
 //! rule's place, as Envoy Gateway sorts them (`Resources.Sort`,
 //! internal/gatewayapi/resource/resource.go). Method, header and query
-//! matches have no rule (`--lossy` ignores them). Envoy Gateway's SecurityPolicies target the same routes
-//! ([`scopes`] with another source of CORS per rule).
+//! matches have no rule (`--lossy` ignores them). Envoy Gateway's
+//! SecurityPolicies target the same routes ([`scopes`] with another source
+//! of CORS per rule).
 
 use serde::Deserialize;
 use serde_json::Value;

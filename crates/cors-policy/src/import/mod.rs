@@ -330,7 +330,8 @@ fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs
             "{label}: every route has CORS off: there is no policy to import"
         ));
     }
-    let (text, config) = match output::check(&output.spec) {
+    let checked = output::check(&output.spec).and_then(|(text, config)| Ok((text, config, output::by_scope(&output)?)));
+    let (text, config, by_scope) = match checked {
         Ok(checked) => checked,
         Err(errors) => {
             eprintln!("cors-policy: internal error: the imported policy does not pass check:");
@@ -340,7 +341,7 @@ fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs
             return ExitCode::from(PROBLEMS);
         }
     };
-    let report = report::compute(scopes, &output, &config);
+    let report = report::compute(scopes, &output.names, &config, &by_scope);
     report.print(format);
     if let Some(path) = &args.matrix {
         if let Err(e) = std::fs::write(path, report.to_json(format).to_string()) {

@@ -14,10 +14,9 @@ pub struct Output {
     pub spec: RoutedSpec,
     /// The policy name of each scope.
     pub names: Vec<Option<String>>,
-    /// The scope each rule of `spec` was written for, in order.
-    pub rule_scopes: Vec<usize>,
-    /// The scope the default policy was written for (`None`: no default).
-    pub default_scope: Option<usize>,
+    /// Each scope's rule, in order (`spec` leaves out repeats, and rules no
+    /// request reaches or that change nothing).
+    pub scope_rules: Vec<RouteSpec>,
 }
 
 /// The name of `spec` among `policies`, added under a name from `hint` if
@@ -49,8 +48,8 @@ pub fn assemble(scopes: &[Scope]) -> Output {
     let mut policies = BTreeMap::new();
     let mut names = Vec::with_capacity(scopes.len());
     let mut routes: Vec<RouteSpec> = Vec::new();
-    let mut rule_scopes = Vec::new();
-    for (i, scope) in scopes.iter().enumerate() {
+    let mut scope_rules = Vec::with_capacity(scopes.len());
+    for scope in scopes {
         let name = scope
             .cors
             .policy
@@ -65,23 +64,19 @@ pub fn assemble(scopes: &[Scope]) -> Output {
             },
             policy: name,
         };
+        scope_rules.push(rule.clone());
         if !routes.contains(&rule) {
             routes.push(rule);
-            rule_scopes.push(i);
         }
     }
     let everything = |r: &RouteSpec| r.matcher == MatchSpec::default();
     if let Some(all) = routes.iter().position(everything) {
         routes.truncate(all + 1);
-        rule_scopes.truncate(all + 1);
     }
-    let default_rule = routes.pop_if(|r| everything(r));
-    let default_scope = default_rule.as_ref().and_then(|_| rule_scopes.pop());
-    let default = default_rule.and_then(|r| r.policy);
-    let default_scope = default_scope.filter(|_| default.is_some());
+    let default = routes.pop_if(|r| everything(r)).and_then(|r| r.policy);
     if default.is_none() {
-        while routes.pop_if(|r| r.policy.is_none()).is_some() {
-            rule_scopes.pop();
+        while routes.last().is_some_and(|r| r.policy.is_none()) {
+            routes.pop();
         }
     }
     Output {
@@ -92,8 +87,7 @@ pub fn assemble(scopes: &[Scope]) -> Output {
             metadata_namespace: None,
         },
         names,
-        rule_scopes,
-        default_scope,
+        scope_rules,
     }
 }
 
@@ -104,4 +98,15 @@ pub fn check(spec: &RoutedSpec) -> Result<(String, Config), Vec<ConfigError>> {
     let text = serde_json::to_string_pretty(spec).unwrap_or_default();
     let config = Config::parse(text.as_bytes())?;
     Ok((text, config))
+}
+
+/// The policy with one rule per scope, in order, compiled: the rule a
+/// request meets first is that of the first scope it lands in.
+pub fn by_scope(output: &Output) -> Result<Config, Vec<ConfigError>> {
+    let spec = RoutedSpec {
+        routes: output.scope_rules.clone(),
+        default: None,
+        ..output.spec.clone()
+    };
+    check(&spec).map(|(_, config)| config)
 }

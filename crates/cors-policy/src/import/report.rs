@@ -22,7 +22,6 @@ use super::differences::{explain, normalise, read_by_browser, Facts, DIFFERENCES
 use super::fields::comma_list;
 use super::matrix;
 use super::model::{Request, Response, SourceCors};
-use super::output::Output;
 use super::Scope;
 use crate::args::SourceFormat;
 
@@ -68,52 +67,63 @@ pub struct Report {
     /// string when another source's model stands there, `null` for none);
     /// for ingress-nginx also the `CorsConfig` its template renders.
     scopes: Vec<Value>,
-    /// Scopes whose requests reach another scope's rule: where each is, its
-    /// sample request's host and path, where that scope is.
-    shadowed: Vec<String>,
+    /// Where requests land in another route's scope, and the policies
+    /// compared on no request.
+    notes: Vec<String>,
 }
 
-/// Runs every scope's matrix.
-pub fn compute(scopes: &[Scope], output: &Output, config: &Config) -> Report {
+/// Runs every scope's matrix; `names` are the scopes' policy names, and
+/// `by_scope` has a rule per scope ([`super::output::by_scope`]).
+pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config, by_scope: &Config) -> Report {
     let mut cases = Vec::new();
     let mut seen = BTreeSet::new();
-    let mut shadowed = Vec::new();
+    let mut notes = Vec::new();
     let hints = |s: &Scope| s.cors.source.as_ref().map(|c| c.hints()).unwrap_or_default();
-    for (i, (scope, name)) in scopes.iter().zip(&output.names).enumerate() {
+    for (i, (scope, name)) in scopes.iter().zip(names).enumerate() {
         let requests = matrix::requests(scope, &hints(scope));
         let first = seen.insert((name, &scope.policy_hint, scope.cors.source.is_some()));
         let count = if first { requests.len() } else { REPEATED_SCOPE_REQUESTS };
-        // Where the requests reach another scope's rule, the source sends
-        // them there too (the rules keep its order), unless `--lossy`
-        // widened either rule: then what changes with the policy is that
-        // loss, whatever a row would say.
-        let reached = reached(i, scope, output, config);
-        let other = scopes.get(reached).filter(|s| s.at != scope.at);
-        let lossy = other.is_some_and(|s| s.widened || scope.widened);
-        let moved = lossy && output.names.get(reached) != Some(name);
+        // Where the requests land in another route's scope first, the source
+        // sends them there too (the scopes are in the order it selects
+        // routes), unless `--lossy` widened either rule: then what changes
+        // with the policy is that loss, whatever a row would say.
+        let landed = first_scope(by_scope, scope).unwrap_or(i);
+        let other = scopes.get(landed).filter(|s| s.at != scope.at);
+        let either_widened = other.is_some_and(|s| s.widened || scope.widened);
+        let moved = either_widened && names.get(landed) != Some(name);
         let (j, owner) = match other {
-            Some(other) if !lossy => {
-                let (host, path) = (&scope.sample.authority, &scope.sample.path);
-                let note = format!("{}: {host}{path} reaches {} first", scope.at, other.at);
-                shadowed.extend((!shadowed.contains(&note)).then_some(note));
-                (reached, other)
+            Some(other) if !either_widened => {
+                let sample = format!("{}{}", scope.sample.authority, scope.sample.path);
+                let note = format!(
+                    "{}: its requests ({sample}) land in {} first, as in the source",
+                    scope.at, other.at
+                );
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+                (landed, other)
             }
             _ => (i, scope),
         };
         let exposed = matrix::exposed(owner, &hints(owner));
+        let upstreams = matrix::upstreams(owner);
         for request in requests.into_iter().take(count) {
-            for (kind, response) in matrix::upstreams(owner) {
-                let upstream = Upstream { kind, response };
+            for (kind, response) in &upstreams {
+                let upstream = Upstream {
+                    kind,
+                    response: response.clone(),
+                };
                 cases.push(compare(j, owner, request.clone(), upstream, config, &exposed, moved));
             }
         }
     }
+    notes.extend(uncompared(scopes, names, &cases));
     let envoy = |s: &Scope| match &s.cors.source {
         Some(SourceCors::Envoy(cors)) => cors.cors_policy(),
         Some(_) => Value::from("not Envoy's filter"),
         None => Value::Null,
     };
-    let scopes = scopes.iter().zip(&output.names).map(|(s, policy)| {
+    let scopes = scopes.iter().zip(names).map(|(s, policy)| {
         let mut scope = json!({
             "rule": s.at, "route_name": s.route_name, "policy": policy, "any_origin": s.any_origin(), "envoy": envoy(s)
         });
@@ -123,31 +133,42 @@ pub fn compute(scopes: &[Scope], output: &Output, config: &Config) -> Report {
         scope
     });
     let scopes = scopes.collect();
-    Report {
-        cases,
-        scopes,
-        shadowed,
-    }
+    Report { cases, scopes, notes }
 }
 
-/// The scope whose rule this filter applies to scope `i`'s requests (they
-/// share its sample's route name, host and path): `i` where none applies.
-fn reached(i: usize, scope: &Scope, output: &Output, config: &Config) -> usize {
-    let input = RouteInput {
+/// The first scope whose rule a scope's requests meet (they share its
+/// sample's route name, host and path).
+fn first_scope(by_scope: &Config, scope: &Scope) -> Option<usize> {
+    by_scope.routes.first_match(&RouteInput {
         route_name: scope.route_name.as_deref().map(str::as_bytes),
         authority: scope.sample.authority.as_bytes(),
         path: scope.sample.path.as_bytes(),
-    };
-    let found = match config.routes.first_match(&input) {
-        Some(rule) => output.rule_scopes.get(rule).copied(),
-        None => output.default_scope,
-    };
-    found.unwrap_or(i)
+    })
+}
+
+/// A note for each policy no case compared: each sample of its scopes
+/// landed in an earlier route's scope.
+fn uncompared(scopes: &[Scope], names: &[Option<String>], cases: &[Case]) -> Vec<String> {
+    let compared: BTreeSet<&Option<String>> = cases.iter().filter_map(|c| names.get(c.scope)).collect();
+    let mut noted = BTreeSet::new();
+    let mut out = Vec::new();
+    for (scope, name) in scopes.iter().zip(names) {
+        if let Some(policy) = name.as_deref().filter(|_| !compared.contains(name)) {
+            if noted.insert(policy) {
+                out.push(format!(
+                    "{}: policy {policy:?} is compared on no request: each sample of its rules lands in an earlier \
+                     route first",
+                    scope.at
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// One case of a scope: both answers, the differing fields named, what a
-/// page notices; `moved` says whether this filter applied the rule `--lossy`
-/// widened for another route.
+/// page notices; `moved` says whether the request lands in another route's
+/// scope, with another policy, because `--lossy` widened a rule.
 fn compare(
     index: usize,
     scope: &Scope,
@@ -351,8 +372,8 @@ impl Report {
             "cors-policy: compared {} requests with {source}: {differ} answered differently",
             self.cases.len()
         );
-        for shadowed in &self.shadowed {
-            eprintln!("cors-policy: note: {shadowed}, in the source as in the imported rules; compared there");
+        for note in &self.notes {
+            eprintln!("cors-policy: note: {note}");
         }
         let outcome = self.cases.iter().filter(|c| c.outcome);
         let (own, plain): (Vec<&Case>, Vec<&Case>) = outcome.partition(|c| c.upstream.kind == "own-cors");
