@@ -45,15 +45,22 @@ fn fixtures() -> Vec<String> {
 
 /// An Envoy route configuration around `cors_policy` on a virtual host with one route.
 fn envoy_with(cors_policy: &str, route_match: &str) -> String {
+    envoy_vhost(&format!(
+        r#""domains": ["*"],
+      "typed_per_filter_config": {{"envoy.filters.http.cors": {{
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy", {cors_policy}}}}},
+      "routes": [{{"match": {route_match}, "route": {{"cluster": "c"}}}}]"#
+    ))
+}
+
+/// An Envoy route configuration with one virtual host of these fields.
+fn envoy_vhost(fields: &str) -> String {
     format!(
         r#"{{"static_resources": {{"listeners": [{{"name": "l", "filter_chains": [{{"filters": [{{
   "name": "envoy.filters.network.http_connection_manager",
   "typed_config": {{
     "http_filters": [{{"name": "envoy.filters.http.cors"}}, {{"name": "envoy.filters.http.router"}}],
-    "route_config": {{"name": "r", "virtual_hosts": [{{"name": "api", "domains": ["*"],
-      "typed_per_filter_config": {{"envoy.filters.http.cors": {{
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy", {cors_policy}}}}},
-      "routes": [{{"match": {route_match}, "route": {{"cluster": "c"}}}}]}}]}}}}}}]}}]}}]}}}}"#
+    "route_config": {{"name": "r", "virtual_hosts": [{{"name": "api", {fields}}}]}}}}}}]}}]}}]}}}}"#
     )
 }
 
@@ -192,15 +199,10 @@ fn a_path_match_without_a_leading_slash_never_matches_and_is_left_out() {
         format!(r#"{{"match": {m}, "route": {{"cluster": "c"}}{cors}}}"#)
     };
     let envoy = |routes: &[String]| {
-        format!(
-            r#"{{"static_resources": {{"listeners": [{{"name": "l", "filter_chains": [{{"filters": [{{
-  "name": "envoy.filters.network.http_connection_manager",
-  "typed_config": {{
-    "http_filters": [{{"name": "envoy.filters.http.cors"}}, {{"name": "envoy.filters.http.router"}}],
-    "route_config": {{"name": "r", "virtual_hosts": [{{"name": "api", "domains": ["example.net"],
-      "routes": [{}]}}]}}}}}}]}}]}}]}}}}"#,
+        envoy_vhost(&format!(
+            r#""domains": ["example.net"], "routes": [{}]"#,
             routes.join(", ")
-        )
+        ))
     };
     let a = Some("https://a.example");
     let b = Some("https://b.example");
