@@ -45,15 +45,22 @@ fn fixtures() -> Vec<String> {
 
 /// An Envoy route configuration around `cors_policy` on a virtual host with one route.
 fn envoy_with(cors_policy: &str, route_match: &str) -> String {
+    envoy_vhost(&format!(
+        r#""domains": ["*"],
+      "typed_per_filter_config": {{"envoy.filters.http.cors": {{
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy", {cors_policy}}}}},
+      "routes": [{{"match": {route_match}, "route": {{"cluster": "c"}}}}]"#
+    ))
+}
+
+/// An Envoy route configuration with one virtual host of these fields.
+fn envoy_vhost(fields: &str) -> String {
     format!(
         r#"{{"static_resources": {{"listeners": [{{"name": "l", "filter_chains": [{{"filters": [{{
   "name": "envoy.filters.network.http_connection_manager",
   "typed_config": {{
     "http_filters": [{{"name": "envoy.filters.http.cors"}}, {{"name": "envoy.filters.http.router"}}],
-    "route_config": {{"name": "r", "virtual_hosts": [{{"name": "api", "domains": ["*"],
-      "typed_per_filter_config": {{"envoy.filters.http.cors": {{
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy", {cors_policy}}}}},
-      "routes": [{{"match": {route_match}, "route": {{"cluster": "c"}}}}]}}]}}}}}}]}}]}}]}}}}"#
+    "route_config": {{"name": "r", "virtual_hosts": [{{"name": "api", {fields}}}]}}}}}}]}}]}}]}}}}"#
     )
 }
 
@@ -173,6 +180,62 @@ fn a_named_route_an_earlier_route_shadows_is_compared_there_not_labelled_lossy()
         if case["request"]["route_name"] == "beta" {
             assert!(case["rule"].as_str().unwrap().ends_with("routes[0]"), "{case}");
         }
+    }
+}
+
+#[test]
+fn a_path_match_without_a_leading_slash_never_matches_and_is_left_out() {
+    // Envoy accepts `prefix: api`, and no request's path starts so. Its glob
+    // `api*` is no path rule: after a catch-all, or as a trailing rule
+    // without CORS, the output left it out, but the rules compiled to find
+    // where requests land kept it, and the import failed with an internal
+    // error. A regex's literal start without `/` is no path rule either.
+    let route = |m: &str, origin: Option<&str>| {
+        let cors = origin.map_or_else(String::new, |o| {
+            format!(
+                r#", "typed_per_filter_config": {{"envoy.filters.http.cors": {{"@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy", "allow_origin_string_match": [{{"exact": "{o}"}}]}}}}"#
+            )
+        });
+        format!(r#"{{"match": {m}, "route": {{"cluster": "c"}}{cors}}}"#)
+    };
+    let envoy = |routes: &[String]| {
+        envoy_vhost(&format!(
+            r#""domains": ["example.net"], "routes": [{}]"#,
+            routes.join(", ")
+        ))
+    };
+    let a = Some("https://a.example");
+    let b = Some("https://b.example");
+    for (name, routes, lossy) in [
+        (
+            "after-catch-all",
+            [route(r#"{"prefix": "/"}"#, a), route(r#"{"prefix": "api"}"#, b)],
+            false,
+        ),
+        (
+            "trailing",
+            [route(r#"{"prefix": "/x"}"#, a), route(r#"{"path": "api"}"#, None)],
+            false,
+        ),
+        (
+            "regex",
+            [
+                route(r#"{"prefix": "/"}"#, a),
+                route(r#"{"safe_regex": {"regex": "api.*"}}"#, b),
+            ],
+            true,
+        ),
+    ] {
+        let file = temp_file(&format!("unrooted-{name}.json"), &envoy(&routes));
+        let extra: &[&str] = if lossy { &["--lossy"] } else { &[] };
+        let (_, err, _) = import(file.to_str().unwrap(), extra);
+        assert!(!err.contains("internal error"), "{name}: {err}");
+        let said = if lossy {
+            "has no exact glob; --lossy matches every path"
+        } else {
+            "routes[1].match: \"api\" does not start with '/', as every request's path does: the route never matches; left out"
+        };
+        assert!(err.contains(said), "{name}: {err}");
     }
 }
 

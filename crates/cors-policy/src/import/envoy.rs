@@ -34,7 +34,7 @@ use super::convert;
 use super::fields::typed;
 use super::model::{Enabled, EnvoyCors};
 use super::origins::{MatchKind, StringMatch};
-use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
+use super::paths::{host_rank, never_matched, other_conditions, regex_path, PathMatch};
 use super::{policy_hint, Cors, Doc, Issues, Scope};
 use crate::document::{join, walk_objects, within};
 
@@ -514,6 +514,9 @@ fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issu
         );
         return Vec::new();
     };
+    if never_matched(&path, &mat, issues) {
+        return Vec::new();
+    }
     let case_sensitive = m.case_sensitive.is_none_or(BoolValue::get);
     let rules = if name.is_some() { PathMatch::Any } else { path.clone() };
     let mut scopes = Scope::each_glob(place.domain, &rules, case_sensitive, cors, &place.hint, &place.at);

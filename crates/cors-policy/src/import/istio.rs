@@ -19,7 +19,7 @@ use super::convert;
 use super::fields::Object;
 use super::model::EnvoyCors;
 use super::origins::{MatchKind, StringMatch};
-use super::paths::{host_rank, other_conditions, regex_path, PathMatch};
+use super::paths::{host_rank, never_matched, other_conditions, regex_path, PathMatch};
 use super::{objects, policy_hint, Cors, Doc, Issues, Scope};
 use crate::args::SourceFormat;
 use crate::document::within;
@@ -120,6 +120,9 @@ pub fn import(docs: &[Doc], browser: &BrowserOrigins, issues: &mut Issues) -> Ve
             for (m, request_match) in matches.iter().enumerate() {
                 let mat = format!("{at}.match[{m}]");
                 let (path, widened) = issues.raising(|issues| uri(request_match, &mat, issues));
+                if never_matched(&path, &mat, issues) {
+                    continue;
+                }
                 let case_sensitive = !request_match.ignore_uri_case;
                 let scopes = Scope::each_glob(&host, &path, case_sensitive, &cors, &hint, &mat);
                 out.extend(scopes.into_iter().map(|scope| Scope { widened, ..scope }));

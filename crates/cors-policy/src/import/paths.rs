@@ -42,6 +42,20 @@ impl PathMatch {
         }
     }
 
+    /// The path the match compares with, when it does not start with `/`:
+    /// no request a browser sends has such a path (RFC 9112 origin-form,
+    /// RFC 9113 `:path`), so the source's route never matches (and a path
+    /// rule must start with `/`).
+    pub fn unrooted(&self) -> Option<&str> {
+        match self {
+            Self::Any => None,
+            Self::StringPrefix(p) | Self::SegmentPrefix(p) if p.is_empty() => None,
+            Self::Exact(p) | Self::StringPrefix(p) | Self::SegmentPrefix(p) => {
+                Some(p.as_str()).filter(|p| !p.starts_with('/'))
+            }
+        }
+    }
+
     /// A path this match selects, to send in the request matrix.
     pub fn sample(&self) -> String {
         match self {
@@ -64,22 +78,45 @@ pub fn rule_paths(globs: Vec<String>) -> Vec<Option<String>> {
 
 /// The literal start of a regular expression over the path (after `^`, up
 /// to the first character that is not a letter, digit, `/`, `-` or `_`):
-/// what `--lossy` matches as a prefix.
+/// what `--lossy` matches as a prefix; empty (every path) unless it starts
+/// with `/`, as every path does (`a|/b` matches `/b`).
 pub fn regex_head(regex: &str) -> String {
-    regex
+    let head: String = regex
         .trim_start_matches('^')
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_'))
-        .collect()
+        .collect();
+    if head.starts_with('/') {
+        head
+    } else {
+        String::new()
+    }
+}
+
+/// Notes, and reports, a route whose path match no request meets
+/// ([`PathMatch::unrooted`]): the caller leaves it out.
+pub fn never_matched(path: &PathMatch, at: &str, issues: &mut Issues) -> bool {
+    let unrooted = path.unrooted();
+    if let Some(p) = unrooted {
+        issues.note(
+            at,
+            format!("{p:?} does not start with '/', as every request's path does: the route never matches; left out"),
+        );
+    }
+    unrooted.is_some()
 }
 
 /// A regular expression over the path as its literal start, a string
 /// prefix: no glob matches what it matches, so `--lossy` takes the prefix.
 pub fn regex_path(what: &str, regex: &str, at: &str, issues: &mut Issues) -> PathMatch {
     let head = regex_head(regex);
+    let nearest = match head.as_str() {
+        "" => "every path".to_owned(),
+        head => format!("paths starting with {head:?}"),
+    };
     issues.lossy(
         at,
-        format!("a {what} ({regex:?}) has no exact glob; --lossy matches paths starting with {head:?}"),
+        format!("a {what} ({regex:?}) has no exact glob; --lossy matches {nearest}"),
     );
     PathMatch::StringPrefix(head)
 }
@@ -208,6 +245,8 @@ mod tests {
     #[test]
     fn a_regex_path_keeps_its_literal_start_and_every_path_is_one_rule_without_a_path() {
         assert_eq!(regex_head("^/api/v[0-9]+/.*"), "/api/v");
+        assert_eq!(regex_head("api.*"), "");
+        assert_eq!(regex_head("a|/b"), "");
         assert_eq!(rule_paths(PathMatch::Any.globs(true)), [None]);
         assert_eq!(sample_host("*.example.com"), "sample.example.com");
         assert_eq!(sample_host("*"), "unlisted-host.invalid");
