@@ -330,8 +330,7 @@ fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs
             "{label}: every route has CORS off: there is no policy to import"
         ));
     }
-    let checked = output::check(&output.spec).and_then(|(text, config)| Ok((text, config, output::by_scope(&output)?)));
-    let (text, config, by_scope) = match checked {
+    let (text, config) = match output::check(&output.spec) {
         Ok(checked) => checked,
         Err(errors) => {
             eprintln!("cors-policy: internal error: the imported policy does not pass check:");
@@ -341,7 +340,10 @@ fn finish(scopes: &[Scope], format: SourceFormat, label: &str, args: &ImportArgs
             return ExitCode::from(PROBLEMS);
         }
     };
-    let report = report::compute(scopes, &output.names, &config, &by_scope);
+    // Without it (a rule no request meets that the core refuses), each
+    // scope's requests are compared with its own source.
+    let by_scope = output::by_scope(&output).ok();
+    let report = report::compute(scopes, &output.names, &config, by_scope.as_ref());
     report.print(format);
     if let Some(path) = &args.matrix {
         if let Err(e) = std::fs::write(path, report.to_json(format).to_string()) {

@@ -74,7 +74,7 @@ pub struct Report {
 
 /// Runs every scope's matrix; `names` are the scopes' policy names, and
 /// `by_scope` has a rule per scope ([`super::output::by_scope`]).
-pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config, by_scope: &Config) -> Report {
+pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config, by_scope: Option<&Config>) -> Report {
     let mut cases = Vec::new();
     let mut seen = BTreeSet::new();
     let mut notes = Vec::new();
@@ -87,7 +87,7 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config, by_s
         // sends them there too (the scopes are in the order it selects
         // routes), unless `--lossy` widened either rule: then what changes
         // with the policy is that loss, whatever a row would say.
-        let landed = first_scope(by_scope, scope).unwrap_or(i);
+        let landed = by_scope.and_then(|rules| first_scope(rules, scope)).unwrap_or(i);
         let other = scopes.get(landed).filter(|s| s.at != scope.at);
         let either_widened = other.is_some_and(|s| s.widened || scope.widened);
         let moved = either_widened && names.get(landed) != Some(name);
