@@ -12,7 +12,7 @@ the wasm layer's digest is the sha256 of the .wasm file itself.
 The layout follows the OCI image-layout specification (oci-layout, index.json,
 blobs/sha256/); `skopeo copy oci:DIR:TAG docker://...` pushes it unchanged.
 
-    python3 scripts/oci_artifact.py WASM DIR --tag 0.6.2
+    python3 scripts/oci_artifact.py WASM DIR --tag 0.6.3
 
 Prints the manifest digest (what a WasmPlugin pins).
 """
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("wasm", type=Path)
     ap.add_argument("out", type=Path, help="the OCI layout directory (replaced)")
-    ap.add_argument("--tag", required=True, help="the reference name in index.json, e.g. 0.6.2")
+    ap.add_argument("--tag", required=True, help="the reference name in index.json, e.g. 0.6.3")
     args = ap.parse_args(argv)
     print(write(args.wasm.read_bytes(), args.out, args.tag))
     return 0
