@@ -135,13 +135,22 @@ fn requests_an_earlier_route_takes_are_compared_with_that_routes_policy() {
         let note = format!("{at}[{route}]: its requests ({sample}) land in static_resources");
         assert!(err.contains(&note), "{note}\n{err}");
     }
-    // The policies of those routes are compared nowhere, and the notes say so.
-    for policy in ["backend-route1", "backend-route2", "fallback-route1"] {
+    // The policies of the routes no request reaches are compared nowhere,
+    // and the notes say so; the prefix "/api" is compared at "/api".
+    for policy in ["backend-route2", "fallback-route1"] {
         assert!(
             err.contains(&format!("policy {policy:?} is compared on no request")),
             "{err}"
         );
     }
+    assert!(!err.contains("\"backend-route1\" is compared on no request"), "{err}");
+    let at_api = |c: &&Value| c["request"]["path"] == "/api" && c["request"]["authority"] == "example.net";
+    let cases = matrix["cases"].as_array().unwrap();
+    assert!(cases
+        .iter()
+        .filter(at_api)
+        .all(|c| c["rule"].as_str().unwrap().ends_with("routes[1]")));
+    assert!(cases.iter().filter(at_api).count() > 20, "{matrix}");
     for case in matrix["cases"].as_array().unwrap() {
         let path = case["request"]["path"].as_str().unwrap();
         let rule = case["rule"].as_str().unwrap();

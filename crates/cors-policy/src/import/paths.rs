@@ -153,6 +153,25 @@ pub fn sample_host(domain: &str) -> String {
     }
 }
 
+/// A path a glob of this module matches: a class (`[aA]`, `[*]`) as its
+/// first character, `**` as `sample`, `*` as nothing.
+pub fn glob_sample(glob: &str) -> String {
+    let mut out = String::with_capacity(glob.len());
+    let mut chars = glob.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' if chars.next_if_eq(&'*').is_some() => out.push_str("sample"),
+            '*' => {}
+            '[' => {
+                out.extend(chars.next());
+                chars.by_ref().find(|c| *c == ']');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A literal as a glob: metacharacters escaped, letters as `[xX]` unless case-sensitive.
 pub fn literal(text: &str, case_sensitive: bool) -> String {
     let mut out = String::with_capacity(text.len());
@@ -246,6 +265,14 @@ mod tests {
     fn a_regex_path_keeps_its_literal_start_and_every_path_is_one_rule_without_a_path() {
         assert_eq!(regex_head("^/api/v[0-9]+/.*"), "/api/v");
         assert_eq!(regex_head("api.*"), "");
+        for (glob, path) in [
+            ("/api*", "/api"),
+            ("/api*/**", "/api/sample"),
+            ("/[aA]pi[*]", "/api*"),
+            ("/[]]", "/]"),
+        ] {
+            assert_eq!(glob_sample(glob), path);
+        }
         assert_eq!(regex_head("a|/b"), "");
         assert_eq!(rule_paths(PathMatch::Any.globs(true)), [None]);
         assert_eq!(sample_host("*.example.com"), "sample.example.com");

@@ -8,6 +8,7 @@
 //! upstream sends its own CORS headers, then header-level differences no
 //! page's outcome depends on (`Vary`, a `204` for a `200`...).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use envoy_cors_core::language::Config;
@@ -22,6 +23,7 @@ use super::differences::{explain, normalise, read_by_browser, Facts, DIFFERENCES
 use super::fields::comma_list;
 use super::matrix;
 use super::model::{Request, Response, SourceCors};
+use super::paths::glob_sample;
 use super::Scope;
 use crate::args::SourceFormat;
 
@@ -79,15 +81,16 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config, by_s
     let mut seen = BTreeSet::new();
     let mut notes = Vec::new();
     let hints = |s: &Scope| s.cors.source.as_ref().map(|c| c.hints()).unwrap_or_default();
-    for (i, (scope, name)) in scopes.iter().zip(names).enumerate() {
+    for (i, (written, name)) in scopes.iter().zip(names).enumerate() {
+        let first = seen.insert((name, &written.policy_hint, written.cors.source.is_some()));
+        let (scope, landed) = land(i, written, scopes, by_scope);
+        let scope = scope.as_ref();
         let requests = matrix::requests(scope, &hints(scope));
-        let first = seen.insert((name, &scope.policy_hint, scope.cors.source.is_some()));
         let count = if first { requests.len() } else { REPEATED_SCOPE_REQUESTS };
         // Where the requests land in another route's scope first, the source
         // sends them there too (the scopes are in the order it selects
         // routes), unless `--lossy` widened either rule: then what changes
         // with the policy is that loss, whatever a row would say.
-        let landed = by_scope.and_then(|rules| first_scope(rules, scope)).unwrap_or(i);
         let other = scopes.get(landed).filter(|s| s.at != scope.at);
         let either_widened = other.is_some_and(|s| s.widened || scope.widened);
         let moved = either_widened && names.get(landed) != Some(name);
@@ -134,6 +137,26 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config, by_s
     });
     let scopes = scopes.collect();
     Report { cases, scopes, notes }
+}
+
+/// Scope `i`, and the scope its requests land in first. Where that is
+/// another route's, the path its own glob spells may still reach its own
+/// rule (a prefix `/api` after a prefix `/api/`: `/api`, not the usual
+/// `/api/sample`): then the scope is sampled there.
+fn land<'a>(i: usize, scope: &'a Scope, scopes: &[Scope], by_scope: Option<&Config>) -> (Cow<'a, Scope>, usize) {
+    let landed = |s: &Scope| by_scope.and_then(|rules| first_scope(rules, s)).unwrap_or(i);
+    let own = |j: usize| scopes.get(j).is_none_or(|s| s.at == scope.at);
+    let first = landed(scope);
+    let path = scope.path.as_deref().filter(|_| !own(first)).map(glob_sample);
+    if let Some(path) = path.filter(|p| *p != scope.sample.path) {
+        let mut resampled = scope.clone();
+        resampled.sample.path = path;
+        let again = landed(&resampled);
+        if own(again) {
+            return (Cow::Owned(resampled), again);
+        }
+    }
+    (Cow::Borrowed(scope), first)
 }
 
 /// The first scope whose rule a scope's requests meet (they share its
