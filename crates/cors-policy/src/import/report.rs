@@ -140,16 +140,30 @@ pub fn compute(scopes: &[Scope], names: &[Option<String>], config: &Config, by_s
 }
 
 /// Scope `i`, and the scope its requests land in first. Where that is
-/// another route's, the path its own glob spells may still reach its own
-/// rule (a prefix `/api` after a prefix `/api/`: `/api`, not the usual
-/// `/api/sample`): then the scope is sampled there.
+/// another route's, the path its own glob spells (a prefix `/api` after a
+/// prefix `/api/`: `/api`, not the usual `/api/sample`), or another name of
+/// its wildcard host (`*.example.net` after `sample.example.net`), may still
+/// reach its own rule: then the scope is sampled there.
 fn land<'a>(i: usize, scope: &'a Scope, scopes: &[Scope], by_scope: Option<&Config>) -> (Cow<'a, Scope>, usize) {
     let landed = |s: &Scope| by_scope.and_then(|rules| first_scope(rules, s)).unwrap_or(i);
     let own = |j: usize| scopes.get(j).is_none_or(|s| s.at == scope.at);
     let first = landed(scope);
-    let path = scope.path.as_deref().filter(|_| !own(first)).map(glob_sample);
-    if let Some(path) = path.filter(|p| *p != scope.sample.path) {
+    if own(first) {
+        return (Cow::Borrowed(scope), first);
+    }
+    let path = scope
+        .path
+        .as_deref()
+        .map_or_else(|| scope.sample.path.clone(), glob_sample);
+    let host = scope
+        .host
+        .as_deref()
+        .filter(|h| h.starts_with("*."))
+        .map(|h| h.replacen('*', "another", 1));
+    let hosts = [scope.sample.authority.clone()].into_iter().chain(host);
+    for (authority, path) in hosts.cartesian_product([scope.sample.path.clone(), path]).skip(1) {
         let mut resampled = scope.clone();
+        resampled.sample.authority = authority;
         resampled.sample.path = path;
         let again = landed(&resampled);
         if own(again) {
