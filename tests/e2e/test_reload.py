@@ -21,7 +21,6 @@ pytestmark = pytest.mark.wire
 OTHER = "https://other.example.com"
 
 
-
 def listener_resource(config: dict, policy: dict) -> dict:
     listener = copy.deepcopy(config["static_resources"]["listeners"][0])
     hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]

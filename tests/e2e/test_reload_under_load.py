@@ -39,7 +39,6 @@ INVALID = {"allow_origins": [APP, "https://*example.com"], "allow_methods": ["GE
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
 
 
-
 class WatchedListener:
     """An Envoy whose listener comes from <dir>/lds.yaml, replaced by rename."""
 

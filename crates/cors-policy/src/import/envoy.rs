@@ -341,8 +341,7 @@ fn route_config(rc: &Found, browser: &BrowserOrigins, issues: &mut Issues) -> Ve
                     .collect();
             }
             let place = Place {
-                domain: &domain.host,
-                every_port: domain.every_port,
+                domain: &domain,
                 unique: route.name.as_deref().and_then(|n| names.get(n)) == Some(&1),
                 hint: policy_hint(vhost_name, route.name.as_deref(), "route", r),
                 at: within(part, &rpath),
@@ -396,6 +395,8 @@ struct Domain<'a> {
     host: String,
     /// The domain named one port, which the host rule widens to every port (`--lossy`).
     every_port: bool,
+    /// Its rank in Envoy's search order.
+    rank: (u8, usize),
     /// The virtual host's index.
     index: usize,
     vhost: &'a VirtualHost,
@@ -432,28 +433,22 @@ fn domains<'a>(vhosts: &'a [VirtualHost], at: &str, issues: &mut Issues) -> Vec<
                     format!("{domain:?} selects one port, and host rules ignore the port; --lossy matches every port"),
                 );
             }
-            let host = port.map_or(bare, |(h, _)| h).to_owned();
-            let every_port = port.is_some();
-            out.push((
-                host_rank(bare),
-                Domain {
-                    host,
-                    every_port,
-                    index: v,
-                    vhost,
-                },
-            ));
+            out.push(Domain {
+                host: port.map_or(bare, |(h, _)| h).to_owned(),
+                every_port: port.is_some(),
+                rank: host_rank(bare),
+                index: v,
+                vhost,
+            });
         }
     }
-    out.sort_by_key(|(rank, d)| (*rank, d.index));
-    out.into_iter().map(|(_, domain)| domain).collect()
+    out.sort_by_key(|d| (d.rank, d.index));
+    out
 }
 
 /// A route's place in the output.
 struct Place<'a> {
-    domain: &'a str,
-    /// The host rule matches every port of a domain that named one.
-    every_port: bool,
+    domain: &'a Domain<'a>,
     /// The route's name is unique in the route configuration.
     unique: bool,
     hint: String,
@@ -519,14 +514,14 @@ fn route_scopes(route: &Route, place: &Place<'_>, cors: &Cors, issues: &mut Issu
     }
     let case_sensitive = m.case_sensitive.is_none_or(BoolValue::get);
     let rules = if name.is_some() { PathMatch::Any } else { path.clone() };
-    let mut scopes = Scope::each_glob(place.domain, &rules, case_sensitive, cors, &place.hint, &place.at);
+    let mut scopes = Scope::each_glob(&place.domain.host, &rules, case_sensitive, cors, &place.hint, &place.at);
     for scope in &mut scopes {
         // A unique name selects the route on every host.
         scope.host = scope.host.take().filter(|_| name.is_none() || !place.unique);
         scope.route_name.clone_from(&name);
         // A route_name rule is exact: what --lossy ignores of the match
         // widens only a path rule, and a port a host rule.
-        scope.widened = (widened && name.is_none()) || (place.every_port && scope.host.is_some());
+        scope.widened = (widened && name.is_none()) || (place.domain.every_port && scope.host.is_some());
         scope.sample.path = path.sample();
         scope.sample.direct_status = route
             .direct_response
